@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// Config is streamscore.yaml. Flags override STREAMSCORE_* variables, which override the
+// file, which overrides the defaults.
+type Config struct {
+	Kafka  topics.ClientConfig `yaml:"kafka"`
+	Group  string              `yaml:"group"`
+	Topics TopicsConfig        `yaml:"topics"`
+	// StartAt is where a new consumer group begins: earliest or latest.
+	StartAt        string        `yaml:"start_at"`
+	Model          ModelConfig   `yaml:"model"`
+	Threshold      float64       `yaml:"threshold"`
+	Batch          BatchConfig   `yaml:"batch"`
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	DrainTimeout   time.Duration `yaml:"drain_timeout"`
+	Metrics        struct {
+		Address string `yaml:"address"`
+	} `yaml:"metrics"`
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"` // json or console
+	} `yaml:"log"`
+	Schema   pipeline.Schema    `yaml:"schema"`
+	Features []pipeline.Feature `yaml:"features"`
+
+	path string // the file it came from, for resolving relative paths
+}
+
+// TopicsConfig names the topics.
+type TopicsConfig struct {
+	Input       []string `yaml:"input"`
+	Labels      string   `yaml:"labels"`
+	Predictions string   `yaml:"predictions"`
+	Alerts      string   `yaml:"alerts"`
+	DeadLetter  string   `yaml:"dead_letter"`
+	Backfill    string   `yaml:"backfill"`
+	// Create makes missing output topics at start, with Partitions partitions (0: as many
+	// as the first input topic) and ReplicationFactor replicas (-1: broker default).
+	Create            bool  `yaml:"create"`
+	Partitions        int32 `yaml:"partitions"`
+	ReplicationFactor int16 `yaml:"replication_factor"`
+}
+
+// ModelConfig selects the model and where it runs.
+type ModelConfig struct {
+	Path    string `yaml:"path"`
+	Name    string `yaml:"name"`
+	Device  string `yaml:"device"` // cpu or cuda
+	GPU     int    `yaml:"gpu"`
+	Threads int    `yaml:"threads"`
+	Input   string `yaml:"input"`
+	Output  string `yaml:"output"`
+}
+
+// BatchConfig tunes the micro-batcher.
+type BatchConfig struct {
+	MaxSize   int           `yaml:"max_size"`
+	MaxWait   time.Duration `yaml:"max_wait"`
+	QueueSize int           `yaml:"queue_size"`
+}
+
+func defaultConfig() Config {
+	var c Config
+	c.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	c.Kafka.ClientID = "streamscore"
+	c.Group = "streamscore"
+	c.Topics = TopicsConfig{
+		Input: []string{"transactions"}, Labels: "transactions.labels", Predictions: "predictions",
+		Alerts: "fraud-alerts", DeadLetter: "transactions.dlq", Backfill: "predictions.backfill",
+		Create: true, ReplicationFactor: -1,
+	}
+	c.StartAt = "earliest"
+	c.Model.Device = "cpu"
+	c.Model.Threads = 1
+	c.Threshold = 0.5
+	c.Batch = BatchConfig{MaxSize: 1024, MaxWait: 2 * time.Millisecond}
+	c.CommitInterval = time.Second
+	c.DrainTimeout = 10 * time.Second
+	c.Metrics.Address = ":9100"
+	c.Log.Level = "info"
+	c.Log.Format = "json"
+	return c
+}
+
+// loadConfig reads path (if not empty) over the defaults, then applies the environment.
+func loadConfig(path string) (*Config, error) {
+	c := defaultConfig()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		c.path = path
+	}
+	if err := c.applyEnv(os.LookupEnv); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// envVars lists the STREAMSCORE_* variables and what they set.
+var envVars = []struct {
+	name, help string
+	set        func(c *Config, v string) error
+}{
+	{"STREAMSCORE_BROKERS", "comma-separated host:port list", func(c *Config, v string) error { c.Kafka.Brokers = splitList(v); return nil }},
+	{"STREAMSCORE_GROUP", "consumer group id", func(c *Config, v string) error { c.Group = v; return nil }},
+	{"STREAMSCORE_INPUT_TOPICS", "comma-separated input topics", func(c *Config, v string) error { c.Topics.Input = splitList(v); return nil }},
+	{"STREAMSCORE_MODEL_PATH", "the .onnx file", func(c *Config, v string) error { c.Model.Path = v; return nil }},
+	{"STREAMSCORE_DEVICE", "cpu or cuda", func(c *Config, v string) error { c.Model.Device = v; return nil }},
+	{"STREAMSCORE_THRESHOLD", "alert threshold", func(c *Config, v string) error { return parseFloat(&c.Threshold, v) }},
+	{"STREAMSCORE_METRICS_ADDRESS", "host:port of /metrics (empty: off)", func(c *Config, v string) error { c.Metrics.Address = v; return nil }},
+	{"STREAMSCORE_LOG_LEVEL", "debug, info, warn or error", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"STREAMSCORE_BATCH_MAX_SIZE", "largest batch", func(c *Config, v string) error { return parseInt(&c.Batch.MaxSize, v) }},
+	{"STREAMSCORE_BATCH_MAX_WAIT", "e.g. 2ms", func(c *Config, v string) error { return parseDur(&c.Batch.MaxWait, v) }},
+	{"STREAMSCORE_SASL_USERNAME", "SASL user", func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
+	{"STREAMSCORE_SASL_PASSWORD", "SASL password", func(c *Config, v string) error { c.Kafka.SASL.Password = v; return nil }},
+}
+
+func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
+	for _, e := range envVars {
+		if v, ok := lookup(e.name); ok {
+			if err := e.set(c, v); err != nil {
+				return fmt.Errorf("%s=%q: %w", e.name, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parseFloat(dst *float64, v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return errors.New("not a number")
+	}
+	*dst = f
+	return nil
+}
+
+func parseInt(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return errors.New("not an integer")
+	}
+	*dst = n
+	return nil
+}
+
+func parseDur(dst *time.Duration, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("not a duration such as 2ms")
+	}
+	*dst = d
+	return nil
+}
+
+// resolve makes a path from the config file relative to the file's folder.
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.path == "" {
+		return p
+	}
+	if _, err := os.Stat(p); err == nil {
+		return p // already valid from the working directory
+	}
+	return filepath.Join(filepath.Dir(c.path), p)
+}
+
+// compiled is a validated config, ready to build an operator from.
+type compiled struct {
+	*Config
+	schema   *pipeline.Schema
+	features *pipeline.FeatureSpec
+}
+
+// validate checks everything that can be checked without a broker or the model, and says
+// what to fix.
+func (c *Config) validate(needKafka, needModel bool) (*compiled, error) {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if needKafka {
+		if err := c.Kafka.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(c.Topics.Input) == 0 {
+		add("topics.input: list at least one input topic")
+	}
+	if c.Topics.Predictions == "" {
+		add("topics.predictions: name the predictions topic")
+	}
+	if c.Topics.DeadLetter == "" {
+		add("topics.dead_letter: name the dead-letter topic")
+	}
+	if c.Group == "" {
+		add("group: set a consumer group id")
+	}
+	if !needModel {
+	} else if c.Model.Path == "" {
+		add("model.path: point it at the .onnx file")
+	} else if _, err := os.Stat(c.resolve(c.Model.Path)); err != nil {
+		add("model.path: %v", err)
+	}
+	switch scorer.Device(c.Model.Device) {
+	case scorer.CPU, scorer.CUDA:
+	default:
+		add("model.device %q: want cpu or cuda", c.Model.Device)
+	}
+	if c.Threshold < 0 || c.Threshold > 1 {
+		add("threshold %v: want a score between 0 and 1", c.Threshold)
+	}
+	if c.Batch.MaxSize < 1 || c.Batch.MaxSize > 1<<16 {
+		add("batch.max_size %d: want 1 to 65536", c.Batch.MaxSize)
+	}
+	if c.Batch.MaxWait < 0 || c.Batch.MaxWait > time.Second {
+		add("batch.max_wait %v: want 0 to 1s", c.Batch.MaxWait)
+	}
+	if c.StartAt != "earliest" && c.StartAt != "latest" {
+		add("start_at %q: want earliest or latest", c.StartAt)
+	}
+	schema := c.Schema
+	if err := schema.Compile(); err != nil {
+		errs = append(errs, err)
+	}
+	fs := &pipeline.FeatureSpec{Features: c.Features}
+	if len(errs) == 0 {
+		if err := fs.Compile(&schema); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		src := "configuration"
+		if c.path != "" {
+			src = c.path
+		}
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return nil, fmt.Errorf("%s is not valid:\n  - %s", src, strings.Join(msgs, "\n  - "))
+	}
+	return &compiled{Config: c, schema: &schema, features: fs}, nil
+}
+
+func (c *compiled) modelOptions() scorer.Options {
+	return scorer.Options{
+		Path: c.resolve(c.Model.Path), Name: c.Model.Name, Device: scorer.Device(c.Model.Device),
+		CUDADevice: c.Model.GPU, Threads: c.Model.Threads, InputName: c.Model.Input, OutputName: c.Model.Output,
+	}
+}
+
+func (c *compiled) operatorConfig(model pipeline.Scorer) pipeline.Config {
+	return pipeline.Config{
+		Schema: c.schema, Features: c.features, Model: model, Threshold: float32(c.Threshold),
+		Topics:         pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter},
+		Batch:          scorer.BatcherConfig{MaxSize: c.Batch.MaxSize, MaxWait: c.Batch.MaxWait, QueueSize: c.Batch.QueueSize},
+		CommitInterval: c.CommitInterval,
+		DrainTimeout:   c.DrainTimeout,
+	}
+}

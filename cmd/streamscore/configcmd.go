@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+)
+
+func newConfigCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Check the configuration or list its environment variables"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Validate the config (flags and STREAMSCORE_* applied) and print it",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			if _, err := c.validate(true, true); err != nil {
+				return err
+			}
+			out, err := yaml.Marshal(c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), string(out))
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "env",
+		Short: "List the STREAMSCORE_* environment variables",
+		Run: func(cmd *cobra.Command, _ []string) {
+			for _, e := range envVars {
+				fmt.Fprintf(cmd.OutOrStdout(), "%-28s %s\n", e.name, e.help)
+			}
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Prediction is the decoded form of a prediction record, for readers such as verify and
+// the tests. The operator itself writes predictions with AppendPrediction.
+type Prediction struct {
+	Source struct {
+		Topic     string `json:"topic"`
+		Partition int32  `json:"partition"`
+		Offset    int64  `json:"offset"`
+	} `json:"source"`
+	Key   *string `json:"key"`
+	Score float32 `json:"score"`
+	Model struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"model"`
+	EventTime time.Time `json:"event_time"`
+	ScoredAt  time.Time `json:"scored_at"`
+}
+
+// predictionEncoder appends prediction JSON without reflection or allocation beyond dst.
+type predictionEncoder struct {
+	modelJSON []byte // `"model":{"name":…,"version":…}` prepared once
+}
+
+func newPredictionEncoder(name, version string) *predictionEncoder {
+	b := []byte(`"model":{"name":`)
+	b = appendJSONString(b, []byte(name))
+	b = append(b, `,"version":`...)
+	b = appendJSONString(b, []byte(version))
+	b = append(b, '}')
+	return &predictionEncoder{modelJSON: b}
+}
+
+// AppendPrediction appends one prediction in the public format of DESIGN.md. The score is
+// written as the shortest decimal that parses back to the same float32, so readers recover
+// the exact bits.
+func (e *predictionEncoder) append(dst []byte, topic string, partition int32, offset int64, key []byte,
+	score float32, eventTime, scoredAt time.Time) []byte {
+	dst = append(dst, `{"source":{"topic":`...)
+	dst = appendJSONString(dst, []byte(topic))
+	dst = append(dst, `,"partition":`...)
+	dst = strconv.AppendInt(dst, int64(partition), 10)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendInt(dst, offset, 10)
+	dst = append(dst, `},"key":`...)
+	if key == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendJSONString(dst, key)
+	}
+	dst = append(dst, `,"score":`...)
+	dst = strconv.AppendFloat(dst, float64(score), 'g', -1, 32)
+	dst = append(dst, ',')
+	dst = append(dst, e.modelJSON...)
+	dst = append(dst, `,"event_time":"`...)
+	dst = eventTime.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","scored_at":"`...)
+	dst = scoredAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
+	dst = append(dst, `"}`...)
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the operator's Prometheus collectors. They are registered on the registry
+// the caller passes in, never on the global one.
+type Metrics struct {
+	recordsIn   *prometheus.CounterVec
+	recordsOut  *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	batchSize   prometheus.Histogram
+	batches     *prometheus.CounterVec
+	queueWait   prometheus.Histogram
+	inference   prometheus.Histogram
+	latency     prometheus.Histogram
+}
+
+// NewMetrics creates the collectors and registers them on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamscore_records_in_total", Help: "Input records fetched, by topic.",
+		}, []string{"topic"}),
+		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamscore_records_out_total", Help: "Output records acknowledged by the sink, by topic.",
+		}, []string{"topic"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamscore_dead_letters_total", Help: "Input records dead-lettered, by error class.",
+		}, []string{"reason"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamscore_batch_size", Help: "Rows per ONNX Runtime call.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamscore_batches_total", Help: "Batches scored, by the reason the batcher flushed them.",
+		}, []string{"reason"}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamscore_queue_wait_seconds", Help: "Time the first row of a batch waited in the batcher.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
+		}),
+		inference: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamscore_inference_seconds", Help: "Duration of one ONNX Runtime call.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamscore_event_to_prediction_seconds", Help: "From the input record's Kafka timestamp to the acknowledgement of its last output.",
+			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 20),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency)
+	}
+	return m
+}
+
+// Stats are the operator's running totals, readable at any time from any goroutine.
+type Stats struct {
+	In           atomic.Int64 // input records fetched
+	Predictions  atomic.Int64 // predictions acknowledged
+	Alerts       atomic.Int64 // alerts acknowledged
+	DeadLettered atomic.Int64 // dead letters acknowledged
+	Done         atomic.Int64 // input records whose every output is acknowledged
+	Batches      atomic.Int64
+	Rows         atomic.Int64 // rows scored
+	Latency      LatencySketch
+}
+
+// LatencySketch is a fixed-size log-bucketed histogram of durations (about 2% relative
+// error) for percentiles in summaries. Safe for concurrent use.
+type LatencySketch struct {
+	mu      sync.Mutex
+	buckets [512]int64
+	n       int64
+}
+
+const sketchBase = 1.04 // bucket i holds durations in [base^i, base^(i+1)) microseconds
+
+// Observe records d.
+func (s *LatencySketch) Observe(d time.Duration) {
+	us := float64(d) / float64(time.Microsecond)
+	i := 0
+	if us > 1 {
+		i = int(math.Log(us) / math.Log(sketchBase))
+	}
+	if i >= len(s.buckets) {
+		i = len(s.buckets) - 1
+	}
+	s.mu.Lock()
+	s.buckets[i]++
+	s.n++
+	s.mu.Unlock()
+}
+
+// Quantiles returns the durations at each quantile q in qs (0 < q <= 1).
+func (s *LatencySketch) Quantiles(qs ...float64) []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]time.Duration, len(qs))
+	if s.n == 0 {
+		return out
+	}
+	idx := make([]int, len(qs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return qs[idx[a]] < qs[idx[b]] })
+	var cum int64
+	k := 0
+	for b, c := range s.buckets {
+		cum += c
+		for k < len(idx) && float64(cum) >= qs[idx[k]]*float64(s.n) {
+			mid := math.Pow(sketchBase, float64(b)+0.5) // geometric middle of the bucket
+			out[idx[k]] = time.Duration(mid * float64(time.Microsecond))
+			k++
+		}
+	}
+	return out
+}
+
+// Count is the number of observations.
+func (s *LatencySketch) Count() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}

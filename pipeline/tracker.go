@@ -1,0 +1,199 @@
+package pipeline
+
+import (
+	"sync"
+	"time"
+)
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Offset is a commit position: the next offset to consume, with the leader epoch of the
+// last record it covers.
+type Offset struct {
+	TopicPartition
+	Offset      int64
+	LeaderEpoch int32
+}
+
+// tracker knows, per partition, which records are still waiting for outputs to be
+// acknowledged, and the highest offset below which everything is done: the commit
+// watermark. A record is begun in offset order by the fetch loop, holds one reference for
+// its processing plus one per output, and is done when all are released. The watermark
+// only passes a record when it and every record before it are done, so a commit never
+// covers an output that might still be lost.
+type tracker struct {
+	mu    sync.Mutex
+	parts map[TopicPartition]*partTrack
+	// onDone is called, outside the lock, for each record that completes, with its Kafka
+	// timestamp (for event-to-prediction latency).
+	onDone func(ts time.Time)
+}
+
+type partTrack struct {
+	tp      TopicPartition
+	mu      sync.Mutex
+	head    uint64 // sequence number of entries[0]
+	entries []entry
+	// watermark is the next offset to commit; epoch goes with it.
+	watermark int64
+	epoch     int32
+	committed int64 // last watermark handed to a commit
+	drained   chan struct{}
+}
+
+type entry struct {
+	offset int64
+	epoch  int32
+	refs   int32
+	ts     time.Time
+}
+
+// handle identifies one begun record.
+type handle struct {
+	p   *partTrack
+	seq uint64
+}
+
+func newTracker(onDone func(time.Time)) *tracker {
+	return &tracker{parts: make(map[TopicPartition]*partTrack), onDone: onDone}
+}
+
+// begin registers a record with one reference (its processing). Records of a partition
+// must be begun in offset order, from one goroutine.
+func (t *tracker) begin(tp TopicPartition, offset int64, epoch int32, ts time.Time) handle {
+	t.mu.Lock()
+	p := t.parts[tp]
+	if p == nil {
+		p = &partTrack{tp: tp, watermark: -1, committed: -1}
+		t.parts[tp] = p
+	}
+	t.mu.Unlock()
+	p.mu.Lock()
+	seq := p.head + uint64(len(p.entries))
+	p.entries = append(p.entries, entry{offset: offset, epoch: epoch, refs: 1, ts: ts})
+	p.mu.Unlock()
+	return handle{p: p, seq: seq}
+}
+
+// add takes n more references on the record, one per output about to be produced.
+func (t *tracker) add(h handle, n int32) {
+	h.p.mu.Lock()
+	h.p.entries[h.seq-h.p.head].refs += n
+	h.p.mu.Unlock()
+}
+
+// release drops one reference, advancing the watermark past every leading done record.
+func (t *tracker) release(h handle) {
+	p := h.p
+	var done []time.Time
+	p.mu.Lock()
+	e := &p.entries[h.seq-p.head]
+	e.refs--
+	if e.refs == 0 && t.onDone != nil && !e.ts.IsZero() {
+		done = append(done, e.ts)
+	}
+	n := 0
+	for n < len(p.entries) && p.entries[n].refs == 0 {
+		n++
+	}
+	if n > 0 {
+		last := p.entries[n-1]
+		p.watermark, p.epoch = last.offset+1, last.epoch
+		// Reslicing from the front is amortised O(1): when append outgrows the remaining
+		// capacity it copies only the live entries into a new array.
+		p.entries = p.entries[n:]
+		p.head += uint64(n)
+		if len(p.entries) == 0 && p.drained != nil {
+			close(p.drained)
+			p.drained = nil
+		}
+	}
+	p.mu.Unlock()
+	for _, ts := range done {
+		t.onDone(ts)
+	}
+}
+
+// pending counts records not yet done, over all partitions.
+func (t *tracker) pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, p := range t.parts {
+		p.mu.Lock()
+		n += len(p.entries)
+		p.mu.Unlock()
+	}
+	return n
+}
+
+// uncommitted returns the watermarks that moved since they were last returned, for the
+// partitions in only (all partitions when only is nil).
+func (t *tracker) uncommitted(only map[TopicPartition]bool) []Offset {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Offset
+	for tp, p := range t.parts {
+		if only != nil && !only[tp] {
+			continue
+		}
+		p.mu.Lock()
+		if p.watermark > p.committed {
+			out = append(out, Offset{TopicPartition: tp, Offset: p.watermark, LeaderEpoch: p.epoch})
+			p.committed = p.watermark
+		}
+		p.mu.Unlock()
+	}
+	return out
+}
+
+// rollback marks offsets as not committed, after a failed commit, so the next round
+// tries them again.
+func (t *tracker) rollback(offs []Offset) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, o := range offs {
+		if p := t.parts[o.TopicPartition]; p != nil {
+			p.mu.Lock()
+			if p.committed == o.Offset {
+				p.committed = -1
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// drained returns a channel closed when the partition has no records in flight.
+func (t *tracker) drained(tp TopicPartition) <-chan struct{} {
+	t.mu.Lock()
+	p := t.parts[tp]
+	t.mu.Unlock()
+	ch := make(chan struct{})
+	if p == nil {
+		close(ch)
+		return ch
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.entries) == 0 {
+		close(ch)
+		return ch
+	}
+	if p.drained == nil {
+		p.drained = ch
+	}
+	return p.drained
+}
+
+// forget drops partitions that are no longer ours.
+func (t *tracker) forget(tps []TopicPartition) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tp := range tps {
+		delete(t.parts, tp)
+	}
+}

@@ -1,0 +1,163 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Admin wraps the Kafka admin API calls streamscore needs.
+type Admin struct {
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+// NewAdmin connects an admin client.
+func NewAdmin(cc ClientConfig) (*Admin, error) {
+	opts, err := cc.opts("admin")
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Admin{cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+// Close releases the connection.
+func (a *Admin) Close() { a.cl.Close() }
+
+// TopicSpec is a topic to create when missing.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// Configs such as cleanup.policy or retention.ms; nil values mean the broker default.
+	Configs map[string]*string
+}
+
+// EnsureTopics creates the topics that do not exist yet; existing ones are left alone.
+func (a *Admin) EnsureTopics(ctx context.Context, replication int16, specs ...TopicSpec) error {
+	for _, s := range specs {
+		if s.Name == "" {
+			continue
+		}
+		p := s.Partitions
+		if p <= 0 {
+			p = -1 // broker default
+		}
+		resp, err := a.adm.CreateTopic(ctx, p, replication, s.Configs, s.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating topic %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// Partitions returns the partition count of each topic; a missing topic is an error.
+func (a *Admin) Partitions(ctx context.Context, topics ...string) (map[string]int32, error) {
+	md, err := a.adm.Metadata(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata: %w", err)
+	}
+	out := make(map[string]int32, len(topics))
+	var missing []string
+	for _, t := range topics {
+		td, ok := md.Topics[t]
+		if !ok || td.Err != nil {
+			missing = append(missing, t)
+			continue
+		}
+		out[t] = int32(len(td.Partitions))
+	}
+	if len(missing) > 0 {
+		return out, fmt.Errorf("topics do not exist: %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// BrokerInfo reports the cluster as the broker describes itself.
+type BrokerInfo struct {
+	ClusterID string
+	// KRaft is true when the cluster answers DescribeQuorum with a leader: only KRaft
+	// controllers do (ZooKeeper clusters and the in-process fake do not).
+	KRaft        bool
+	QuorumLeader int32
+	// Features are the cluster's finalized feature levels from ApiVersions, such as
+	// metadata.version (which names the Kafka release the metadata format belongs to)
+	// and kraft.version.
+	Features map[string]int16
+}
+
+// Describe returns the cluster id, whether it runs KRaft, and its finalized features.
+func (a *Admin) Describe(ctx context.Context) (BrokerInfo, error) {
+	bi := BrokerInfo{Features: map[string]int16{}, QuorumLeader: -1}
+	md, err := a.adm.BrokerMetadata(ctx)
+	if err != nil {
+		return bi, fmt.Errorf("reading metadata: %w", err)
+	}
+	bi.ClusterID = md.Cluster
+
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "streamscore", "1"
+	avr, err := av.RequestWith(ctx, a.cl)
+	if err != nil {
+		return bi, fmt.Errorf("api versions: %w", err)
+	}
+	for _, f := range avr.FinalizedFeatures {
+		bi.Features[f.Name] = f.MaxVersionLevel
+	}
+
+	dq := kmsg.NewPtrDescribeQuorumRequest()
+	t := kmsg.NewDescribeQuorumRequestTopic()
+	t.Topic = "__cluster_metadata"
+	p := kmsg.NewDescribeQuorumRequestTopicPartition()
+	p.Partition = 0
+	t.Partitions = append(t.Partitions, p)
+	dq.Topics = append(dq.Topics, t)
+	dqr, err := dq.RequestWith(ctx, a.cl)
+	if err == nil && dqr.ErrorCode == 0 {
+		for _, t := range dqr.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode == 0 && p.LeaderID >= 0 {
+					bi.KRaft, bi.QuorumLeader = true, p.LeaderID
+				}
+			}
+		}
+	}
+	return bi, nil
+}
+
+// Behind returns, summed over the partitions of topics, how far the group's committed
+// offsets are behind the end offsets (0 when everything written is committed).
+func (a *Admin) Behind(ctx context.Context, group string, topics ...string) (int64, error) {
+	ends, err := a.adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return 0, fmt.Errorf("listing end offsets: %w", err)
+	}
+	committed, err := a.adm.FetchOffsetsForTopics(ctx, group, topics...)
+	if err != nil {
+		return 0, fmt.Errorf("fetching committed offsets of %s: %w", group, err)
+	}
+	var behind int64
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(o.Topic, o.Partition)
+		at := int64(0)
+		if ok && c.Err == nil && c.At >= 0 {
+			at = c.At
+		}
+		if o.Offset > at {
+			behind += o.Offset - at
+		}
+	})
+	return behind, nil
+}

@@ -1,0 +1,58 @@
+package topics
+
+import (
+	"context"
+	"io"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/pipeline"
+)
+
+// Reader consumes topics outside any group, from their start or their end, with
+// read_committed isolation: `streamscore tail`, the demo's audit of its outputs, and tests.
+// Fetch is not safe for concurrent use.
+type Reader struct {
+	cl *kgo.Client
+}
+
+// NewReader starts reading topics from the earliest offset (fromStart) or from the end.
+func NewReader(cc ClientConfig, fromStart bool, topics ...string) (*Reader, error) {
+	opts, err := cc.opts("reader")
+	if err != nil {
+		return nil, err
+	}
+	start := kgo.NewOffset().AtEnd()
+	if fromStart {
+		start = kgo.NewOffset().AtStart()
+	}
+	opts = append(opts,
+		kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(start),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{cl: cl}, nil
+}
+
+// Fetch blocks until records arrive or ctx ends (ctx's error); io.EOF after Close.
+func (r *Reader) Fetch(ctx context.Context) ([]pipeline.Record, error) {
+	for {
+		fs := r.cl.PollFetches(ctx)
+		if fs.IsClientClosed() {
+			return nil, io.EOF
+		}
+		if err := ctx.Err(); err != nil {
+			return convert(fs), err
+		}
+		if recs := convert(fs); len(recs) > 0 {
+			return recs, nil
+		}
+	}
+}
+
+// Close stops the reader.
+func (r *Reader) Close() { r.cl.Close() }

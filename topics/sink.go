@@ -1,0 +1,23 @@
+package topics
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/pipeline"
+)
+
+// Produce implements pipeline.Sink. The record's timestamp is the produce time.
+func (p *Producer) Produce(out *pipeline.Output, ack func(error)) {
+	r := &kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value}
+	if len(out.Headers) > 0 {
+		r.Headers = make([]kgo.RecordHeader, len(out.Headers))
+		for i, h := range out.Headers {
+			r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+		}
+	}
+	p.cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) { ack(err) })
+}
+
+var _ pipeline.Sink = (*Producer)(nil)
