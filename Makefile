@@ -1,0 +1,57 @@
+# streamscore — the two commands of the README's Quick start are `make demo` and `make test`.
+# Everything they need (the ONNX Runtime library, Apache Kafka's jars) is installed into
+# $(STREAMSCORE_CACHE), outside the repo, on first use.
+
+SHELL := /bin/bash
+GO ?= go
+export STREAMSCORE_CACHE ?= $(HOME)/.cache/streamscore
+# The test broker listens here, away from a Kafka you may run on 9092.
+export KAFKA_PORT ?= 39092
+ARGS ?=
+FUZZTIME ?= 10s
+
+.PHONY: all build demo test unit fuzz onnxruntime kafka-start kafka-stop bench lint compose-check clean
+
+all: build
+
+onnxruntime:
+	@scripts/install-onnxruntime.sh
+
+build: onnxruntime
+	$(GO) build -o bin/streamscore ./cmd/streamscore
+
+## demo: score simulated transactions end to end on an embedded broker (ARGS='--events 20000 --json')
+demo: build
+	./bin/streamscore demo $(ARGS)
+
+## test: the whole suite: unit tests, fuzz targets briefly, and integration tests on a real
+## Apache Kafka broker that this target installs, starts and always stops.
+test: onnxruntime
+	@scripts/kafka.sh start
+	@set -o pipefail; rc=0; \
+	STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -race -count=1 -timeout 25m ./... || rc=$$?; \
+	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz || rc=$$?; fi; \
+	scripts/kafka.sh stop; \
+	exit $$rc
+
+## unit: the tests that need no broker (the integration tests say they were skipped)
+unit: onnxruntime
+	$(GO) test -race -count=1 ./...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./pipeline
+
+kafka-start:
+	@scripts/kafka.sh start
+
+kafka-stop:
+	@scripts/kafka.sh stop
+
+bench: onnxruntime
+	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./pipeline
+
+compose-check:
+	docker compose config -q
+
+clean:
+	rm -rf bin

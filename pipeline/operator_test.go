@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/scorer"
+)
+
+// memSource replays prepared records in chunks of random size and records commits. It is
+// not Kafka: it exists to drive the operator's commit tracking deterministically. The
+// Kafka behaviour is tested end to end on the embedded and the real broker.
+type memSource struct {
+	recs    []Record
+	pos     int
+	rng     *rand.Rand
+	mu      sync.Mutex
+	onCommit func([]Offset)
+	commits int
+}
+
+func (s *memSource) Fetch(ctx context.Context) ([]Record, error) {
+	if s.pos >= len(s.recs) {
+		return nil, io.EOF
+	}
+	n := 1 + s.rng.IntN(300)
+	end := min(s.pos+n, len(s.recs))
+	out := s.recs[s.pos:end]
+	s.pos = end
+	return out, nil
+}
+
+func (s *memSource) Commit(_ context.Context, offs []Offset) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commits++
+	s.onCommit(offs)
+	return nil
+}
+
+type srcID struct {
+	tp  TopicPartition
+	off int64
+}
+
+// slowSink acknowledges outputs after random delays, out of order, from other goroutines.
+type slowSink struct {
+	mu      sync.Mutex
+	pending map[srcID]int
+	acked   map[srcID][]string // topics of acknowledged outputs
+	wg      sync.WaitGroup
+	seed    uint64
+	n       uint64
+}
+
+func (k *slowSink) Produce(out *Output, ack func(error)) {
+	id := srcID{TopicPartition{out.Source.Topic, out.Source.Partition}, out.Source.Offset}
+	k.mu.Lock()
+	k.pending[id]++
+	k.n++
+	delay := time.Duration(rand.New(rand.NewPCG(k.seed, k.n)).IntN(2000)) * time.Microsecond
+	k.mu.Unlock()
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		time.Sleep(delay) // simulated broker latency, not a test barrier
+		k.mu.Lock()
+		k.pending[id]--
+		k.acked[id] = append(k.acked[id], out.Topic)
+		k.mu.Unlock()
+		ack(nil)
+	}()
+}
+
+func (k *slowSink) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { k.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func openTestModel(t testing.TB) *scorer.Model {
+	t.Helper()
+	m, err := scorer.Open(scorer.Options{Path: "../testdata/model/fraud.onnx", Name: "fraud"})
+	if err != nil {
+		t.Fatalf("opening the reference model on ONNX Runtime: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func testRecords(n int, rng *rand.Rand) (recs []Record, bad map[srcID]bool) {
+	bad = map[srcID]bool{}
+	next := map[int32]int64{}
+	base := time.Date(2018, 4, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		p := int32(rng.IntN(3))
+		off := next[p]
+		next[p] += 1 + int64(rng.IntN(2))
+		ts := base.Add(time.Duration(i) * 17 * time.Second)
+		amount := 5 + rng.Float64()*400
+		v := fmt.Sprintf(`{"transaction_id":%d,"tx_datetime":"%s","customer_id":%d,"terminal_id":%d,"tx_amount":%.2f}`,
+			i, ts.Format(time.RFC3339), rng.IntN(5000), rng.IntN(10000), amount)
+		if rng.IntN(20) == 0 {
+			v = v[:len(v)-3] // truncated: dead-lettered
+			bad[srcID{TopicPartition{"in", p}, off}] = true
+		}
+		recs = append(recs, Record{Topic: "in", Partition: p, Offset: off, Key: []byte(fmt.Sprint(i % 5000)), Value: []byte(v), Timestamp: ts})
+	}
+	return recs, bad
+}
+
+// TestOperatorCommitsOnlyAcknowledgedOutputs runs the operator with a sink that acks out of
+// order and checks, at every commit, that every record below the committed offset has all
+// its outputs acknowledged; at the end every record has exactly one prediction or dead
+// letter, and the final commit covers everything.
+func TestOperatorCommitsOnlyAcknowledgedOutputs(t *testing.T) {
+	s := referenceSchema(t)
+	fs := referenceFeatures(t, s)
+	model := openTestModel(t)
+	rng := rand.New(rand.NewPCG(42, 42))
+	recs, bad := testRecords(20000, rng)
+	sink := &slowSink{pending: map[srcID]int{}, acked: map[srcID][]string{}, seed: 7}
+	src := &memSource{recs: recs, rng: rng}
+	var violations []string
+	final := map[TopicPartition]int64{}
+	src.onCommit = func(offs []Offset) {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		for _, o := range offs {
+			final[o.TopicPartition] = o.Offset
+			for _, r := range recs {
+				if r.Partition != o.Partition || r.Offset >= o.Offset {
+					continue
+				}
+				id := srcID{TopicPartition{r.Topic, r.Partition}, r.Offset}
+				if sink.pending[id] != 0 || len(sink.acked[id]) == 0 {
+					violations = append(violations, fmt.Sprintf("commit %d on %v covers offset %d with %d outputs in flight, %d acked",
+						o.Offset, o.TopicPartition, r.Offset, sink.pending[id], len(sink.acked[id])))
+				}
+			}
+		}
+	}
+	op, err := New(Config{
+		Schema: s, Features: fs, Model: model, Threshold: 0.5,
+		Topics:         Topics{Predictions: "preds", Alerts: "alerts", DeadLetter: "dlq"},
+		Batch:          scorer.BatcherConfig{MaxSize: 64, QueueSize: 256},
+		CommitInterval: time.Millisecond,
+	}, src, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(violations) > 0 {
+		t.Fatalf("%d commits ahead of acknowledgements, first: %s", len(violations), violations[0])
+	}
+	if src.commits < 3 {
+		t.Fatalf("only %d commits: the test did not exercise commits during the run", src.commits)
+	}
+	last := map[TopicPartition]int64{}
+	for _, r := range recs {
+		id := srcID{TopicPartition{r.Topic, r.Partition}, r.Offset}
+		last[id.tp] = r.Offset
+		got := sink.acked[id]
+		var preds, dlq int
+		for _, topic := range got {
+			switch topic {
+			case "preds":
+				preds++
+			case "dlq":
+				dlq++
+			}
+		}
+		if bad[id] && (dlq != 1 || preds != 0) || !bad[id] && (preds != 1 || dlq != 0) {
+			t.Fatalf("record %v (bad=%v): outputs %v", id, bad[id], got)
+		}
+	}
+	for tp, off := range last {
+		if final[tp] != off+1 {
+			t.Fatalf("final commit of %v is %d, want %d", tp, final[tp], off+1)
+		}
+	}
+}
+
+// TestOperatorScoresIndependentOfBatching runs the same records through the operator with
+// different batch sizes and chunkings and requires bit-identical scores.
+func TestOperatorScoresIndependentOfBatching(t *testing.T) {
+	s := referenceSchema(t)
+	fs := referenceFeatures(t, s)
+	model := openTestModel(t)
+	recs, _ := testRecords(5000, rand.New(rand.NewPCG(1, 2)))
+	var ref map[srcID]float32
+	for i, maxSize := range []int{1, 7, 256, 4096} {
+		sink := &recordingSink{scores: map[srcID]float32{}}
+		src := &memSource{recs: recs, rng: rand.New(rand.NewPCG(uint64(i), 9)), onCommit: func([]Offset) {}}
+		op, err := New(Config{
+			Schema: s, Features: fs, Model: model,
+			Topics: Topics{Predictions: "preds", DeadLetter: "dlq"},
+			Batch:  scorer.BatcherConfig{MaxSize: maxSize},
+		}, src, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := op.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if ref == nil {
+			ref = sink.scores
+			continue
+		}
+		if len(sink.scores) != len(ref) {
+			t.Fatalf("max batch %d: %d predictions, want %d", maxSize, len(sink.scores), len(ref))
+		}
+		for id, v := range ref {
+			if sink.scores[id] != v {
+				t.Fatalf("max batch %d: %v scored %v, with batch 1 %v", maxSize, id, sink.scores[id], v)
+			}
+		}
+	}
+}
+
+type recordingSink struct {
+	mu     sync.Mutex
+	scores map[srcID]float32
+}
+
+func (k *recordingSink) Produce(out *Output, ack func(error)) {
+	if out.Topic == "preds" {
+		var p Prediction
+		if err := json.Unmarshal(out.Value, &p); err != nil {
+			ack(err)
+			return
+		}
+		k.mu.Lock()
+		k.scores[srcID{TopicPartition{p.Source.Topic, p.Source.Partition}, p.Source.Offset}] = p.Score
+		k.mu.Unlock()
+	}
+	ack(nil)
+}
+
+func (k *recordingSink) Flush(context.Context) error { return nil }
