@@ -161,3 +161,28 @@ func (a *Admin) Behind(ctx context.Context, group string, topics ...string) (int
 	})
 	return behind, nil
 }
+
+// AssignedMembers counts the members of a consumer group that hold at least one partition.
+func (a *Admin) AssignedMembers(ctx context.Context, group string) (int, error) {
+	gs, err := a.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return 0, err
+	}
+	g, ok := gs[group]
+	if !ok {
+		return 0, nil
+	}
+	if g.Err != nil {
+		return 0, g.Err
+	}
+	if g.State != "Stable" {
+		return 0, nil
+	}
+	n := 0
+	for _, m := range g.Members {
+		if ca, ok := m.Assigned.AsConsumer(); ok && len(ca.Topics) > 0 {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -54,13 +54,32 @@ type ClientConfig struct {
 	Metrics *ClientMetrics `yaml:"-"`
 }
 
-// ClientMetrics instruments any number of clients on one registry. Create it once per
-// registry with NewClientMetrics.
-type ClientMetrics struct{ m *kprom.Metrics }
+// ClientMetrics instruments the consumer and the producer of one job with franz-go's kprom
+// plugin, as streamscore_kafka_consumer_* and streamscore_kafka_producer_*. A kprom.Metrics
+// must not be shared between clients (it is re-initialised per client), so each role gets
+// its own, once; admin and reader clients are not instrumented.
+type ClientMetrics struct {
+	reg  prometheus.Registerer
+	mu   sync.Mutex
+	used map[string]bool
+}
 
-// NewClientMetrics registers franz-go client metrics (namespace streamscore_kafka) on reg.
+// NewClientMetrics prepares client metrics on reg.
 func NewClientMetrics(reg prometheus.Registerer) *ClientMetrics {
-	return &ClientMetrics{m: kprom.NewMetrics("streamscore_kafka", kprom.Registerer(reg), kprom.WithClientLabel())}
+	return &ClientMetrics{reg: reg, used: map[string]bool{}}
+}
+
+func (m *ClientMetrics) hook(role string) kgo.Hook {
+	if m == nil || (role != "consumer" && role != "producer") {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.used[role] {
+		return nil
+	}
+	m.used[role] = true
+	return kprom.NewMetrics("streamscore_kafka", kprom.Subsystem(role), kprom.Registerer(m.reg))
 }
 
 // Validate says what to fix.
@@ -96,8 +115,8 @@ func (c *ClientConfig) opts(role string) ([]kgo.Opt, error) {
 	if c.Logger != nil {
 		opts = append(opts, kgo.WithLogger(kzap.New(c.Logger.Named("kafka").With(zap.String("client", role)), kzap.Level(kgo.LogLevelWarn))))
 	}
-	if c.Metrics != nil {
-		opts = append(opts, kgo.WithHooks(c.Metrics.m))
+	if h := c.Metrics.hook(role); h != nil {
+		opts = append(opts, kgo.WithHooks(h))
 	}
 	if c.TLS.Enabled {
 		tc, err := c.TLS.build()

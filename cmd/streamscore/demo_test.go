@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+)
+
+// TestDemoEndToEnd runs the demo driver on the embedded broker: every event gets exactly
+// one prediction or dead letter, every injected bad event is dead-lettered, and the final
+// commit covers the whole input.
+func TestDemoEndToEnd(t *testing.T) {
+	c, err := loadConfig("../../streamscore.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Log.Level = "error"
+	c.Metrics.Address = ""
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, err := runDemo(ctx, c, demoOptions{events: 8000, badFraction: 0.02, seed: 3, timeout: time.Minute}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", *s)
+	switch {
+	case s.Events != 8000:
+		t.Errorf("events %d", s.Events)
+	case s.Predictions+s.DeadLettered != s.Events:
+		t.Errorf("predictions %d + dead letters %d != events %d", s.Predictions, s.DeadLettered, s.Events)
+	case s.DeadLettered != s.BadInjected || s.BadInjected == 0:
+		t.Errorf("dead-lettered %d, injected %d", s.DeadLettered, s.BadInjected)
+	case s.Alerts == 0:
+		t.Errorf("no alerts")
+	case s.Duplicates != 0:
+		t.Errorf("%d duplicates without any failure", s.Duplicates)
+	case s.Uncommitted != 0:
+		t.Errorf("%d input records not committed after a graceful stop", s.Uncommitted)
+	}
+}

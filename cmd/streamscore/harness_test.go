@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// realBrokers returns the Apache Kafka broker of `make test` (STREAMSCORE_TEST_BROKERS), or
+// skips the test, saying so.
+func realBrokers(t *testing.T) []string {
+	t.Helper()
+	v := os.Getenv("STREAMSCORE_TEST_BROKERS")
+	if v == "" {
+		t.Skip("SKIPPED: integration test needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make test does)")
+	}
+	return splitList(v)
+}
+
+// embeddedBroker starts the in-process kfake broker for fast tests.
+func embeddedBroker(t *testing.T) []string {
+	t.Helper()
+	b, err := topics.NewEmbeddedBroker(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b.Addrs()
+}
+
+// testConfig is streamscore.yaml with the given brokers and topic and group names unique
+// to this test.
+func testConfig(t *testing.T, brokers []string) *Config {
+	t.Helper()
+	c, err := loadConfig("../../streamscore.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("%s-%08x", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), rand.Uint32())
+	c.Kafka.Brokers = brokers
+	c.Group = "g-" + id
+	c.Topics.Input = []string{"tx-" + id}
+	c.Topics.Labels = "labels-" + id
+	c.Topics.Predictions = "preds-" + id
+	c.Topics.Alerts = "alerts-" + id
+	c.Topics.DeadLetter = "dlq-" + id
+	c.Topics.Backfill = "backfill-" + id
+	c.Metrics.Address = ""
+	c.CommitInterval = 200 * time.Millisecond
+	return c
+}
+
+func createInputTopics(t *testing.T, c *Config, partitions int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.EnsureTopics(ctx, -1,
+		topics.TopicSpec{Name: c.Topics.Input[0], Partitions: partitions},
+		topics.TopicSpec{Name: c.Topics.Labels, Partitions: partitions}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// liveJob is a live scoring job running in the test.
+type liveJob struct {
+	stats *pipeline.Stats
+	stop  func() error
+}
+
+func startLive(t *testing.T, c *Config, log *zap.Logger) *liveJob {
+	t.Helper()
+	cc, err := c.validate(true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log == nil {
+		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+	stats := &pipeline.Stats{}
+	l, err := buildLive(context.Background(), cc, prometheus.NewRegistry(), log, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.run(ctx) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(time.Minute):
+			return fmt.Errorf("live job did not stop within a minute")
+		}
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("stopping live job: %v", err)
+		}
+	})
+	return &liveJob{stats: stats, stop: stop}
+}
+
+func produceT(t *testing.T, c *Config, n int, bad float64, seed uint64) produceResult {
+	t.Helper()
+	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := produceEvents(ctx, p, produceOptions{events: n, seed: seed, badFraction: bad, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// awaitOutputs reads the output topics from the start until want input records have a
+// prediction or a dead letter, then keeps reading until nothing new arrives for quiet, so
+// that duplicates written late are counted too.
+func awaitOutputs(t *testing.T, c *Config, want int64, quiet time.Duration) *outputAudit {
+	t.Helper()
+	a := newOutputAudit(c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
+	r, err := topics.NewReader(c.Kafka, true, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	deadline := time.Now().Add(3 * time.Minute)
+	for a.scored() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %d of %d input records have an output", a.scored(), want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		recs, _ := r.Fetch(ctx) // a timeout just means nothing arrived this second
+		cancel()
+		a.add(recs)
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), quiet)
+		recs, _ := r.Fetch(ctx)
+		cancel()
+		if len(recs) == 0 {
+			return a
+		}
+		a.add(recs)
+	}
+}
+
+func behind(t *testing.T, c *Config) int64 {
+	t.Helper()
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := adm.Behind(ctx, c.Group, c.Topics.Input...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

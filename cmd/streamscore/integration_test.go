@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/cmd/streamscore/sim"
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// TestIntegrationLiveScoring: live scoring end to end on Apache Kafka, bad input included.
+func TestIntegrationLiveScoring(t *testing.T) {
+	c := testConfig(t, realBrokers(t))
+	createInputTopics(t, c, 3)
+	job := startLive(t, c, nil)
+	res := produceT(t, c, 10000, 0.01, 11)
+	a := awaitOutputs(t, c, res.events, 2*time.Second)
+	if err := job.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s := &demoSummary{}
+	a.fill(s)
+	t.Logf("events %d: predictions %d, alerts %d, dead letters %d (injected %d), duplicates %d",
+		res.events, s.Predictions, s.Alerts, s.DeadLettered, res.bad, s.Duplicates)
+	if s.Predictions+s.DeadLettered != res.events || s.DeadLettered != res.bad || res.bad == 0 || s.Duplicates != 0 {
+		t.Fatalf("outputs do not match the input: %+v, bad injected %d", s, res.bad)
+	}
+	if n := behind(t, c); n != 0 {
+		t.Fatalf("%d input records not committed after a graceful stop", n)
+	}
+}
+
+// TestIntegrationTwoInstancesShareTheGroup: two pipelines in one consumer group split the
+// partitions; in steady state no event is lost or scored twice.
+func TestIntegrationTwoInstancesShareTheGroup(t *testing.T) {
+	c := testConfig(t, realBrokers(t))
+	createInputTopics(t, c, 6)
+	a := startLive(t, c, nil)
+	b := startLive(t, c, nil)
+	waitMembers(t, c, 2)
+	res := produceT(t, c, 20000, 0.005, 12)
+	out := awaitOutputs(t, c, res.events, 2*time.Second)
+	s := &demoSummary{}
+	out.fill(s)
+	t.Logf("instance A fetched %d, B fetched %d; predictions %d, dead letters %d, duplicates %d",
+		a.stats.In.Load(), b.stats.In.Load(), s.Predictions, s.DeadLettered, s.Duplicates)
+	if a.stats.In.Load() == 0 || b.stats.In.Load() == 0 {
+		t.Fatalf("one instance did no work: A %d, B %d", a.stats.In.Load(), b.stats.In.Load())
+	}
+	if a.stats.In.Load()+b.stats.In.Load() != res.events {
+		t.Fatalf("instances fetched %d + %d records, %d were produced", a.stats.In.Load(), b.stats.In.Load(), res.events)
+	}
+	if s.Predictions+s.DeadLettered != res.events || s.Duplicates != 0 {
+		t.Fatalf("outputs %+v for %d events", s, res.events)
+	}
+}
+
+func waitMembers(t *testing.T, c *Config, n int) {
+	t.Helper()
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := adm.AssignedMembers(ctx, c.Group)
+		cancel()
+		if err == nil && got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s: %d members with partitions (err %v), want %d", c.Group, got, err, n)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// TestIntegrationRestartResumesFromCommittedOffsets: a pipeline stopped and replaced by a
+// new one resumes at the committed offsets: nothing lost, nothing scored twice.
+func TestIntegrationRestartResumesFromCommittedOffsets(t *testing.T) {
+	c := testConfig(t, realBrokers(t))
+	createInputTopics(t, c, 3)
+	first := startLive(t, c, nil)
+	r1 := produceT(t, c, 5000, 0.01, 21)
+	awaitOutputs(t, c, r1.events, 500*time.Millisecond)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := produceT(t, c, 5000, 0.01, 22) // written while no pipeline runs
+	second := startLive(t, c, nil)
+	out := awaitOutputs(t, c, r1.events+r2.events, 2*time.Second)
+	s := &demoSummary{}
+	out.fill(s)
+	t.Logf("first run fetched %d, second %d; outputs %+v", first.stats.In.Load(), second.stats.In.Load(), *s)
+	if second.stats.In.Load() != r2.events {
+		t.Fatalf("restarted pipeline fetched %d records, want exactly the %d written after the stop", second.stats.In.Load(), r2.events)
+	}
+	if s.Predictions+s.DeadLettered != r1.events+r2.events || s.Duplicates != 0 {
+		t.Fatalf("outputs %+v for %d events", s, r1.events+r2.events)
+	}
+}
+
+// TestIntegrationForeignClients: Apache Kafka's own console producer writes events that
+// streamscore scores, and its console consumer reads the predictions back; each score must
+// equal the model's score of that event computed directly.
+func TestIntegrationForeignClients(t *testing.T) {
+	c := testConfig(t, realBrokers(t))
+	createInputTopics(t, c, 3)
+	startLive(t, c, nil)
+
+	const n = 300
+	gen := sim.New(sim.Config{Seed: 5})
+	var in bytes.Buffer
+	events := map[int64][]byte{}
+	for i := 0; i < n; i++ {
+		tx := gen.Next()
+		ev := tx.AppendEvent(nil)
+		events[tx.ID] = ev
+		fmt.Fprintf(&in, "%d|%s\n", tx.CustomerID, ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	prod := kafkaTool(ctx, "kafka-console-producer", "--bootstrap-server", c.Kafka.Brokers[0], "--topic", c.Topics.Input[0],
+		"--property", "parse.key=true", "--property", "key.separator=|")
+	prod.Stdin = &in
+	if out, err := prod.CombinedOutput(); err != nil {
+		t.Fatalf("console producer: %v\n%s", err, out)
+	}
+	cons := kafkaTool(ctx, "kafka-console-consumer", "--bootstrap-server", c.Kafka.Brokers[0], "--topic", c.Topics.Predictions,
+		"--from-beginning", "--max-messages", fmt.Sprint(n), "--timeout-ms", "120000", "--property", "print.key=true", "--property", "key.separator=|")
+	var stderr bytes.Buffer
+	cons.Stderr = &stderr
+	out, err := cons.Output()
+	if err != nil {
+		t.Fatalf("console consumer: %v\n%s", err, stderr.String())
+	}
+
+	// Score the same events directly: decode, features, model.
+	cc, err := c.validate(true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := scorer.Open(cc.modelOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	dec := pipeline.NewDecoder(cc.schema)
+	ev := dec.NewEvent()
+	feat := make([]float32, cc.features.Len())
+	score := make([]float32, 1)
+
+	inputs := readInputs(t, c)
+	seen := map[int64]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), "|")
+		if !ok {
+			t.Fatalf("console consumer line %q", sc.Text())
+		}
+		var p pipeline.Prediction
+		if err := json.Unmarshal([]byte(val), &p); err != nil {
+			t.Fatalf("prediction %q: %v", val, err)
+		}
+		if p.Key == nil || *p.Key != key {
+			t.Fatalf("prediction keyed %q carries key %v", key, p.Key)
+		}
+		var txid struct {
+			ID int64 `json:"transaction_id"`
+		}
+		rec, ok := inputs[[2]int64{int64(p.Source.Partition), p.Source.Offset}]
+		if !ok {
+			t.Fatalf("prediction for %s/%d@%d, which is not an input record", p.Source.Topic, p.Source.Partition, p.Source.Offset)
+		}
+		if err := json.Unmarshal(rec, &txid); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rec, events[txid.ID]) {
+			t.Fatalf("input %s/%d@%d is %s, not an event the console producer wrote", p.Source.Topic, p.Source.Partition, p.Source.Offset, rec)
+		}
+		seen[txid.ID] = true
+		if err := dec.Decode(rec, time.Time{}, ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := cc.features.Extract(ev, feat); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := model.Score(feat, 1, score, nil); err != nil {
+			t.Fatal(err)
+		}
+		if p.Score != score[0] {
+			t.Fatalf("transaction %d: streamscore scored %v, the model directly %v", txid.ID, p.Score, score[0])
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("console consumer read predictions for %d distinct events, want %d", len(seen), n)
+	}
+}
+
+// kafkaTool runs one of Apache Kafka's own CLI tools from the jars scripts/kafka.sh installed.
+func kafkaTool(ctx context.Context, tool string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "../../scripts/kafka.sh", append([]string{"run-tool", tool}, args...)...)
+	cmd.Env = os.Environ()
+	return cmd
+}
+
+// readInputs returns every input record's value by partition and offset, read with our
+// own reader.
+func readInputs(t *testing.T, c *Config) map[[2]int64][]byte {
+	t.Helper()
+	out := map[[2]int64][]byte{}
+	r, err := topics.NewReader(c.Kafka, true, c.Topics.Input[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		recs, _ := r.Fetch(ctx) // a timeout means the topic is read to its end
+		cancel()
+		if len(recs) == 0 {
+			return out
+		}
+		for _, rec := range recs {
+			out[[2]int64{int64(rec.Partition), rec.Offset}] = rec.Value
+		}
+	}
+}
