@@ -32,10 +32,10 @@ func TestReferenceFeatures(t *testing.T) {
 		ts, amount string
 		want       [3]float32
 	}{
-		{"2018-04-01T00:07:56Z", "57.16", [3]float32{57.16, 1, 1}},  // Sunday, night
-		{"2018-04-02T06:59:59Z", "0", [3]float32{0, 0, 1}},          // Monday 06:59 is night (hour <= 6)
-		{"2018-04-02T07:00:00Z", "10.5", [3]float32{10.5, 0, 0}},    // Monday 07:00 is day
-		{"2018-04-07T12:00:00Z", "1000000", [3]float32{1e6, 1, 0}},  // Saturday
+		{"2018-04-01T00:07:56Z", "57.16", [3]float32{57.16, 1, 1}},   // Sunday, night
+		{"2018-04-02T06:59:59Z", "0", [3]float32{0, 0, 1}},           // Monday 06:59 is night (hour <= 6)
+		{"2018-04-02T07:00:00Z", "10.5", [3]float32{10.5, 0, 0}},     // Monday 07:00 is day
+		{"2018-04-07T12:00:00Z", "1000000", [3]float32{1e6, 1, 0}},   // Saturday
 		{"2018-04-06T23:59:59Z", "220.01", [3]float32{220.01, 0, 0}}, // Friday
 		// a non-UTC offset is converted to UTC first: Saturday 01:00+02:00 is Friday 23:00Z
 		{"2018-04-07T01:00:00+02:00", "1", [3]float32{1, 0, 0}},

@@ -17,12 +17,12 @@ import (
 // not Kafka: it exists to drive the operator's commit tracking deterministically. The
 // Kafka behaviour is tested end to end on the embedded and the real broker.
 type memSource struct {
-	recs    []Record
-	pos     int
-	rng     *rand.Rand
-	mu      sync.Mutex
+	recs     []Record
+	pos      int
+	rng      *rand.Rand
+	mu       sync.Mutex
 	onCommit func([]Offset)
-	commits int
+	commits  int
 }
 
 func (s *memSource) Fetch(ctx context.Context) ([]Record, error) {
