@@ -80,6 +80,7 @@ func createInputTopics(t *testing.T, c *Config, partitions int32) {
 // liveJob is a live scoring job running in the test.
 type liveJob struct {
 	stats *pipeline.Stats
+	reg   *prometheus.Registry
 	stop  func() error
 }
 
@@ -93,7 +94,8 @@ func startLive(t *testing.T, c *Config, log *zap.Logger) *liveJob {
 		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
 	stats := &pipeline.Stats{}
-	l, err := buildLive(context.Background(), cc, prometheus.NewRegistry(), log, stats)
+	reg := prometheus.NewRegistry()
+	l, err := buildLive(context.Background(), cc, reg, log, stats)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,10 +121,16 @@ func startLive(t *testing.T, c *Config, log *zap.Logger) *liveJob {
 			t.Errorf("stopping live job: %v", err)
 		}
 	})
-	return &liveJob{stats: stats, stop: stop}
+	return &liveJob{stats: stats, reg: reg, stop: stop}
 }
 
 func produceT(t *testing.T, c *Config, n int, bad float64, seed uint64) produceResult {
+	t.Helper()
+	return produceAt(t, c, n, 0, bad, seed)
+}
+
+// produceAt produces n events at rate events/s (0: as fast as possible).
+func produceAt(t *testing.T, c *Config, n int, rate, bad float64, seed uint64) produceResult {
 	t.Helper()
 	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
 	if err != nil {
@@ -131,7 +139,7 @@ func produceT(t *testing.T, c *Config, n int, bad float64, seed uint64) produceR
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := produceEvents(ctx, p, produceOptions{events: n, seed: seed, badFraction: bad, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+	res, err := produceEvents(ctx, p, produceOptions{events: n, rate: rate, seed: seed, badFraction: bad, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,4 +192,27 @@ func behind(t *testing.T, c *Config) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// batchSizeBuckets returns the non-empty buckets of the streamscore_batch_size histogram.
+func batchSizeBuckets(t *testing.T, reg *prometheus.Registry) map[float64]uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[float64]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "streamscore_batch_size" {
+			continue
+		}
+		var prev uint64
+		for _, b := range mf.GetMetric()[0].GetHistogram().GetBucket() {
+			if n := b.GetCumulativeCount() - prev; n > 0 {
+				out[b.GetUpperBound()] = n
+			}
+			prev = b.GetCumulativeCount()
+		}
+	}
+	return out
 }

@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+)
+
+// FileSink writes outputs as JSON lines: a prediction's value as it would go to its topic,
+// and a dead letter as {"dead_letter":{"error_class":…,"source":{…}}}. Alerts are not
+// written (they repeat predictions). It acknowledges each output once it is in the buffer;
+// Flush writes the buffer out. Safe for concurrent use.
+type FileSink struct {
+	mu          sync.Mutex
+	w           *bufio.Writer
+	predictions string
+	deadLetter  string
+	err         error
+	buf         []byte
+}
+
+// NewFileSink writes the outputs sent to the predictions and dead-letter topics to w.
+func NewFileSink(w io.Writer, predictions, deadLetter string) *FileSink {
+	return &FileSink{w: bufio.NewWriterSize(w, 1<<20), predictions: predictions, deadLetter: deadLetter}
+}
+
+// Produce implements Sink.
+func (s *FileSink) Produce(out *Output, ack func(error)) {
+	s.mu.Lock()
+	switch {
+	case s.err != nil:
+	case out.Topic == s.predictions:
+		_, s.err = s.w.Write(out.Value)
+		if s.err == nil {
+			s.err = s.w.WriteByte('\n')
+		}
+	case out.Topic == s.deadLetter:
+		b := append(s.buf[:0], `{"dead_letter":{"error_class":`...)
+		b = appendJSONString(b, headerValue(out.Headers, "error.class"))
+		b = append(b, `,"error_message":`...)
+		b = appendJSONString(b, headerValue(out.Headers, "error.message"))
+		b = append(b, `,"source":{"topic":`...)
+		b = appendJSONString(b, []byte(out.Source.Topic))
+		b = append(b, `,"partition":`...)
+		b = strconv.AppendInt(b, int64(out.Source.Partition), 10)
+		b = append(b, `,"offset":`...)
+		b = strconv.AppendInt(b, out.Source.Offset, 10)
+		b = append(b, "}}}\n"...)
+		s.buf = b
+		_, s.err = s.w.Write(b)
+	}
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("writing file sink: %w", err)
+	}
+	ack(err)
+}
+
+// Flush implements Sink.
+func (s *FileSink) Flush(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	return s.w.Flush()
+}
+
+func headerValue(hs []Header, key string) []byte {
+	for _, h := range hs {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
+}
