@@ -47,8 +47,12 @@ kafka-start:
 kafka-stop:
 	@scripts/kafka.sh stop
 
+## bench: hot-path micro-benchmarks, then live catch-up vs backfill on a real broker
 bench: onnxruntime
 	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./pipeline
+	@scripts/kafka.sh start
+	@rc=0; STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -run='^$$' -bench=CatchUpVsBackfill -benchtime=1x -count=3 ./cmd/streamscore || rc=$$?; \
+	scripts/kafka.sh stop; exit $$rc
 
 compose-check:
 	docker compose config -q

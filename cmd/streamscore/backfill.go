@@ -151,7 +151,8 @@ func runBackfill(ctx context.Context, c *compiled, o backfillOptions, log *zap.L
 		if err != nil {
 			return nil, err
 		}
-		p, err := topics.NewProducer(kc, topics.ProducerOptions{})
+		// Throughput over latency: longer linger and a deeper buffer make bigger batches.
+		p, err := topics.NewProducer(kc, topics.ProducerOptions{Linger: 50 * time.Millisecond, MaxBuffered: 1_000_000})
 		if err != nil {
 			return nil, err
 		}

@@ -41,7 +41,7 @@ func embeddedBroker(t *testing.T) []string {
 
 // testConfig is streamscore.yaml with the given brokers and topic and group names unique
 // to this test.
-func testConfig(t *testing.T, brokers []string) *Config {
+func testConfig(t testing.TB, brokers []string) *Config {
 	t.Helper()
 	c, err := loadConfig("../../streamscore.yaml")
 	if err != nil {
@@ -61,7 +61,7 @@ func testConfig(t *testing.T, brokers []string) *Config {
 	return c
 }
 
-func createInputTopics(t *testing.T, c *Config, partitions int32) {
+func createInputTopics(t testing.TB, c *Config, partitions int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -124,13 +124,13 @@ func startLive(t *testing.T, c *Config, log *zap.Logger) *liveJob {
 	return &liveJob{stats: stats, reg: reg, stop: stop}
 }
 
-func produceT(t *testing.T, c *Config, n int, bad float64, seed uint64) produceResult {
+func produceT(t testing.TB, c *Config, n int, bad float64, seed uint64) produceResult {
 	t.Helper()
 	return produceAt(t, c, n, 0, bad, seed)
 }
 
 // produceAt produces n events at rate events/s (0: as fast as possible).
-func produceAt(t *testing.T, c *Config, n int, rate, bad float64, seed uint64) produceResult {
+func produceAt(t testing.TB, c *Config, n int, rate, bad float64, seed uint64) produceResult {
 	t.Helper()
 	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
 	if err != nil {

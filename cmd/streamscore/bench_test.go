@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/pipeline"
+)
+
+// BenchmarkCatchUpVsBackfill measures, on the real broker, the live pipeline catching up on
+// N pre-produced events from offset zero (until the last output is acknowledged) and the
+// backfill of the same events into a topic and into a file. Run it with make bench; it
+// prints events/s for each.
+func BenchmarkCatchUpVsBackfill(b *testing.B) {
+	brokers := benchBrokers(b)
+	const n = 500_000
+	c := testConfig(b, brokers)
+	createInputTopics(b, c, 3)
+	produceAt(b, c, n, 0, 0, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		stats := &pipeline.Stats{}
+		cc, err := c.validate(true, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		l, err := buildLive(context.Background(), cc, prometheus.NewRegistry(), zap.NewNop(), stats)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- l.run(ctx) }()
+		for stats.Done.Load() < n {
+			select {
+			case err := <-done:
+				b.Fatalf("live job stopped: %v", err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		catchUp := time.Since(start)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		c.Group += "x" // the next iteration catches up from zero again
+
+		bt, err := runBackfill(context.Background(), cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 4096}, zap.NewNop(), io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bf, err := runBackfill(context.Background(), cc, backfillOptions{out: "file:" + filepath.Join(b.TempDir(), "bf.jsonl"), batchSize: 4096}, zap.NewNop(), io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n)/catchUp.Seconds(), "catchup_events/s")
+		b.ReportMetric(bt.EventsPerSecond, "backfill_topic_events/s")
+		b.ReportMetric(bf.EventsPerSecond, "backfill_file_events/s")
+		b.Logf("%d events: live catch-up %.0f events/s (mean batch %.0f); backfill to a topic %.0f events/s, to a file %.0f events/s",
+			n, float64(n)/catchUp.Seconds(), float64(stats.Rows.Load())/float64(stats.Batches.Load()), bt.EventsPerSecond, bf.EventsPerSecond)
+	}
+}
+
+func benchBrokers(b *testing.B) []string {
+	b.Helper()
+	v := splitList(os.Getenv("STREAMSCORE_TEST_BROKERS"))
+	if len(v) == 0 {
+		b.Skip("SKIPPED: needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make bench does)")
+	}
+	return v
+}
