@@ -188,8 +188,11 @@ type Producer struct {
 
 // ProducerOptions tunes the producer.
 type ProducerOptions struct {
-	Linger      time.Duration // default 5ms
-	MaxBuffered int           // records awaiting ack before Produce blocks; default 100000
+	// Linger is how long a partition's batch waits for more records. The default, 0,
+	// adds no latency: records still batch up while a produce request is in flight, so
+	// batches grow by themselves under load.
+	Linger      time.Duration
+	MaxBuffered int // records awaiting ack before Produce blocks; default 100000
 	// DeliveryTimeout fails a record that cannot be written for this long, which stops the
 	// operator rather than retrying forever (default 2m; 0 keeps the default, -1 disables).
 	DeliveryTimeout time.Duration
@@ -202,9 +205,6 @@ func NewProducer(cc ClientConfig, po ProducerOptions) (*Producer, error) {
 	opts, err := cc.opts("producer")
 	if err != nil {
 		return nil, err
-	}
-	if po.Linger == 0 {
-		po.Linger = 5 * time.Millisecond
 	}
 	if po.MaxBuffered <= 0 {
 		po.MaxBuffered = 100_000
