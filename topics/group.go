@@ -31,6 +31,12 @@ type GroupOptions struct {
 	FetchMaxBytes int32
 	// Registry, when set, gets the streamscore_consumer_lag gauge.
 	Registry prometheus.Registerer
+	// SessionTimeout is how long the group waits for a silent member before moving its
+	// partitions (default: franz-go's 45s).
+	SessionTimeout time.Duration
+	// InstanceID enables static membership: a restarted instance with the same id takes its
+	// partitions back without a rebalance (KIP-345).
+	InstanceID string
 }
 
 // GroupSource consumes the input topics in a consumer group with cooperative-sticky
@@ -99,6 +105,12 @@ func NewGroupSource(cc ClientConfig, o GroupOptions) (*GroupSource, error) {
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { s.onRevoked(ctx, m) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.onLost(m) }),
 	)
+	if o.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout))
+	}
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating consumer: %w", err)
@@ -143,7 +155,9 @@ func (s *GroupSource) onLost(m map[string][]int32) {
 	h := s.lost
 	s.mu.Unlock()
 	tps := toTPs(m)
-	s.log.Warn("partitions lost", zap.Int("partitions", len(tps)))
+	if len(tps) > 0 {
+		s.log.Warn("partitions lost", zap.Int("partitions", len(tps)))
+	}
 	if h != nil {
 		h(tps)
 	}

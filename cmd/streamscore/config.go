@@ -24,7 +24,11 @@ type Config struct {
 	Group  string              `yaml:"group"`
 	Topics TopicsConfig        `yaml:"topics"`
 	// StartAt is where a new consumer group begins: earliest or latest.
-	StartAt        string        `yaml:"start_at"`
+	StartAt string `yaml:"start_at"`
+	// SessionTimeout: how long the group waits for a silent member (0: 45s).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// InstanceID turns on static group membership (e.g. the pod name of a StatefulSet).
+	InstanceID     string        `yaml:"instance_id"`
 	Model          ModelConfig   `yaml:"model"`
 	Threshold      float64       `yaml:"threshold"`
 	Batch          BatchConfig   `yaml:"batch"`
@@ -127,6 +131,7 @@ var envVars = []struct {
 }{
 	{"STREAMSCORE_BROKERS", "comma-separated host:port list", func(c *Config, v string) error { c.Kafka.Brokers = splitList(v); return nil }},
 	{"STREAMSCORE_GROUP", "consumer group id", func(c *Config, v string) error { c.Group = v; return nil }},
+	{"STREAMSCORE_INSTANCE_ID", "static group membership id", func(c *Config, v string) error { c.InstanceID = v; return nil }},
 	{"STREAMSCORE_INPUT_TOPICS", "comma-separated input topics", func(c *Config, v string) error { c.Topics.Input = splitList(v); return nil }},
 	{"STREAMSCORE_MODEL_PATH", "the .onnx file", func(c *Config, v string) error { c.Model.Path = v; return nil }},
 	{"STREAMSCORE_DEVICE", "cpu or cuda", func(c *Config, v string) error { c.Model.Device = v; return nil }},

@@ -107,6 +107,7 @@ func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log 
 	}
 	src, err := topics.NewGroupSource(kc, topics.GroupOptions{
 		Group: c.Group, Topics: c.Topics.Input, StartAt: c.StartAt, Registry: reg,
+		SessionTimeout: c.SessionTimeout, InstanceID: c.InstanceID,
 	})
 	if err != nil {
 		model.Close()

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+var killEvents = flag.Int("killtest.events", 60_000, "events produced during the SIGKILL test (the full run: 1000000)")
+
+// buildBinary compiles streamscore once per test into a temporary folder.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "streamscore")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// writeConfig writes c as a YAML file the binary can load.
+func writeConfig(t *testing.T, c *Config) string {
+	t.Helper()
+	abs, err := filepath.Abs(c.resolve(c.Model.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := *c
+	cc.Model.Path = abs
+	b, err := yaml.Marshal(&cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "streamscore.yaml")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func startProcess(t *testing.T, bin, cfg string, logf *os.File) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "--config", cfg, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// TestIntegrationSIGKILLLosesNothing produces a stream while the pipeline process is killed
+// with SIGKILL at random moments ten times and restarted; afterwards every input offset
+// must have a prediction or a dead letter. Duplicates (allowed: at-least-once) are counted.
+func TestIntegrationSIGKILLLosesNothing(t *testing.T) {
+	c := testConfig(t, realBrokers(t))
+	createInputTopics(t, c, 3)
+	c.InstanceID = "kill-test" // static membership: a restart takes its partitions back at once
+	c.SessionTimeout = 6 * time.Second
+	c.Metrics.Address = ""
+	cfg := writeConfig(t, c)
+	bin := buildBinary(t)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+
+	produced := make(chan produceResult, 1)
+	go func() {
+		// ~12 s of input at a steady rate, so the kills land mid-stream.
+		produced <- produceAt(t, c, *killEvents, float64(*killEvents)/12, 0.002, 41)
+	}()
+	rng := rand.New(rand.NewPCG(4, 1))
+	kills := 0
+	for ; kills < 10; kills++ {
+		cmd := startProcess(t, bin, cfg, logf)
+		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond) // a random moment to kill at
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait() // killed: the exit status is the signal
+	}
+	res := <-produced
+	final := startProcess(t, bin, cfg, logf)
+	out := awaitOutputs(t, c, res.events, 2*time.Second)
+	if err := final.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := final.Wait(); err != nil {
+		t.Fatalf("pipeline did not exit cleanly on SIGTERM: %v (log: %s)", err, logf.Name())
+	}
+	s := &demoSummary{}
+	out.fill(s)
+	missing := res.events - (s.Predictions + s.DeadLettered)
+	fmt.Printf("kill test: %d SIGKILLs; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d\n",
+		kills, res.events, s.Predictions+s.DeadLettered+s.Duplicates, s.Predictions, s.DeadLettered, missing, s.Duplicates)
+	if missing != 0 {
+		t.Fatalf("%d input events have no output after %d SIGKILLs", missing, kills)
+	}
+	if n := behind(t, c); n != 0 {
+		t.Fatalf("%d records uncommitted after the final graceful stop", n)
+	}
+}
+
+// TestIntegrationBrokerRestart stops and restarts a (second, private) Apache Kafka broker
+// in the middle of a run; the pipeline rides it out and loses nothing.
+func TestIntegrationBrokerRestart(t *testing.T) {
+	realBrokers(t)
+	port := 39000 + rand.IntN(500)*2
+	env := append(os.Environ(), fmt.Sprintf("KAFKA_PORT=%d", port), "KAFKA_KEEP_DATA=1",
+		"KAFKA_STATE_DIR="+filepath.Join(t.TempDir(), "kafka"))
+	kafka := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("../../scripts/kafka.sh", args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("kafka.sh %v: %v\n%s", args, err, out)
+		}
+	}
+	kafka("start")
+	t.Cleanup(func() { kafka("stop") })
+	c := testConfig(t, []string{fmt.Sprintf("127.0.0.1:%d", port)})
+	createInputTopics(t, c, 3)
+	job := startLive(t, c, nil)
+
+	produced := make(chan produceResult, 1)
+	go func() { produced <- produceAt(t, c, 40_000, 4_000, 0.002, 51) }() // ~10 s
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for job.stats.Done.Load() < 8_000 { // wait for the run to be well under way
+		select {
+		case <-ctx.Done():
+			t.Fatal("pipeline made no progress before the restart")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	kafka("stop")
+	before := job.stats.Done.Load()
+	kafka("start")
+	res := <-produced
+	out := awaitOutputs(t, c, res.events, 2*time.Second)
+	if err := job.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s := &demoSummary{}
+	out.fill(s)
+	fmt.Printf("broker restart: %d events done before the stop; input %d, predictions %d, dead letters %d, missing %d, duplicates %d\n",
+		before, res.events, s.Predictions, s.DeadLettered, res.events-s.Predictions-s.DeadLettered, s.Duplicates)
+	if s.Predictions+s.DeadLettered != res.events {
+		t.Fatalf("lost events across a broker restart: %+v for %d", s, res.events)
+	}
+}
