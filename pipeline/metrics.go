@@ -70,6 +70,8 @@ type Stats struct {
 	Done         atomic.Int64 // input records whose every output is acknowledged
 	Batches      atomic.Int64
 	Rows         atomic.Int64 // rows scored
+	Transactions atomic.Int64 // exactly-once: transactions committed
+	Aborted      atomic.Int64 // exactly-once: transactions aborted (their records are fetched again)
 	Latency      LatencySketch
 }
 

@@ -73,6 +73,16 @@ type GroupSource interface {
 	AllowRebalance()
 }
 
+// Transactional is a Source that is also the Sink and writes each fetch's outputs and its
+// consumed offsets in one transaction (exactly-once). The operator finishes every record
+// of a fetch, then calls EndBatch; false means the transaction was aborted (a rebalance)
+// and the records will be fetched again.
+type Transactional interface {
+	Source
+	Sink
+	EndBatch(ctx context.Context) (committed bool, err error)
+}
+
 // Sink writes outputs. Produce must call ack exactly once, from any goroutine, when the
 // output is durably written (nil) or definitely failed. Produce may block to apply
 // backpressure. Flush waits until every produced output is acknowledged.
@@ -362,10 +372,35 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 			o.m.recordsIn.WithLabelValues(lastTopic).Add(inCount)
 		}
 		o.st.In.Add(int64(len(recs)))
+		if tx, ok := o.src.(Transactional); ok && len(recs) > 0 {
+			if err := o.endTransaction(work, tx); err != nil {
+				return err
+			}
+		}
 		if err != nil || ctx.Err() != nil {
 			return nil
 		}
 	}
+}
+
+// endTransaction waits until every output of the fetched records is acknowledged, then
+// commits them with their offsets in one transaction.
+func (o *Operator) endTransaction(ctx context.Context, tx Transactional) error {
+	drain, cancel := context.WithTimeout(ctx, o.cfg.DrainTimeout)
+	defer cancel()
+	if err := o.waitDrained(drain); err != nil {
+		return fmt.Errorf("exactly-once: %w", err)
+	}
+	committed, err := tx.EndBatch(ctx)
+	if err != nil {
+		return err
+	}
+	if committed {
+		o.st.Transactions.Add(1)
+	} else {
+		o.st.Aborted.Add(1)
+	}
+	return nil
 }
 
 func (o *Operator) deadLetter(r *Record, h handle, cause error) {

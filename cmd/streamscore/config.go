@@ -27,6 +27,11 @@ type Config struct {
 	StartAt string `yaml:"start_at"`
 	// SessionTimeout: how long the group waits for a silent member (0: 45s).
 	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// Delivery is at-least-once (default) or exactly-once (Kafka transactions).
+	Delivery string `yaml:"delivery"`
+	// TransactionalID names this instance's transactional producer in exactly-once mode
+	// (default <group>-<instance_id or hostname>); a restarted instance must keep it.
+	TransactionalID string `yaml:"transactional_id"`
 	// InstanceID turns on static group membership (e.g. the pod name of a StatefulSet).
 	InstanceID     string        `yaml:"instance_id"`
 	Model          ModelConfig   `yaml:"model"`
@@ -91,6 +96,7 @@ func defaultConfig() Config {
 		Create: true, ReplicationFactor: -1,
 	}
 	c.StartAt = "earliest"
+	c.Delivery = "at-least-once"
 	c.Model.Device = "cpu"
 	c.Model.Threads = 1
 	c.Threshold = 0.5
@@ -131,6 +137,8 @@ var envVars = []struct {
 }{
 	{"STREAMSCORE_BROKERS", "comma-separated host:port list", func(c *Config, v string) error { c.Kafka.Brokers = splitList(v); return nil }},
 	{"STREAMSCORE_GROUP", "consumer group id", func(c *Config, v string) error { c.Group = v; return nil }},
+	{"STREAMSCORE_DELIVERY", "at-least-once or exactly-once", func(c *Config, v string) error { c.Delivery = v; return nil }},
+	{"STREAMSCORE_TRANSACTIONAL_ID", "transactional id (exactly-once)", func(c *Config, v string) error { c.TransactionalID = v; return nil }},
 	{"STREAMSCORE_INSTANCE_ID", "static group membership id", func(c *Config, v string) error { c.InstanceID = v; return nil }},
 	{"STREAMSCORE_INPUT_TOPICS", "comma-separated input topics", func(c *Config, v string) error { c.Topics.Input = splitList(v); return nil }},
 	{"STREAMSCORE_MODEL_PATH", "the .onnx file", func(c *Config, v string) error { c.Model.Path = v; return nil }},
@@ -251,6 +259,9 @@ func (c *Config) validate(needKafka, needModel bool) (*compiled, error) {
 	}
 	if c.Batch.MaxWait < 0 || c.Batch.MaxWait > time.Second {
 		add("batch.max_wait %v: want 0 to 1s", c.Batch.MaxWait)
+	}
+	if c.Delivery != "at-least-once" && c.Delivery != "exactly-once" {
+		add("delivery %q: want at-least-once or exactly-once", c.Delivery)
 	}
 	if c.StartAt != "earliest" && c.StartAt != "latest" {
 		add("start_at %q: want earliest or latest", c.StartAt)

@@ -63,6 +63,23 @@ func startProcess(t *testing.T, bin, cfg string, logf *os.File) *exec.Cmd {
 // must have a prediction or a dead letter. Duplicates (allowed: at-least-once) are counted.
 func TestIntegrationSIGKILLLosesNothing(t *testing.T) {
 	c := testConfig(t, realBrokers(t))
+	killLoop(t, c, "at-least-once")
+}
+
+// TestIntegrationExactlyOnceUnderSIGKILL is the same kill loop with delivery: exactly-once:
+// a read_committed reader must see exactly one output per input offset, no duplicate.
+func TestIntegrationExactlyOnceUnderSIGKILL(t *testing.T) {
+	c := testConfig(t, realBrokers(t))
+	c.TransactionalID = "tx-" + c.Group // kept across restarts: the new process fences the old
+	s := killLoop(t, c, "exactly-once")
+	if s.Duplicates != 0 {
+		t.Fatalf("exactly-once: %d duplicates seen by a read_committed reader", s.Duplicates)
+	}
+}
+
+func killLoop(t *testing.T, c *Config, delivery string) *demoSummary {
+	t.Helper()
+	c.Delivery = delivery
 	createInputTopics(t, c, 3)
 	c.InstanceID = "kill-test" // static membership: a restart takes its partitions back at once
 	c.SessionTimeout = 6 * time.Second
@@ -102,14 +119,15 @@ func TestIntegrationSIGKILLLosesNothing(t *testing.T) {
 	s := &demoSummary{}
 	out.fill(s)
 	missing := res.events - (s.Predictions + s.DeadLettered)
-	fmt.Printf("kill test: %d SIGKILLs; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d\n",
-		kills, res.events, s.Predictions+s.DeadLettered+s.Duplicates, s.Predictions, s.DeadLettered, missing, s.Duplicates)
+	fmt.Printf("kill test (%s): %d SIGKILLs; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d\n",
+		delivery, kills, res.events, s.Predictions+s.DeadLettered+s.Duplicates, s.Predictions, s.DeadLettered, missing, s.Duplicates)
 	if missing != 0 {
 		t.Fatalf("%d input events have no output after %d SIGKILLs", missing, kills)
 	}
 	if n := behind(t, c); n != 0 {
 		t.Fatalf("%d records uncommitted after the final graceful stop", n)
 	}
+	return s
 }
 
 // TestIntegrationBrokerRestart stops and restarts a (second, private) Apache Kafka broker

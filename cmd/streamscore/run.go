@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,14 +87,14 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 
 // live is one wired live-scoring job.
 type live struct {
-	op    *pipeline.Operator
-	src   *topics.GroupSource
-	sink  *topics.Producer
-	model *scorer.Model
+	op     *pipeline.Operator
+	model  *scorer.Model
+	closer []func()
 }
 
 // buildLive checks the brokers and topics, loads the model and wires an operator between a
-// consumer-group source and a producer sink.
+// consumer-group source and a producer sink, or, for exactly-once, a transactional session
+// that is both.
 func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log *zap.Logger, stats *pipeline.Stats) (*live, error) {
 	kc := c.Kafka
 	kc.Logger = log
@@ -105,19 +106,49 @@ func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log 
 	if err != nil {
 		return nil, err
 	}
-	src, err := topics.NewGroupSource(kc, topics.GroupOptions{
+	l := &live{model: model, closer: []func(){func() { model.Close() }}}
+	group := topics.GroupOptions{
 		Group: c.Group, Topics: c.Topics.Input, StartAt: c.StartAt, Registry: reg,
 		SessionTimeout: c.SessionTimeout, InstanceID: c.InstanceID,
-	})
-	if err != nil {
-		model.Close()
-		return nil, err
 	}
-	sink, err := topics.NewProducer(kc, topics.ProducerOptions{})
-	if err != nil {
-		src.Close()
-		model.Close()
-		return nil, err
+	var src pipeline.Source
+	var sink pipeline.Sink
+	if c.Delivery == "exactly-once" {
+		id := c.TransactionalID
+		if id == "" {
+			id = c.Group + "-" + c.InstanceID
+			if c.InstanceID == "" {
+				host, err := os.Hostname()
+				if err != nil {
+					l.close()
+					return nil, fmt.Errorf("exactly-once: set transactional_id (no hostname: %w)", err)
+				}
+				id = c.Group + "-" + host
+			}
+		}
+		ts, err := topics.NewTransactSession(kc, topics.TransactOptions{GroupOptions: group, TransactionalID: id})
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		l.closer = append([]func(){ts.Close}, l.closer...)
+		src, sink = ts, ts
+	} else {
+		gs, err := topics.NewGroupSource(kc, group)
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		p, err := topics.NewProducer(kc, topics.ProducerOptions{})
+		if err != nil {
+			gs.Close()
+			l.close()
+			return nil, err
+		}
+		// the source closes first: leaving the group runs the revoke handler, which finds
+		// nothing left to commit; then the producer, then the model
+		l.closer = append([]func(){gs.Close, p.Close}, l.closer...)
+		src, sink = gs, p
 	}
 	oc := c.operatorConfig(model)
 	oc.Metrics = pipeline.NewMetrics(reg)
@@ -126,19 +157,22 @@ func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log 
 	oc.MeasureLatency = true
 	op, err := pipeline.New(oc, src, sink)
 	if err != nil {
-		sink.Close()
-		src.Close()
-		model.Close()
+		l.close()
 		return nil, err
 	}
-	return &live{op: op, src: src, sink: sink, model: model}, nil
+	l.op = op
+	return l, nil
+}
+
+func (l *live) close() {
+	for _, f := range l.closer {
+		f()
+	}
 }
 
 func (l *live) run(ctx context.Context) error {
 	err := l.op.Run(ctx)
-	l.src.Close() // leaves the group; the revoke handler finds nothing left to commit
-	l.sink.Close()
-	l.model.Close()
+	l.close()
 	return err
 }
 

@@ -1,0 +1,147 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/pipeline"
+)
+
+// TransactSession is the exactly-once source and sink in one: a consumer group whose
+// consumed offsets are committed in the same Kafka transaction as the outputs (franz-go's
+// GroupTransactSession, KIP-447). Each Fetch begins a transaction; EndBatch commits it with
+// the offsets of everything fetched, or aborts it when the group rebalanced meanwhile, in
+// which case those records are fetched again and read_committed consumers never see the
+// aborted outputs. A restarted instance with the same transactional id fences its zombie
+// predecessor. It implements pipeline.Source, pipeline.Sink and pipeline.Transactional.
+type TransactSession struct {
+	s   *kgo.GroupTransactSession
+	log *zap.Logger
+	max int
+}
+
+// TransactOptions configure a TransactSession.
+type TransactOptions struct {
+	GroupOptions
+	// TransactionalID identifies this instance's producer; a restarted instance must reuse
+	// it to fence its predecessor. Required.
+	TransactionalID string
+	// TransactionTimeout bounds a transaction (default 30s).
+	TransactionTimeout time.Duration
+}
+
+// NewTransactSession connects the session; it joins the group on the first Fetch.
+func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, error) {
+	if o.TransactionalID == "" {
+		return nil, errors.New("exactly-once: a transactional id is required")
+	}
+	if o.Group == "" || len(o.Topics) == 0 {
+		return nil, errors.New("exactly-once: group and input topics are required")
+	}
+	if o.MaxPollRecords <= 0 {
+		o.MaxPollRecords = 10_000
+	}
+	if o.TransactionTimeout <= 0 {
+		o.TransactionTimeout = 30 * time.Second
+	}
+	opts, err := cc.opts("transact")
+	if err != nil {
+		return nil, err
+	}
+	start := kgo.NewOffset().AtStart()
+	if o.StartAt == "latest" {
+		start = kgo.NewOffset().AtEnd()
+	}
+	opts = append(opts,
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Topics...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeResetOffset(start),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.TransactionalID(o.TransactionalID),
+		kgo.TransactionTimeout(o.TransactionTimeout),
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+	)
+	if o.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout))
+	}
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.InstanceID))
+	}
+	s, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating transactional session: %w", err)
+	}
+	t := &TransactSession{s: s, log: zap.NewNop(), max: o.MaxPollRecords}
+	if cc.Logger != nil {
+		t.log = cc.Logger
+	}
+	return t, nil
+}
+
+// Fetch implements pipeline.Source: it polls, and begins a transaction for what it returns.
+func (t *TransactSession) Fetch(ctx context.Context) ([]pipeline.Record, error) {
+	for {
+		fs := t.s.PollRecords(ctx, t.max)
+		if fs.IsClientClosed() {
+			return nil, io.EOF
+		}
+		if err := ctx.Err(); err != nil && fs.NumRecords() == 0 {
+			return nil, err
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			t.log.Warn("fetch error; franz-go retries", zap.String("topic", topic), zap.Int32("partition", p), zap.Error(err))
+		})
+		recs := convert(fs)
+		if len(recs) == 0 {
+			continue
+		}
+		if err := t.s.Begin(); err != nil {
+			return nil, fmt.Errorf("beginning a transaction: %w", err)
+		}
+		return recs, nil
+	}
+}
+
+// Produce implements pipeline.Sink inside the open transaction.
+func (t *TransactSession) Produce(out *pipeline.Output, ack func(error)) {
+	r := &kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value}
+	for _, h := range out.Headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	t.s.Produce(context.Background(), r, func(_ *kgo.Record, err error) { ack(err) })
+}
+
+// Flush implements pipeline.Sink.
+func (t *TransactSession) Flush(ctx context.Context) error { return t.s.Client().Flush(ctx) }
+
+// EndBatch implements pipeline.Transactional: it commits the open transaction with the
+// offsets of every record fetched, or aborts it after a rebalance (committed false; the
+// consumer rewinds to the committed offsets and the records come again).
+func (t *TransactSession) EndBatch(ctx context.Context) (bool, error) {
+	committed, err := t.s.End(ctx, kgo.TryCommit)
+	if err != nil {
+		return false, fmt.Errorf("ending the transaction: %w", err)
+	}
+	if !committed {
+		t.log.Info("transaction aborted after a rebalance; its records will be fetched again")
+	}
+	return committed, nil
+}
+
+// Close leaves the group and closes the client. Call it after the operator stopped.
+func (t *TransactSession) Close() { t.s.Close() }
+
+var (
+	_ pipeline.Source        = (*TransactSession)(nil)
+	_ pipeline.Sink          = (*TransactSession)(nil)
+	_ pipeline.Transactional = (*TransactSession)(nil)
+)
