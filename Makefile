@@ -38,8 +38,10 @@ test: onnxruntime
 unit: onnxruntime
 	$(GO) test -race -count=1 ./...
 
+## fuzz: each fuzz target for FUZZTIME (the decoder with feature extraction; the prediction encoder)
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./pipeline
+	$(GO) test -run='^$$' -fuzz='^FuzzPredictionRoundTrip$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./pipeline
 
 kafka-start:
 	@scripts/kafka.sh start
@@ -51,7 +53,7 @@ kafka-stop:
 bench: onnxruntime
 	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./pipeline
 	@scripts/kafka.sh start
-	@rc=0; STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -run='^$$' -bench=CatchUpVsBackfill -benchtime=1x -count=3 ./cmd/streamscore || rc=$$?; \
+	@rc=0; STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -run='^$$' -bench='CatchUpVsBackfill|PeakRSS' -benchtime=1x -count=3 ./cmd/streamscore || rc=$$?; \
 	scripts/kafka.sh stop; exit $$rc
 
 compose-check:

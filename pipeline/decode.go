@@ -42,6 +42,9 @@ type Schema struct {
 	MaxBytes int `yaml:"max_bytes"`
 	// MaxDepth bounds the nesting of ignored members.
 	MaxDepth int `yaml:"max_depth"`
+	// RequireKey dead-letters records without a key: outputs are keyed like their input,
+	// so a keyless input breaks per-key ordering downstream.
+	RequireKey bool `yaml:"require_key"`
 
 	index     map[string]int
 	eventTime int
@@ -54,6 +57,7 @@ type ErrorClass string
 const (
 	ClassOversize     ErrorClass = "oversize"
 	ClassEmpty        ErrorClass = "empty"
+	ClassMissingKey   ErrorClass = "missing_key"
 	ClassInvalidUTF8  ErrorClass = "invalid_utf8"
 	ClassInvalidJSON  ErrorClass = "invalid_json"
 	ClassNotObject    ErrorClass = "not_object"
@@ -169,6 +173,14 @@ func NewDecoder(s *Schema) *Decoder {
 func (d *Decoder) NewEvent() *Event {
 	n := len(d.s.Fields)
 	return &Event{Num: make([]float64, n), Int: make([]int64, n), Str: make([]string, n)}
+}
+
+// CheckKey applies the schema's key rule to a record key.
+func (d *Decoder) CheckKey(key []byte) error {
+	if d.s.RequireKey && len(key) == 0 {
+		return badEvent(ClassMissingKey, "", "record has no key")
+	}
+	return nil
 }
 
 // Decode parses value into ev. recordTime is the Kafka record timestamp, used as the event

@@ -193,3 +193,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestRequireKey(t *testing.T) {
+	s := referenceSchema(t)
+	s.RequireKey = true
+	d := NewDecoder(s)
+	var de *DecodeError
+	if err := d.CheckKey(nil); !errors.As(err, &de) || de.Class != ClassMissingKey {
+		t.Fatalf("CheckKey(nil) = %v, want missing_key", err)
+	}
+	if err := d.CheckKey([]byte("596")); err != nil {
+		t.Fatal(err)
+	}
+	s.RequireKey = false
+	if err := d.CheckKey(nil); err != nil {
+		t.Fatalf("key not required, but CheckKey(nil) = %v", err)
+	}
+}

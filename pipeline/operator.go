@@ -356,7 +356,10 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 			}
 			inCount++
 			feat := slab[i*o.nFeat : (i+1)*o.nFeat : (i+1)*o.nFeat]
-			err := dec.Decode(r.Value, r.Timestamp, ev)
+			err := dec.CheckKey(r.Key)
+			if err == nil {
+				err = dec.Decode(r.Value, r.Timestamp, ev)
+			}
 			if err == nil {
 				err = o.cfg.Features.Extract(ev, feat)
 			}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,4 +80,65 @@ func benchBrokers(b *testing.B) []string {
 		b.Skip("SKIPPED: needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make bench does)")
 	}
 	return v
+}
+
+// BenchmarkPeakRSSCatchUp runs the streamscore binary on a backlog of 1M events (an offered
+// load far above what it can score: everything is there at once) and reports the peak
+// resident memory of the process (VmHWM) once it has caught up.
+func BenchmarkPeakRSSCatchUp(b *testing.B) {
+	brokers := benchBrokers(b)
+	const n = 1_000_000
+	c := testConfig(b, brokers)
+	createInputTopics(b, c, 3)
+	produceAt(b, c, n, 0, 0, 1)
+	c.Metrics.Address = "127.0.0.1:0"
+	bin := buildBinary(b)
+	logf, err := os.Create(filepath.Join(b.TempDir(), "run.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logf.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Group += "x"
+		cfg := writeConfig(b, c)
+		start := time.Now()
+		cmd := startProcess(b, bin, cfg, logf)
+		deadline := time.Now().Add(5 * time.Minute)
+		for behind(b, c) > 0 {
+			if time.Now().After(deadline) {
+				b.Fatal("did not catch up in 5 minutes")
+			}
+			time.Sleep(200 * time.Millisecond) // polling the committed offsets
+		}
+		elapsed := time.Since(start)
+		hwm, err := peakRSS(cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("exit after SIGTERM: %v", err)
+		}
+		b.ReportMetric(float64(hwm)/(1<<20), "peak_RSS_MiB")
+		b.ReportMetric(n/elapsed.Seconds(), "events/s_incl_startup")
+		b.Logf("%d-event backlog: peak RSS %.0f MiB, caught up in %v", n, float64(hwm)/(1<<20), elapsed.Round(time.Millisecond))
+	}
+}
+
+// peakRSS reads VmHWM of a process from /proc, in bytes.
+func peakRSS(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }

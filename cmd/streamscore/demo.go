@@ -265,6 +265,7 @@ type outputAudit struct {
 	mu                 sync.Mutex
 	seenPred           map[srcKey]int
 	seenDLQ            map[srcKey]int
+	dlqClass           map[srcKey]string
 	alertN             int64
 	dups               int64
 	decodeErrs         int64
@@ -277,7 +278,7 @@ type srcKey struct {
 }
 
 func newOutputAudit(preds, alerts, dlq string) *outputAudit {
-	return &outputAudit{preds: preds, alerts: alerts, dlq: dlq, seenPred: map[srcKey]int{}, seenDLQ: map[srcKey]int{}}
+	return &outputAudit{preds: preds, alerts: alerts, dlq: dlq, seenPred: map[srcKey]int{}, seenDLQ: map[srcKey]int{}, dlqClass: map[srcKey]string{}}
 }
 
 func (a *outputAudit) consume(ctx context.Context, r *topics.Reader) error {
@@ -312,18 +313,25 @@ func (a *outputAudit) add(recs []pipeline.Record) {
 		case a.alerts:
 			a.alertN++
 		case a.dlq:
-			k := srcKey{offset: -1}
+			k := srcKey{partition: -1, offset: -1}
+			var class string
 			for _, h := range r.Headers {
 				switch h.Key {
 				case "source.topic":
 					k.topic = string(h.Value)
 				case "source.partition":
-					p, _ := strconv.Atoi(string(h.Value)) // validated by the count below
-					k.partition = int32(p)
+					if p, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil {
+						k.partition = int32(p)
+					}
 				case "source.offset":
-					k.offset, _ = strconv.ParseInt(string(h.Value), 10, 64)
+					if o, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+						k.offset = o
+					}
+				case "error.class":
+					class = string(h.Value)
 				}
 			}
+			a.dlqClass[k] = class
 			a.seenDLQ[k]++
 			if a.seenDLQ[k] > 1 {
 				a.dups++

@@ -18,7 +18,7 @@ import (
 var killEvents = flag.Int("killtest.events", 60_000, "events produced during the SIGKILL test (the full run: 1000000)")
 
 // buildBinary compiles streamscore once per test into a temporary folder.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "streamscore")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -29,7 +29,7 @@ func buildBinary(t *testing.T) string {
 }
 
 // writeConfig writes c as a YAML file the binary can load.
-func writeConfig(t *testing.T, c *Config) string {
+func writeConfig(t testing.TB, c *Config) string {
 	t.Helper()
 	abs, err := filepath.Abs(c.resolve(c.Model.Path))
 	if err != nil {
@@ -48,7 +48,7 @@ func writeConfig(t *testing.T, c *Config) string {
 	return p
 }
 
-func startProcess(t *testing.T, bin, cfg string, logf *os.File) *exec.Cmd {
+func startProcess(t testing.TB, bin, cfg string, logf *os.File) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "--config", cfg, "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logf, logf

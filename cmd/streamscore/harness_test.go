@@ -178,7 +178,7 @@ func awaitOutputs(t *testing.T, c *Config, want int64, quiet time.Duration) *out
 	}
 }
 
-func behind(t *testing.T, c *Config) int64 {
+func behind(t testing.TB, c *Config) int64 {
 	t.Helper()
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {
