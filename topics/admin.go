@@ -186,3 +186,16 @@ func (a *Admin) AssignedMembers(ctx context.Context, group string) (int, error) 
 	}
 	return n, nil
 }
+
+// Committed returns the group's committed offset for one partition (-1: none).
+func (a *Admin) Committed(ctx context.Context, group, topic string, partition int32) (int64, error) {
+	offs, err := a.adm.FetchOffsetsForTopics(ctx, group, topic)
+	if err != nil {
+		return -1, err
+	}
+	o, ok := offs.Lookup(topic, partition)
+	if !ok || o.Err != nil {
+		return -1, nil
+	}
+	return o.At, nil
+}

@@ -6,7 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
 	"github.com/streamscore/streamscore/cmd/streamscore/sim"
+	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -77,5 +82,57 @@ func TestIntegrationPoisonCorpus(t *testing.T) {
 	}
 	if err := job.stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIntegrationDeadLetterTopicUnavailable: when a dead letter cannot be written, the
+// pipeline stops consuming with an error rather than lose the record, and no offset at or
+// past the bad record is committed.
+func TestIntegrationDeadLetterTopicUnavailable(t *testing.T) {
+	c := testConfig(t, realBrokers(t))
+	c.Topics.Create = false // the dead-letter topic will not exist (the broker does not auto-create)
+	createInputTopics(t, c, 1)
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := adm.EnsureTopics(ctx, -1, topics.TopicSpec{Name: c.Topics.Predictions, Partitions: 1}, topics.TopicSpec{Name: c.Topics.Alerts, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	good := []byte(`{"transaction_id":1,"tx_datetime":"2018-04-01T00:07:56Z","customer_id":596,"terminal_id":3156,"tx_amount":57.16}`)
+	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range [][]byte{good, good, []byte("{broken"), good, good} {
+		p.ProduceRaw(c.Topics.Input[0], []byte{byte('0' + i)}, v, nil, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+
+	cc, err := c.validate(true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := buildLive(ctx, cc, prometheus.NewRegistry(), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), &pipeline.Stats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.run(ctx) // must end by itself, with an error
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("run = %v (ctx %v): want it to stop on the failed dead letter", err, ctx.Err())
+	}
+	t.Logf("stopped as expected: %v", err)
+	committed, err := adm.Committed(ctx, c.Group, c.Topics.Input[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed > 2 {
+		t.Fatalf("committed offset %d passes the record at offset 2 whose dead letter was never written", committed)
 	}
 }
