@@ -28,8 +28,11 @@ demo: build
 ## Apache Kafka broker that this target installs, starts and always stops.
 test: onnxruntime
 	@scripts/kafka.sh start
+	@mkdir -p bin; rm -f bin/test-report.txt
 	@set -o pipefail; rc=0; \
-	STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -race -count=1 -timeout 25m ./... || rc=$$?; \
+	STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) \
+		$(GO) test -race -count=1 -timeout 25m ./... || rc=$$?; \
+	echo "== integration results (bin/test-report.txt) =="; cat bin/test-report.txt 2>/dev/null; \
 	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz || rc=$$?; fi; \
 	scripts/kafka.sh stop; \
 	exit $$rc
@@ -37,6 +40,7 @@ test: onnxruntime
 ## unit: the tests that need no broker (the integration tests say they were skipped)
 unit: onnxruntime
 	$(GO) test -race -count=1 ./...
+	@[ -n "$$STREAMSCORE_TEST_BROKERS" ] || echo "NOTE: the integration tests were SKIPPED (STREAMSCORE_TEST_BROKERS is not set); make test runs them on Apache Kafka"
 
 ## fuzz: each fuzz target for FUZZTIME (the decoder with feature extraction; the prediction encoder)
 fuzz:

@@ -20,7 +20,11 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 			if _, err := c.validate(true, true); err != nil {
 				return err
 			}
-			out, err := yaml.Marshal(c)
+			shown := *c
+			if shown.Kafka.SASL.Password != "" {
+				shown.Kafka.SASL.Password = "<redacted>"
+			}
+			out, err := yaml.Marshal(&shown)
 			if err != nil {
 				return err
 			}

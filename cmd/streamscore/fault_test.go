@@ -119,7 +119,7 @@ func killLoop(t *testing.T, c *Config, delivery string) *demoSummary {
 	s := &demoSummary{}
 	out.fill(s)
 	missing := res.events - (s.Predictions + s.DeadLettered)
-	fmt.Printf("kill test (%s): %d SIGKILLs; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d\n",
+	report(t, "kill test (%s): %d SIGKILLs; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d",
 		delivery, kills, res.events, s.Predictions+s.DeadLettered+s.Duplicates, s.Predictions, s.DeadLettered, missing, s.Duplicates)
 	if missing != 0 {
 		t.Fatalf("%d input events have no output after %d SIGKILLs", missing, kills)
@@ -172,7 +172,7 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 	}
 	s := &demoSummary{}
 	out.fill(s)
-	fmt.Printf("broker restart: %d events done before the stop; input %d, predictions %d, dead letters %d, missing %d, duplicates %d\n",
+	report(t, "broker restart: %d events done before the stop; input %d, predictions %d, dead letters %d, missing %d, duplicates %d",
 		before, res.events, s.Predictions, s.DeadLettered, res.events-s.Predictions-s.DeadLettered, s.Duplicates)
 	if s.Predictions+s.DeadLettered != res.events {
 		t.Fatalf("lost events across a broker restart: %+v for %d", s, res.events)

@@ -216,3 +216,24 @@ func batchSizeBuckets(t *testing.T, reg *prometheus.Registry) map[float64]uint64
 	}
 	return out
 }
+
+// report logs a result line and appends it to $STREAMSCORE_TEST_REPORT, which make test
+// prints after the run, so CI's output shows the counts of the fault and audit tests.
+func report(t testing.TB, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf(format, args...)
+	t.Log(line)
+	p := os.Getenv("STREAMSCORE_TEST_REPORT")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("test report: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "%s: %s\n", t.Name(), line); err != nil {
+		t.Errorf("test report: %v", err)
+	}
+}

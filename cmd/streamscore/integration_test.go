@@ -30,7 +30,7 @@ func TestIntegrationLiveScoring(t *testing.T) {
 	}
 	s := &demoSummary{}
 	a.fill(s)
-	t.Logf("events %d: predictions %d, alerts %d, dead letters %d (injected %d), duplicates %d",
+	report(t, "events %d: predictions %d, alerts %d, dead letters %d (injected %d), duplicates %d",
 		res.events, s.Predictions, s.Alerts, s.DeadLettered, res.bad, s.Duplicates)
 	if s.Predictions+s.DeadLettered != res.events || s.DeadLettered != res.bad || res.bad == 0 || s.Duplicates != 0 {
 		t.Fatalf("outputs do not match the input: %+v, bad injected %d", s, res.bad)

@@ -66,8 +66,8 @@ func TestIntegrationLiveEqualsBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("verify: joined %d, missing in live %d, missing in backfill %d, mismatches %d, live duplicates %d",
-		rep.Joined, rep.MissingInA, rep.MissingInB, rep.Mismatches, rep.DuplicatesA)
+	report(t, "live vs backfill of %d events: joined %d, missing in live %d, missing in backfill %d, mismatches %d, live duplicates %d",
+		total, rep.Joined, rep.MissingInA, rep.MissingInB, rep.Mismatches, rep.DuplicatesA)
 	if !rep.ok() || rep.Joined != ls.Predictions || rep.Joined+ls.DeadLettered != total {
 		t.Fatalf("live and backfill disagree: %+v", *rep)
 	}
