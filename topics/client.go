@@ -193,6 +193,8 @@ type ProducerOptions struct {
 	// batches grow by themselves under load.
 	Linger      time.Duration
 	MaxBuffered int // records awaiting ack before Produce blocks; default 100000
+	// Compression of produced batches: lz4 (default), snappy, zstd, gzip or none.
+	Compression string
 	// DeliveryTimeout fails a record that cannot be written for this long, which stops the
 	// operator rather than retrying forever (default 2m; 0 keeps the default, -1 disables).
 	DeliveryTimeout time.Duration
@@ -215,9 +217,13 @@ func NewProducer(cc ClientConfig, po ProducerOptions) (*Producer, error) {
 	opts = append(opts,
 		kgo.ProducerLinger(po.Linger),
 		kgo.MaxBufferedRecords(po.MaxBuffered),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(1<<20),
 	)
+	codec, err := compression(po.Compression)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, kgo.ProducerBatchCompression(codec, kgo.NoCompression()))
 	if po.DeliveryTimeout > 0 {
 		opts = append(opts, kgo.RecordDeliveryTimeout(po.DeliveryTimeout))
 	}
@@ -226,6 +232,22 @@ func NewProducer(cc ClientConfig, po ProducerOptions) (*Producer, error) {
 		return nil, fmt.Errorf("creating producer: %w", err)
 	}
 	return &Producer{cl: cl}, nil
+}
+
+func compression(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "", "lz4":
+		return kgo.Lz4Compression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "none":
+		return kgo.NoCompression(), nil
+	}
+	return kgo.NoCompression(), fmt.Errorf("producer compression %q: want lz4, snappy, zstd, gzip or none", name)
 }
 
 // ProduceRaw writes one record and calls ack with the result.

@@ -152,7 +152,7 @@ func runBackfill(ctx context.Context, c *compiled, o backfillOptions, log *zap.L
 			return nil, err
 		}
 		// Throughput over latency: longer linger and a deeper buffer make bigger batches.
-		p, err := topics.NewProducer(kc, topics.ProducerOptions{Linger: 50 * time.Millisecond, MaxBuffered: 1_000_000})
+		p, err := topics.NewProducer(kc, topics.ProducerOptions{Linger: 50 * time.Millisecond, MaxBuffered: 1_000_000, Compression: c.Producer.Compression})
 		if err != nil {
 			return nil, err
 		}

@@ -33,10 +33,14 @@ type Config struct {
 	// (default <group>-<instance_id or hostname>); a restarted instance must keep it.
 	TransactionalID string `yaml:"transactional_id"`
 	// InstanceID turns on static group membership (e.g. the pod name of a StatefulSet).
-	InstanceID     string        `yaml:"instance_id"`
-	Model          ModelConfig   `yaml:"model"`
-	Threshold      float64       `yaml:"threshold"`
-	Batch          BatchConfig   `yaml:"batch"`
+	InstanceID string      `yaml:"instance_id"`
+	Model      ModelConfig `yaml:"model"`
+	Threshold  float64     `yaml:"threshold"`
+	Batch      BatchConfig `yaml:"batch"`
+	Producer   struct {
+		Compression string        `yaml:"compression"` // lz4 (default), snappy, zstd, gzip or none
+		Linger      time.Duration `yaml:"linger"`      // 0: none; batches still grow while a request is in flight
+	} `yaml:"producer"`
 	CommitInterval time.Duration `yaml:"commit_interval"`
 	DrainTimeout   time.Duration `yaml:"drain_timeout"`
 	Metrics        struct {
@@ -101,6 +105,7 @@ func defaultConfig() Config {
 	c.Model.Threads = 1
 	c.Threshold = 0.5
 	c.Batch = BatchConfig{MaxSize: 1024, MaxWait: 2 * time.Millisecond}
+	c.Producer.Compression = "lz4"
 	c.CommitInterval = time.Second
 	c.DrainTimeout = 10 * time.Second
 	c.Metrics.Address = ":9100"
@@ -148,6 +153,7 @@ var envVars = []struct {
 	{"STREAMSCORE_LOG_LEVEL", "debug, info, warn or error", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"STREAMSCORE_BATCH_MAX_SIZE", "largest batch", func(c *Config, v string) error { return parseInt(&c.Batch.MaxSize, v) }},
 	{"STREAMSCORE_BATCH_MAX_WAIT", "e.g. 2ms", func(c *Config, v string) error { return parseDur(&c.Batch.MaxWait, v) }},
+	{"STREAMSCORE_COMPRESSION", "lz4, snappy, zstd, gzip or none", func(c *Config, v string) error { c.Producer.Compression = v; return nil }},
 	{"STREAMSCORE_SASL_USERNAME", "SASL user", func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
 	{"STREAMSCORE_SASL_PASSWORD", "SASL password", func(c *Config, v string) error { c.Kafka.SASL.Password = v; return nil }},
 }
@@ -245,6 +251,11 @@ func (c *Config) validate(needKafka, needModel bool) (*compiled, error) {
 		add("model.path: point it at the .onnx file")
 	} else if _, err := os.Stat(c.resolve(c.Model.Path)); err != nil {
 		add("model.path: %v", err)
+	}
+	switch c.Producer.Compression {
+	case "", "lz4", "snappy", "zstd", "gzip", "none":
+	default:
+		add("producer.compression %q: want lz4, snappy, zstd, gzip or none", c.Producer.Compression)
 	}
 	switch scorer.Device(c.Model.Device) {
 	case scorer.CPU, scorer.CUDA:

@@ -139,7 +139,7 @@ func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log 
 			l.close()
 			return nil, err
 		}
-		p, err := topics.NewProducer(kc, topics.ProducerOptions{})
+		p, err := topics.NewProducer(kc, topics.ProducerOptions{Compression: c.Producer.Compression, Linger: c.Producer.Linger})
 		if err != nil {
 			gs.Close()
 			l.close()

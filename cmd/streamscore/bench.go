@@ -1,0 +1,553 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/streamscore/streamscore/cmd/streamscore/sim"
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// benchResults is what `streamscore bench` measures; it is also written as JSON.
+type benchResults struct {
+	Machine      string             `json:"machine"`
+	Events       int                `json:"events"`
+	KafkaCeiling float64            `json:"kafka_ceiling_events_per_s"`
+	Scoring      []scoringPoint     `json:"scoring_ceiling"`
+	CatchUp      catchUpResult      `json:"catch_up"`
+	Latency      []latencyPoint     `json:"latency"`
+	Backfill     float64            `json:"backfill_events_per_s"`
+	Ratios       map[string]float64 `json:"ratios"`
+}
+
+type scoringPoint struct {
+	Batch         int     `json:"batch"`
+	RowsPerSecond float64 `json:"rows_per_s"`
+	MicrosPerCall float64 `json:"us_per_call"`
+}
+
+type catchUpResult struct {
+	EventsPerSecond float64 `json:"events_per_s"`
+	CPUMicrosPerEvt float64 `json:"cpu_us_per_event"`
+	PeakRSSMiB      float64 `json:"peak_rss_mib"`
+	Seconds         float64 `json:"seconds"`
+}
+
+type latencyPoint struct {
+	Offered  float64 `json:"offered_events_per_s"`
+	Achieved float64 `json:"achieved_events_per_s"`
+	Events   int     `json:"events"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	P999Ms   float64 `json:"p999_ms"`
+	PeakRSS  float64 `json:"peak_rss_mib"`
+}
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	var events int
+	var out string
+	var seconds float64
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the Kafka ceiling, the scoring ceiling, catch-up, latency under load, backfill and peak RSS",
+		Long: `bench runs against a real broker (make bench starts one) and prints a table:
+(a) the Kafka ceiling: a minimal franz-go consume->produce copy of the same topic;
+(b) the scoring ceiling: ONNX Runtime alone on pre-built batches of 1 to 4096 rows;
+(c) catch-up: N pre-produced events scored from offset zero by a streamscore process, with
+    its CPU time per event and peak RSS;
+(d) latency under offered load: events produced at fixed rates and the predictions read
+    back by a subscriber: event-to-prediction p50, p99, p99.9;
+(e) backfill throughput; and the ratios. Results go to OUT/results.json and OUT/latency.png.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			c.Log.Level = "warn"
+			res, err := runBench(cmd.Context(), c, events, time.Duration(seconds*float64(time.Second)), cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			b, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(out, "results.json"), b, 0o644); err != nil {
+				return err
+			}
+			if err := plotLatency(res.Latency, filepath.Join(out, "latency.png")); err != nil {
+				return err
+			}
+			printBench(cmd.OutOrStdout(), res)
+			fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s and %s\n", filepath.Join(out, "results.json"), filepath.Join(out, "latency.png"))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&events, "events", 1_000_000, "pre-produced events for the ceiling, catch-up and backfill runs")
+	cmd.Flags().StringVar(&out, "out", "bin/bench", "folder for results.json and latency.png")
+	cmd.Flags().Float64Var(&seconds, "seconds", 4, "duration of each offered-load step")
+	return cmd
+}
+
+func runBench(ctx context.Context, base *Config, n int, step time.Duration, progress io.Writer) (*benchResults, error) {
+	res := &benchResults{Machine: fmt.Sprintf("%d CPUs, %s/%s, broker on the same machine", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH), Events: n, Ratios: map[string]float64{}}
+	say := func(format string, args ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", args...) }
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	c := benchTopics(base, "bench-"+suffix)
+	if err := createBenchTopics(ctx, c, 3, c.Topics.Input[0], "copy-"+suffix); err != nil {
+		return nil, err
+	}
+	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	say("producing %d events", n)
+	if _, err := produceEvents(ctx, p, produceOptions{events: n, seed: 7, topic: c.Topics.Input[0]}, nil); err != nil {
+		return nil, err
+	}
+
+	say("(a) Kafka ceiling: consume->produce copy")
+	d, err := topics.CopyTopic(ctx, c.Kafka, c.Topics.Input[0], "copy-"+suffix, int64(n))
+	if err != nil {
+		return nil, err
+	}
+	res.KafkaCeiling = float64(n) / d.Seconds()
+
+	say("(b) scoring ceiling: ONNX Runtime alone")
+	cc, err := c.validate(true, true)
+	if err != nil {
+		return nil, err
+	}
+	if res.Scoring, err = scoringCeiling(cc); err != nil {
+		return nil, err
+	}
+
+	say("(c) catch-up: a streamscore process from offset zero")
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	res.CatchUp, err = benchCatchUp(ctx, bin, c, n)
+	if err != nil {
+		return nil, err
+	}
+
+	say("(e) backfill")
+	bf, err := runBackfill(ctx, cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 4096}, zap.NewNop(), io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	res.Backfill = bf.EventsPerSecond
+
+	rates := []float64{1_000, 10_000, 50_000, math.Round(0.8 * res.CatchUp.EventsPerSecond)}
+	for i, r := range rates {
+		say("(d) latency at %.0f events/s offered", r)
+		lc := benchTopics(base, fmt.Sprintf("lat%d-%s", i, suffix))
+		if err := createBenchTopics(ctx, lc, 3, lc.Topics.Input[0]); err != nil {
+			return nil, err
+		}
+		lp, err := benchLatency(ctx, bin, lc, r, step)
+		if err != nil {
+			return nil, err
+		}
+		res.Latency = append(res.Latency, lp)
+	}
+
+	res.Ratios["catch_up_over_kafka_ceiling"] = res.CatchUp.EventsPerSecond / res.KafkaCeiling
+	res.Ratios["backfill_over_catch_up"] = res.Backfill / res.CatchUp.EventsPerSecond
+	best := 0.0
+	for _, s := range res.Scoring {
+		best = math.Max(best, s.RowsPerSecond)
+	}
+	// Everything but the model: the catch-up's wall time per event minus the model's share
+	// at its best batch size.
+	res.Ratios["non_model_us_per_event"] = 1e6/res.CatchUp.EventsPerSecond - 1e6/best
+	res.Ratios["model_us_per_event_best_batch"] = 1e6 / best
+	return res, nil
+}
+
+func benchTopics(base *Config, id string) *Config {
+	c := *base
+	c.Topics.Input = []string{"tx-" + id}
+	c.Topics.Labels = ""
+	c.Topics.Predictions = "preds-" + id
+	c.Topics.Alerts = "alerts-" + id
+	c.Topics.DeadLetter = "dlq-" + id
+	c.Topics.Backfill = "backfill-" + id
+	c.Group = "g-" + id
+	c.Metrics.Address = ""
+	c.CommitInterval = 100 * time.Millisecond
+	return &c
+}
+
+func createBenchTopics(ctx context.Context, c *Config, partitions int32, names ...string) error {
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	var specs []topics.TopicSpec
+	for _, n := range names {
+		specs = append(specs, topics.TopicSpec{Name: n, Partitions: partitions})
+	}
+	return adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, specs...)
+}
+
+func scoringCeiling(cc *compiled) ([]scoringPoint, error) {
+	model, err := scorer.Open(cc.modelOptions())
+	if err != nil {
+		return nil, err
+	}
+	defer model.Close()
+	gen := sim.New(sim.Config{Seed: 3})
+	dec := pipeline.NewDecoder(cc.schema)
+	ev := dec.NewEvent()
+	f := model.NumFeatures()
+	rows := make([]float32, 4096*f)
+	for i := 0; i < 4096; i++ {
+		tx := gen.Next()
+		if err := dec.Decode(tx.AppendEvent(nil), time.Time{}, ev); err != nil {
+			return nil, err
+		}
+		if err := cc.features.Extract(ev, rows[i*f:]); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]float32, 4096)
+	var pts []scoringPoint
+	for b := 1; b <= 4096; b *= 2 {
+		var scratch []float32
+		calls := 0
+		start := time.Now()
+		for time.Since(start) < 300*time.Millisecond {
+			if scratch, err = model.Score(rows, b, out, scratch); err != nil {
+				return nil, err
+			}
+			calls++
+		}
+		el := time.Since(start)
+		pts = append(pts, scoringPoint{Batch: b, RowsPerSecond: float64(calls*b) / el.Seconds(), MicrosPerCall: float64(el.Microseconds()) / float64(calls)})
+	}
+	return pts, nil
+}
+
+// startRun starts `streamscore run` with c in a child process.
+func startRun(bin string, c *Config) (*exec.Cmd, func(), error) {
+	abs, err := filepath.Abs(c.resolve(c.Model.Path))
+	if err != nil {
+		return nil, nil, err
+	}
+	cc := *c
+	cc.Model.Path = abs
+	b, err := yaml.Marshal(&cc)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "streamscore-bench")
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := filepath.Join(dir, "streamscore.yaml")
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", cfg, "--log-level", "error")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // then wait: it drains and exits
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	return cmd, stop, nil
+}
+
+// procStats reads a process's CPU time and peak RSS from /proc (Linux).
+func procStats(pid int) (cpu time.Duration, hwm int64, err error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// fields after the ")" of the command name; utime and stime are fields 14 and 15
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 13 {
+		return 0, 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, errors.New("bad /proc stat")
+	}
+	const clkTck = 100 // USER_HZ on Linux
+	cpu = time.Duration(ut+st) * time.Second / clkTck
+	hwm, err = peakRSSOf(pid)
+	return cpu, hwm, err
+}
+
+func peakRSSOf(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM")
+}
+
+func benchCatchUp(ctx context.Context, bin string, c *Config, n int) (catchUpResult, error) {
+	var r catchUpResult
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		return r, err
+	}
+	defer adm.Close()
+	if err := createBenchTopics(ctx, c, 3, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter); err != nil {
+		return r, err
+	}
+	start := time.Now()
+	cmd, stop, err := startRun(bin, c)
+	if err != nil {
+		return r, err
+	}
+	defer stop()
+	deadline := start.Add(10 * time.Minute)
+	for {
+		got, err := adm.EndOffsetsSum(ctx, c.Topics.Predictions)
+		if err != nil {
+			return r, err
+		}
+		if got >= int64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("catch-up: %d of %d predictions after 10 minutes", got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	el := time.Since(start)
+	cpu, hwm, err := procStats(cmd.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	r = catchUpResult{
+		EventsPerSecond: float64(n) / el.Seconds(), Seconds: el.Seconds(),
+		CPUMicrosPerEvt: float64(cpu.Microseconds()) / float64(n), PeakRSSMiB: float64(hwm) / (1 << 20),
+	}
+	return r, nil
+}
+
+// benchLatency runs a streamscore process, offers events at rate for d, and measures, for
+// every event, the time from its produce call to the moment a subscriber reads its
+// prediction.
+func benchLatency(ctx context.Context, bin string, c *Config, rate float64, d time.Duration) (latencyPoint, error) {
+	lp := latencyPoint{Offered: rate}
+	if err := createBenchTopics(ctx, c, 3, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter); err != nil {
+		return lp, err
+	}
+	cmd, stop, err := startRun(bin, c)
+	if err != nil {
+		return lp, err
+	}
+	defer stop()
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		return lp, err
+	}
+	defer adm.Close()
+	for wait := time.Now().Add(time.Minute); ; {
+		if m, err := adm.AssignedMembers(ctx, c.Group); err == nil && m == 1 {
+			break
+		}
+		if time.Now().After(wait) {
+			return lp, errors.New("latency: the pipeline did not join its group in a minute")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	reader, err := topics.NewReader(c.Kafka, true, c.Topics.Predictions)
+	if err != nil {
+		return lp, err
+	}
+	defer reader.Close()
+
+	type pos struct {
+		p   int32
+		off int64
+	}
+	var mu sync.Mutex
+	sent := map[pos]time.Time{}
+	var lat []time.Duration
+	pending := map[pos]time.Time{} // predictions read before their produce ack arrived
+	warmSeen := 0
+
+	n := int(rate * d.Seconds())
+	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
+	if err != nil {
+		return lp, err
+	}
+	defer p.Close()
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	readDone := make(chan error, 1)
+	go func() {
+		for {
+			recs, err := reader.Fetch(readCtx)
+			now := time.Now()
+			mu.Lock()
+			for _, r := range recs {
+				var pr pipeline.Prediction
+				if err := json.Unmarshal(r.Value, &pr); err != nil {
+					mu.Unlock()
+					readDone <- err
+					return
+				}
+				k := pos{pr.Source.Partition, pr.Source.Offset}
+				if ts, ok := sent[k]; ok {
+					if ts.IsZero() { // a warm-up event
+						warmSeen++
+					} else {
+						lat = append(lat, now.Sub(ts))
+					}
+				} else {
+					pending[k] = now
+				}
+			}
+			done := len(lat) >= n
+			mu.Unlock()
+			if done || readCtx.Err() != nil {
+				readDone <- nil
+				return
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				readDone <- err
+				return
+			}
+		}
+	}()
+
+	gen := sim.New(sim.Config{Seed: 9})
+	// Warm up: the first events would also time the reader's and the pipeline's start-up
+	// (metadata, offsets, first fetch). Send events until one comes back, then measure.
+	for warm := time.Now().Add(time.Minute); ; {
+		tx := gen.Next()
+		p.ProduceResult(c.Topics.Input[0], tx.Key(), tx.AppendEvent(nil), func(part int32, off int64, ts time.Time, err error) {
+			mu.Lock()
+			sent[pos{part, off}] = time.Time{} // a warm-up event: not measured
+			mu.Unlock()
+		})
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		warmed := warmSeen > 0 || len(pending) > 0
+		mu.Unlock()
+		if warmed {
+			break
+		}
+		if time.Now().After(warm) {
+			return lp, errors.New("latency: no prediction came back within a minute")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let the warm-up events drain
+	mu.Lock()
+	lat, pending = lat[:0], map[pos]time.Time{}
+	mu.Unlock()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if due := start.Add(time.Duration(float64(i) / rate * float64(time.Second))); time.Until(due) > 0 {
+			time.Sleep(time.Until(due))
+		}
+		tx := gen.Next()
+		p.ProduceResult(c.Topics.Input[0], tx.Key(), tx.AppendEvent(nil), func(part int32, off int64, ts time.Time, err error) {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			k := pos{part, off}
+			if got, ok := pending[k]; ok {
+				lat = append(lat, got.Sub(ts))
+				delete(pending, k)
+			} else {
+				sent[k] = ts
+			}
+			mu.Unlock()
+		})
+	}
+	lp.Achieved = float64(n) / time.Since(start).Seconds()
+	select {
+	case err := <-readDone:
+		if err != nil {
+			return lp, err
+		}
+	case <-time.After(2 * time.Minute):
+		stopRead()
+		<-readDone
+	}
+	_, hwm, err := procStats(cmd.Process.Pid)
+	if err != nil {
+		return lp, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	q := func(x float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		i := int(math.Ceil(x*float64(len(lat)))) - 1
+		return float64(lat[max(i, 0)]) / 1e6
+	}
+	lp.Events, lp.P50Ms, lp.P99Ms, lp.P999Ms, lp.PeakRSS = len(lat), q(0.5), q(0.99), q(0.999), float64(hwm)/(1<<20)
+	if len(lat) < n {
+		return lp, fmt.Errorf("latency at %.0f/s: %d of %d predictions read", rate, len(lat), n)
+	}
+	return lp, nil
+}
+
+func printBench(w io.Writer, r *benchResults) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s\n", r.Machine)
+	fmt.Fprintf(tw, "(a) Kafka ceiling (consume->produce copy, %d events)\t%.0f events/s\n", r.Events, r.KafkaCeiling)
+	for _, s := range r.Scoring {
+		fmt.Fprintf(tw, "(b) ONNX Runtime alone, batch %d\t%.0f rows/s (%.1f us/call)\n", s.Batch, s.RowsPerSecond, s.MicrosPerCall)
+	}
+	fmt.Fprintf(tw, "(c) catch-up from offset zero (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
+		r.Events, r.CatchUp.EventsPerSecond, r.CatchUp.CPUMicrosPerEvt, r.CatchUp.PeakRSSMiB)
+	for _, l := range r.Latency {
+		fmt.Fprintf(tw, "(d) offered %.0f events/s (achieved %.0f, %d events)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n",
+			l.Offered, l.Achieved, l.Events, l.P50Ms, l.P99Ms, l.P999Ms, l.PeakRSS)
+	}
+	fmt.Fprintf(tw, "(e) backfill into a topic\t%.0f events/s\n", r.Backfill)
+	fmt.Fprintf(tw, "c/a: catch-up over the Kafka ceiling\t%.2f\n", r.Ratios["catch_up_over_kafka_ceiling"])
+	fmt.Fprintf(tw, "per event: model at its best batch / everything else\t%.2f us / %.2f us\n",
+		r.Ratios["model_us_per_event_best_batch"], r.Ratios["non_model_us_per_event"])
+	tw.Flush()
+}
