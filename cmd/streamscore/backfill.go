@@ -93,7 +93,7 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 	fl := cmd.Flags()
 	fl.StringVar(&from, "from", "earliest", "earliest, or the RFC 3339 time of the first record to replay")
 	fl.StringVar(&o.out, "out", "", "topic:NAME or file:PATH (default topic:<topics.backfill>)")
-	fl.IntVar(&o.batchSize, "batch-size", 4096, "rows per ONNX Runtime call; scores do not depend on it")
+	fl.IntVar(&o.batchSize, "batch-size", 256, "rows per ONNX Runtime call; scores do not depend on it (256 is the reference model's fastest, see make bench)")
 	fl.BoolVar(&jsonOut, "json", false, "print the summary as one JSON object")
 	return cmd
 }
@@ -152,7 +152,7 @@ func runBackfill(ctx context.Context, c *compiled, o backfillOptions, log *zap.L
 			return nil, err
 		}
 		// Throughput over latency: longer linger and a deeper buffer make bigger batches.
-		p, err := topics.NewProducer(kc, topics.ProducerOptions{Linger: 50 * time.Millisecond, MaxBuffered: 1_000_000, Compression: c.Producer.Compression})
+		p, err := topics.NewProducer(kc, topics.ProducerOptions{Linger: 5 * time.Millisecond, Compression: c.Producer.Compression})
 		if err != nil {
 			return nil, err
 		}

@@ -158,7 +158,7 @@ func runBench(ctx context.Context, base *Config, n int, step time.Duration, prog
 	}
 
 	say("(e) backfill")
-	bf, err := runBackfill(ctx, cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 4096}, zap.NewNop(), io.Discard)
+	bf, err := runBackfill(ctx, cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 256}, zap.NewNop(), io.Discard)
 	if err != nil {
 		return nil, err
 	}

@@ -57,11 +57,11 @@ func BenchmarkCatchUpVsBackfill(b *testing.B) {
 		}
 		c.Group += "x" // the next iteration catches up from zero again
 
-		bt, err := runBackfill(context.Background(), cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 4096}, zap.NewNop(), io.Discard)
+		bt, err := runBackfill(context.Background(), cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 256}, zap.NewNop(), io.Discard)
 		if err != nil {
 			b.Fatal(err)
 		}
-		bf, err := runBackfill(context.Background(), cc, backfillOptions{out: "file:" + filepath.Join(b.TempDir(), "bf.jsonl"), batchSize: 4096}, zap.NewNop(), io.Discard)
+		bf, err := runBackfill(context.Background(), cc, backfillOptions{out: "file:" + filepath.Join(b.TempDir(), "bf.jsonl"), batchSize: 256}, zap.NewNop(), io.Discard)
 		if err != nil {
 			b.Fatal(err)
 		}
