@@ -256,24 +256,31 @@ func scoringCeiling(cc *compiled) ([]scoringPoint, error) {
 	return pts, nil
 }
 
-// startRun starts `streamscore run` with c in a child process.
-func startRun(bin string, c *Config) (*exec.Cmd, func(), error) {
+// writeRunConfig writes c, with an absolute model path, as dir/streamscore.yaml for a
+// child process to load.
+func writeRunConfig(c *Config, dir string) (string, error) {
 	abs, err := filepath.Abs(c.resolve(c.Model.Path))
 	if err != nil {
-		return nil, nil, err
+		return "", err
 	}
 	cc := *c
 	cc.Model.Path = abs
 	b, err := yaml.Marshal(&cc)
 	if err != nil {
-		return nil, nil, err
+		return "", err
 	}
+	cfg := filepath.Join(dir, "streamscore.yaml")
+	return cfg, os.WriteFile(cfg, b, 0o600)
+}
+
+// startRun starts `streamscore run` with c in a child process.
+func startRun(bin string, c *Config) (*exec.Cmd, func(), error) {
 	dir, err := os.MkdirTemp("", "streamscore-bench")
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := filepath.Join(dir, "streamscore.yaml")
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+	cfg, err := writeRunConfig(c, dir)
+	if err != nil {
 		return nil, nil, err
 	}
 	cmd := exec.Command(bin, "run", "--config", cfg, "--log-level", "error")

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -112,7 +109,7 @@ func BenchmarkPeakRSSCatchUp(b *testing.B) {
 			time.Sleep(200 * time.Millisecond) // polling the committed offsets
 		}
 		elapsed := time.Since(start)
-		hwm, err := peakRSS(cmd.Process.Pid)
+		hwm, err := peakRSSOf(cmd.Process.Pid)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -126,19 +123,4 @@ func BenchmarkPeakRSSCatchUp(b *testing.B) {
 		b.ReportMetric(n/elapsed.Seconds(), "events/s_incl_startup")
 		b.Logf("%d-event backlog: peak RSS %.0f MiB, caught up in %v", n, float64(hwm)/(1<<20), elapsed.Round(time.Millisecond))
 	}
-}
-
-// peakRSS reads VmHWM of a process from /proc, in bytes.
-func peakRSS(pid int) (int64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
 )
 
 var killEvents = flag.Int("killtest.events", 60_000, "events produced during the SIGKILL test (the full run: 1000000)")
@@ -31,18 +30,8 @@ func buildBinary(t testing.TB) string {
 // writeConfig writes c as a YAML file the binary can load.
 func writeConfig(t testing.TB, c *Config) string {
 	t.Helper()
-	abs, err := filepath.Abs(c.resolve(c.Model.Path))
+	p, err := writeRunConfig(c, t.TempDir())
 	if err != nil {
-		t.Fatal(err)
-	}
-	cc := *c
-	cc.Model.Path = abs
-	b, err := yaml.Marshal(&cc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "streamscore.yaml")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
