@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 var killEvents = flag.Int("killtest.events", 60_000, "events produced during the SIGKILL test (the full run: 1000000)")
