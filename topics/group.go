@@ -55,15 +55,51 @@ type GroupSource struct {
 
 // NewGroupSource joins the group lazily, on the first Fetch.
 func NewGroupSource(cc ClientConfig, o GroupOptions) (*GroupSource, error) {
+	opts, err := cc.opts("consumer")
+	if err != nil {
+		return nil, err
+	}
+	gopts, err := o.groupOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, gopts...)
+	s := &GroupSource{log: zap.NewNop(), max: o.MaxPollRecords}
+	if cc.Logger != nil {
+		s.log = cc.Logger
+	}
+	if o.Registry != nil {
+		s.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamscore_consumer_lag",
+			Help: "Records between the last fetched offset and the partition's high watermark.",
+		}, []string{"topic", "partition"})
+		if err := o.Registry.Register(s.lag); err != nil {
+			return nil, fmt.Errorf("registering lag metric: %w", err)
+		}
+	}
+	opts = append(opts,
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { s.onRevoked(ctx, m) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.onLost(m) }),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer: %w", err)
+	}
+	s.cl = cl
+	return s, nil
+}
+
+// groupOpts fills in defaults and returns the options every group consumer of streamscore
+// shares (at-least-once and exactly-once alike): group and topics, cooperative-sticky
+// balancing, read_committed, the start of a new group, fetch sizes and membership.
+func (o *GroupOptions) groupOpts() ([]kgo.Opt, error) {
 	if o.Group == "" {
 		return nil, errors.New("consumer group: no group id")
 	}
 	if len(o.Topics) == 0 {
 		return nil, errors.New("consumer group: no input topics")
-	}
-	opts, err := cc.opts("consumer")
-	if err != nil {
-		return nil, err
 	}
 	if o.MaxPollRecords <= 0 {
 		o.MaxPollRecords = 10_000
@@ -79,44 +115,22 @@ func NewGroupSource(cc ClientConfig, o GroupOptions) (*GroupSource, error) {
 	default:
 		return nil, fmt.Errorf("consumer group: start_at %q: want earliest or latest", o.StartAt)
 	}
-	s := &GroupSource{log: zap.NewNop(), max: o.MaxPollRecords}
-	if cc.Logger != nil {
-		s.log = cc.Logger
-	}
-	if o.Registry != nil {
-		s.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamscore_consumer_lag",
-			Help: "Records between the last fetched offset and the partition's high watermark.",
-		}, []string{"topic", "partition"})
-		if err := o.Registry.Register(s.lag); err != nil {
-			return nil, fmt.Errorf("registering lag metric: %w", err)
-		}
-	}
-	opts = append(opts,
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(o.Group),
 		kgo.ConsumeTopics(o.Topics...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(start),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(o.FetchMaxBytes),
-		kgo.FetchMaxWait(100*time.Millisecond),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { s.onRevoked(ctx, m) }),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { s.onLost(m) }),
-	)
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}
 	if o.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout))
 	}
 	if o.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(o.InstanceID))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("creating consumer: %w", err)
-	}
-	s.cl = cl
-	return s, nil
+	return opts, nil
 }
 
 // SetRebalanceHandlers implements pipeline.GroupSource.

@@ -10,6 +10,11 @@ import (
 
 // Produce implements pipeline.Sink. The record's timestamp is the produce time.
 func (p *Producer) Produce(out *pipeline.Output, ack func(error)) {
+	p.cl.Produce(context.Background(), toKgo(out), func(_ *kgo.Record, err error) { ack(err) })
+}
+
+// toKgo converts an output to a franz-go record (timestamp: set at produce time).
+func toKgo(out *pipeline.Output) *kgo.Record {
 	r := &kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value}
 	if len(out.Headers) > 0 {
 		r.Headers = make([]kgo.RecordHeader, len(out.Headers))
@@ -17,7 +22,7 @@ func (p *Producer) Produce(out *pipeline.Output, ack func(error)) {
 			r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	p.cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) { ack(err) })
+	return r
 }
 
 var _ pipeline.Sink = (*Producer)(nil)

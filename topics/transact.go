@@ -41,12 +41,6 @@ func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, e
 	if o.TransactionalID == "" {
 		return nil, errors.New("exactly-once: a transactional id is required")
 	}
-	if o.Group == "" || len(o.Topics) == 0 {
-		return nil, errors.New("exactly-once: group and input topics are required")
-	}
-	if o.MaxPollRecords <= 0 {
-		o.MaxPollRecords = 10_000
-	}
 	if o.TransactionTimeout <= 0 {
 		o.TransactionTimeout = 30 * time.Second
 	}
@@ -54,28 +48,18 @@ func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, e
 	if err != nil {
 		return nil, err
 	}
-	start := kgo.NewOffset().AtStart()
-	if o.StartAt == "latest" {
-		start = kgo.NewOffset().AtEnd()
+	gopts, err := o.groupOpts()
+	if err != nil {
+		return nil, fmt.Errorf("exactly-once: %w", err)
 	}
+	opts = append(opts, gopts...)
 	opts = append(opts,
-		kgo.ConsumerGroup(o.Group),
-		kgo.ConsumeTopics(o.Topics...),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.ConsumeResetOffset(start),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.TransactionalID(o.TransactionalID),
 		kgo.TransactionTimeout(o.TransactionTimeout),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
 	)
-	if o.SessionTimeout > 0 {
-		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout))
-	}
-	if o.InstanceID != "" {
-		opts = append(opts, kgo.InstanceID(o.InstanceID))
-	}
 	s, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating transactional session: %w", err)
@@ -113,11 +97,7 @@ func (t *TransactSession) Fetch(ctx context.Context) ([]pipeline.Record, error) 
 
 // Produce implements pipeline.Sink inside the open transaction.
 func (t *TransactSession) Produce(out *pipeline.Output, ack func(error)) {
-	r := &kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value}
-	for _, h := range out.Headers {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-	}
-	t.s.Produce(context.Background(), r, func(_ *kgo.Record, err error) { ack(err) })
+	t.s.Produce(context.Background(), toKgo(out), func(_ *kgo.Record, err error) { ack(err) })
 }
 
 // Flush implements pipeline.Sink.
