@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -143,6 +144,8 @@ type Operator struct {
 	batch  *scorer.Batcher[row]
 	commit sync.Mutex // serialises commits with revocations
 
+	out map[string]prometheus.Counter // records_out by output topic, resolved once: Inc runs per ack
+
 	failOnce sync.Once
 	failErr  error
 	failed   chan struct{}
@@ -202,6 +205,12 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 		failed: make(chan struct{}),
 	}
 	o.tr = newTracker(o.recordDone)
+	o.out = map[string]prometheus.Counter{}
+	for _, t := range []string{cfg.Topics.Predictions, cfg.Topics.Alerts, cfg.Topics.DeadLetter} {
+		if t != "" {
+			o.out[t] = cfg.Metrics.recordsOut.WithLabelValues(t)
+		}
+	}
 	b, err := scorer.NewBatcher(cfg.Batch, o.flush)
 	if err != nil {
 		return nil, err
@@ -429,7 +438,7 @@ func (o *Operator) deadLetter(r *Record, h handle, cause error) {
 			return
 		}
 		o.m.deadLetters.WithLabelValues(string(class)).Inc()
-		o.m.recordsOut.WithLabelValues(out.Topic).Inc()
+		o.out[out.Topic].Inc()
 		o.st.DeadLettered.Add(1)
 		o.tr.release(h)
 	})
@@ -487,7 +496,7 @@ func (o *Operator) produce(out *Output, h handle, counter interface{ Add(int64) 
 			o.fail(fmt.Errorf("writing to %s for %s/%d@%d: %w", out.Topic, out.Source.Topic, out.Source.Partition, out.Source.Offset, err))
 			return
 		}
-		o.m.recordsOut.WithLabelValues(out.Topic).Inc()
+		o.out[out.Topic].Inc()
 		counter.Add(1)
 		o.tr.release(h)
 	})
