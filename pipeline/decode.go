@@ -45,9 +45,14 @@ type Schema struct {
 	// RequireKey dead-letters records without a key: outputs are keyed like their input,
 	// so a keyless input breaks per-key ordering downstream.
 	RequireKey bool `yaml:"require_key"`
+	// KeyField names the field whose value is the record key (an int in decimal, or a
+	// string). When set, a record whose key differs is dead-lettered (key_mismatch): the
+	// partitioning by that key is what makes per-key windows exact.
+	KeyField string `yaml:"key_field,omitempty"`
 
 	index     map[string]int
 	eventTime int
+	keyField  int
 }
 
 // ErrorClass names why an event could not be scored. It is the error.class header of the
@@ -68,6 +73,7 @@ const (
 	ClassOutOfRange   ErrorClass = "out_of_range"
 	ClassTooDeep      ErrorClass = "too_deep"
 	ClassFeature      ErrorClass = "feature"
+	ClassKeyMismatch  ErrorClass = "key_mismatch"
 )
 
 // DecodeError is the error for an event that cannot be scored.
@@ -131,6 +137,17 @@ func (s *Schema) Compile() error {
 		}
 		s.eventTime = i
 	}
+	s.keyField = -1
+	if s.KeyField != "" {
+		i, ok := s.index[s.KeyField]
+		if !ok {
+			return fmt.Errorf("schema: key_field %q is not a field", s.KeyField)
+		}
+		if t := s.Fields[i].Type; (t != TypeInt && t != TypeString) || !s.Fields[i].Required {
+			return fmt.Errorf("schema: key_field %q must be a required int or string field", s.KeyField)
+		}
+		s.keyField = i
+	}
 	return nil
 }
 
@@ -179,6 +196,25 @@ func (d *Decoder) NewEvent() *Event {
 func (d *Decoder) CheckKey(key []byte) error {
 	if d.s.RequireKey && len(key) == 0 {
 		return badEvent(ClassMissingKey, "", "record has no key")
+	}
+	return nil
+}
+
+// CheckKeyField checks that the record key is the value of the schema's key field.
+func (d *Decoder) CheckKeyField(key []byte, ev *Event) error {
+	i := d.s.keyField
+	if i < 0 {
+		return nil
+	}
+	var ok bool
+	if d.s.Fields[i].Type == TypeString {
+		ok = string(key) == ev.Str[i]
+	} else {
+		n, err := strconv.ParseInt(string(key), 10, 64)
+		ok = err == nil && n == ev.Int[i]
+	}
+	if !ok {
+		return badEvent(ClassKeyMismatch, d.s.KeyField, "record key %s is not the event's %s", clip(key), d.s.KeyField)
 	}
 	return nil
 }

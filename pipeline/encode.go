@@ -22,6 +22,8 @@ type Prediction struct {
 	} `json:"model"`
 	EventTime time.Time `json:"event_time"`
 	ScoredAt  time.Time `json:"scored_at"`
+	// Features is the model input, when the operator is configured to include it.
+	Features []float32 `json:"features,omitempty"`
 }
 
 // predictionEncoder appends prediction JSON without reflection or allocation beyond dst.
@@ -42,7 +44,7 @@ func newPredictionEncoder(name, version string) *predictionEncoder {
 // written as the shortest decimal that parses back to the same float32, so readers recover
 // the exact bits.
 func (e *predictionEncoder) append(dst []byte, topic string, partition int32, offset int64, key []byte,
-	score float32, eventTime, scoredAt time.Time) []byte {
+	score float32, eventTime, scoredAt time.Time, features []float32) []byte {
 	dst = append(dst, `{"source":{"topic":`...)
 	dst = appendJSONString(dst, []byte(topic))
 	dst = append(dst, `,"partition":`...)
@@ -63,7 +65,18 @@ func (e *predictionEncoder) append(dst []byte, topic string, partition int32, of
 	dst = eventTime.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","scored_at":"`...)
 	dst = scoredAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
-	dst = append(dst, `"}`...)
+	dst = append(dst, '"')
+	if features != nil {
+		dst = append(dst, `,"features":[`...)
+		for i, x := range features {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendFloat(dst, float64(x), 'g', -1, 32)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, '}')
 	return dst
 }
 

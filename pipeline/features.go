@@ -30,15 +30,25 @@ type Feature struct {
 	Default *float64 `yaml:"default,omitempty"`
 	// Lookup maps categorical values (strings, or integers written in decimal) to numbers.
 	Lookup map[string]float64 `yaml:"lookup,omitempty"`
+	// Window, when set, makes the feature an aggregate over the entity's rows in an
+	// event-time window (window.go); Field is then the aggregated field.
+	Window *Window `yaml:"window,omitempty"`
 
 	field int
 	typ   FieldType
 }
 
-// FeatureSpec maps a decoded event to the model's input vector, in order. It depends only
-// on the event: never on the wall clock, the batch or the arrival order.
+// FeatureSpec maps a decoded event to the model's input vector, in order. Stateless
+// features depend only on the event; window features on the event and the logs before it
+// (its partition's earlier events, the feedback topic by event time): never on the wall
+// clock, the batch or the arrival order.
 type FeatureSpec struct {
 	Features []Feature
+	// Feedback describes the feedback records that feedback windows read; it must be
+	// compiled (Schema.Compile) before the spec.
+	Feedback *FeedbackConfig
+
+	groups []*windowGroup
 }
 
 // Names lists the feature names in input order.
@@ -59,6 +69,7 @@ func (fs *FeatureSpec) Compile(s *Schema) error {
 		return fmt.Errorf("features: none listed")
 	}
 	seen := map[string]bool{}
+	fs.groups = nil
 	for i := range fs.Features {
 		f := &fs.Features[i]
 		if f.Name == "" {
@@ -68,6 +79,13 @@ func (fs *FeatureSpec) Compile(s *Schema) error {
 			return fmt.Errorf("features: %q is listed twice", f.Name)
 		}
 		seen[f.Name] = true
+		if f.Window != nil {
+			f.field = -1
+			if err := fs.compileWindow(i, f, s); err != nil {
+				return err
+			}
+			continue
+		}
 		f.field = s.FieldIndex(f.Field)
 		if f.field < 0 {
 			return fmt.Errorf("feature %s: field %q is not in the schema", f.Name, f.Field)
@@ -99,11 +117,14 @@ func (fs *FeatureSpec) Compile(s *Schema) error {
 	return nil
 }
 
-// Extract writes the feature vector of ev into dst (len >= Len()). The error, when not nil,
-// is a *DecodeError of class feature.
+// Extract writes the stateless features of ev into dst (len >= Len()); window features are
+// the operator's to fill (they need state). The error, when not nil, is a *DecodeError.
 func (fs *FeatureSpec) Extract(ev *Event, dst []float32) error {
 	for i := range fs.Features {
 		f := &fs.Features[i]
+		if f.field < 0 {
+			continue // a window
+		}
 		if !ev.Has(f.field) {
 			if f.Default == nil {
 				return badEvent(ClassMissingField, f.Field, "absent, and feature %s has no default", f.Name)

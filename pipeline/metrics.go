@@ -21,6 +21,17 @@ type Metrics struct {
 	queueWait   prometheus.Histogram
 	inference   prometheus.Histogram
 	latency     prometheus.Histogram
+
+	stateRebuilds       prometheus.Counter
+	stateRebuildSeconds prometheus.Counter
+	stateEntities       prometheus.Gauge
+	feedbackRecords     prometheus.Counter
+	feedbackRejected    *prometheus.CounterVec
+	feedbackLate        prometheus.Counter
+	feedbackIdle        prometheus.Counter
+	feedbackReloads     prometheus.Counter
+	feedbackEntities    prometheus.Gauge
+	feedbackWait        prometheus.Histogram
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: not registered).
@@ -54,9 +65,42 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamscore_event_to_prediction_seconds", Help: "From the input record's Kafka timestamp to the acknowledgement of its last output.",
 			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 20),
 		}),
+		stateRebuilds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamscore_window_state_rebuilds_total", Help: "Input partitions whose window state was rebuilt from the log.",
+		}),
+		stateRebuildSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamscore_window_state_rebuild_seconds_total", Help: "Time spent rebuilding window state from the log.",
+		}),
+		stateEntities: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "streamscore_window_state_entities", Help: "Entities (keys) held in event-window state, summed over partitions at the last sweep.",
+		}),
+		feedbackRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamscore_feedback_records_total", Help: "Feedback records read into the feedback table.",
+		}),
+		feedbackRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamscore_feedback_rejected_total", Help: "Feedback records skipped because they do not decode, by error class.",
+		}, []string{"reason"}),
+		feedbackLate: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamscore_feedback_out_of_order_total", Help: "Feedback records older than an earlier record of their partition: events may have been scored without them.",
+		}),
+		feedbackIdle: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamscore_feedback_idle_partitions_total", Help: "Times a caught-up, silent feedback partition stopped holding events back.",
+		}),
+		feedbackReloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamscore_feedback_reloads_total", Help: "Times the feedback table was read again from the start (an event older than the table's retention).",
+		}),
+		feedbackEntities: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "streamscore_feedback_entities", Help: "Entities held in the feedback table at the last sweep.",
+		}),
+		feedbackWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamscore_feedback_wait_seconds", Help: "Time an event waited for the feedback it joins (only waits are observed).",
+			Buckets: prometheus.ExponentialBuckets(1e-5, 4, 12),
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency)
+		reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency,
+			m.stateRebuilds, m.stateRebuildSeconds, m.stateEntities, m.feedbackRecords, m.feedbackRejected, m.feedbackLate,
+			m.feedbackIdle, m.feedbackReloads, m.feedbackEntities, m.feedbackWait)
 	}
 	return m
 }

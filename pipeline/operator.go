@@ -128,6 +128,19 @@ type Config struct {
 	Logger         *zap.Logger
 	// Now stamps scored_at. It never feeds a feature or a score.
 	Now func() time.Time
+	// History rebuilds the window state of a partition met for the first time (or fetched
+	// again) from its log. Nil: state starts empty at the first record seen, which is
+	// exact only when that is the partition's first record.
+	History History
+	// Feedback is the feedback topic that feedback windows join; required when the
+	// feature spec has any.
+	Feedback FeedbackSource
+	// FeatureTap, when set, sees every scorable event with its full feature vector, in
+	// fetch order, on the fetch goroutine (export writes the training set from it). The
+	// slices are only valid during the call. An error stops the operator.
+	FeatureTap func(r *Record, ev *Event, features []float32) error
+	// IncludeFeatures writes each prediction's feature vector into it ("features").
+	IncludeFeatures bool
 }
 
 // Operator scores records from a Source into a Sink. Create it with New, run it once.
@@ -142,7 +155,8 @@ type Operator struct {
 	enc    *predictionEncoder
 	nFeat  int
 	batch  *scorer.Batcher[row]
-	commit sync.Mutex // serialises commits with revocations
+	state  *windowState // nil without window features
+	commit sync.Mutex   // serialises commits with revocations
 
 	out map[string]prometheus.Counter // records_out by output topic, resolved once: Inc runs per ack
 
@@ -216,6 +230,11 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 		return nil, err
 	}
 	o.batch = b
+	if cfg.Features.HasWindows() {
+		if o.state, err = newWindowState(cfg.Features, cfg.Schema, cfg.History, cfg.Feedback, cfg.Metrics, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
 	if gs, ok := src.(GroupSource); ok {
 		gs.SetRebalanceHandlers(o.revoked, o.lost)
 	}
@@ -345,6 +364,9 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 		if isGroup {
 			gs.AllowRebalance()
 		}
+		if o.state != nil {
+			o.state.applyInvalidations()
+		}
 		if errors.Is(err, io.EOF) || ctx.Err() != nil {
 			if len(recs) == 0 {
 				return nil
@@ -370,11 +392,25 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 				err = dec.Decode(r.Value, r.Timestamp, ev)
 			}
 			if err == nil {
+				err = dec.CheckKeyField(r.Key, ev)
+			}
+			if err == nil {
 				err = o.cfg.Features.Extract(ev, feat)
 			}
 			if err != nil {
 				o.deadLetter(r, handles[i], err)
 				continue
+			}
+			if o.state != nil {
+				// work, not ctx: a record already fetched is finished after a stop request.
+				if err := o.state.features(work, r, ev, feat); err != nil {
+					return err
+				}
+			}
+			if o.cfg.FeatureTap != nil {
+				if err := o.cfg.FeatureTap(r, ev, feat); err != nil {
+					return fmt.Errorf("feature tap: %w", err)
+				}
 			}
 			if err := o.batch.Submit(work, row{h: handles[i], rec: r, eventTime: ev.Time, feat: feat}); err != nil {
 				return err
@@ -474,7 +510,11 @@ func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
 		r := &b.Rows[i]
 		rec := r.rec
 		score := o.scores[i]
-		val := o.enc.append(make([]byte, 0, 192+len(rec.Key)+len(rec.Topic)), rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now)
+		var feat []float32
+		if o.cfg.IncludeFeatures {
+			feat = r.feat
+		}
+		val := o.enc.append(make([]byte, 0, 192+len(rec.Key)+len(rec.Topic)+12*len(feat)), rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
 		alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
 		outs := int32(1)
 		if alert {
@@ -557,6 +597,9 @@ func (o *Operator) revoked(ctx context.Context, tps []TopicPartition) {
 		case <-o.failed:
 		}
 	}
+	if o.state != nil {
+		o.state.invalidate(tps)
+	}
 	if err := o.commitNow(wait, only); err != nil {
 		o.log.Warn("committing revoked partitions", zap.Error(err))
 	}
@@ -564,5 +607,8 @@ func (o *Operator) revoked(ctx context.Context, tps []TopicPartition) {
 }
 
 func (o *Operator) lost(tps []TopicPartition) {
+	if o.state != nil {
+		o.state.invalidate(tps)
+	}
 	o.tr.forget(tps)
 }

@@ -125,6 +125,11 @@ func runBackfill(ctx context.Context, c *compiled, o backfillOptions, log *zap.L
 	oc.Metrics = pipeline.NewMetrics(prometheus.NewRegistry())
 	stats := &pipeline.Stats{}
 	oc.Stats = stats
+	closeState, err := c.stateSources(ctx, kc, &oc, true)
+	if err != nil {
+		return nil, err
+	}
+	defer closeState()
 
 	var sink pipeline.Sink
 	var closeSink func() error
@@ -163,31 +168,8 @@ func runBackfill(ctx context.Context, c *compiled, o backfillOptions, log *zap.L
 	if err != nil {
 		return nil, err
 	}
-	bar := newBar(progressOut, int(src.Total()))
-	stopBar := make(chan struct{})
-	barDone := make(chan struct{})
-	go func() {
-		defer close(barDone)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if bar != nil {
-				_ = bar.Set64(stats.Done.Load())
-			}
-			select {
-			case <-stopBar:
-				return
-			case <-t.C:
-			}
-		}
-	}()
 	start := time.Now()
-	err = op.Run(ctx)
-	close(stopBar)
-	<-barDone
-	if bar != nil {
-		_ = bar.Finish()
-	}
+	err = runWithBar(progressOut, src.Total(), stats.Done.Load, func() error { return op.Run(ctx) })
 	if err != nil {
 		return nil, err
 	}

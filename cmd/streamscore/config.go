@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -50,8 +51,12 @@ type Config struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"` // json or console
 	} `yaml:"log"`
-	Schema   pipeline.Schema    `yaml:"schema"`
-	Features []pipeline.Feature `yaml:"features"`
+	Schema   pipeline.Schema         `yaml:"schema"`
+	Feedback pipeline.FeedbackConfig `yaml:"feedback"`
+	Features []pipeline.Feature      `yaml:"features"`
+	// IncludeFeatures writes each prediction's model input into it ("features"), for
+	// feature logging and skew audits.
+	IncludeFeatures bool `yaml:"include_features"`
 
 	path string // the file it came from, for resolving relative paths
 }
@@ -281,10 +286,22 @@ func (c *Config) validate(needKafka, needModel bool) (*compiled, error) {
 	if err := schema.Compile(); err != nil {
 		errs = append(errs, err)
 	}
-	fs := &pipeline.FeatureSpec{Features: c.Features}
+	fs := &pipeline.FeatureSpec{Features: append([]pipeline.Feature(nil), c.Features...)}
+	if len(c.Feedback.Fields) > 0 {
+		fb := c.Feedback
+		if err := fb.Schema.Compile(); err != nil {
+			errs = append(errs, fmt.Errorf("feedback: %w", err))
+		}
+		if fb.IdleTimeout < 0 {
+			add("feedback.idle_timeout %v: want a positive duration", fb.IdleTimeout)
+		}
+		fs.Feedback = &fb
+	}
 	if len(errs) == 0 {
 		if err := fs.Compile(&schema); err != nil {
 			errs = append(errs, err)
+		} else if fs.UsesFeedback() && c.Topics.Labels == "" {
+			add("topics.labels: feedback windows read the labels topic: name it")
 		}
 	}
 	if len(errs) > 0 {
@@ -313,7 +330,27 @@ func (c *compiled) operatorConfig(model pipeline.Scorer) pipeline.Config {
 		Schema: c.schema, Features: c.features, Model: model, Threshold: float32(c.Threshold),
 		Topics:         pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter},
 		Batch:          scorer.BatcherConfig{MaxSize: c.Batch.MaxSize, MaxWait: c.Batch.MaxWait, QueueSize: c.Batch.QueueSize},
-		CommitInterval: c.CommitInterval,
-		DrainTimeout:   c.DrainTimeout,
+		CommitInterval:  c.CommitInterval,
+		DrainTimeout:    c.DrainTimeout,
+		IncludeFeatures: c.IncludeFeatures,
 	}
+}
+
+// stateSources wires what window features read: the input partitions' history, and the
+// labels topic as the feedback table (bounded for backfills and exports). The returned
+// function closes them.
+func (c *compiled) stateSources(ctx context.Context, kc topics.ClientConfig, oc *pipeline.Config, bounded bool) (func(), error) {
+	if !c.features.HasWindows() {
+		return func() {}, nil
+	}
+	oc.History = topics.NewHistory(kc)
+	if !c.features.UsesFeedback() {
+		return func() {}, nil
+	}
+	fb, err := topics.NewFeedback(ctx, kc, topics.FeedbackOptions{Topic: c.Topics.Labels, Bounded: bounded})
+	if err != nil {
+		return nil, err
+	}
+	oc.Feedback = fb
+	return fb.Close, nil
 }

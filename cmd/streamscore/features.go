@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"time"
+	"io"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
-	"github.com/streamscore/streamscore/cmd/streamscore/sim"
-	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/topics"
 )
 
 func newFeaturesCmd(g *globalFlags) *cobra.Command {
@@ -19,84 +17,58 @@ func newFeaturesCmd(g *globalFlags) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "features",
-		Short: "Write a training CSV: simulated events through the operator's own decoder and feature spec",
-		Long: `features generates --days days of simulated transactions, runs each event's JSON
-through the same decoder and feature spec that live scoring uses, and writes one CSV row per
-event with its features under the spec's names and its label (TX_FRAUD). Training on this
-file (testdata/model/train.py) means the model sees exactly the features it will be served.`,
+		Short: "Write a training CSV from simulated data: the simulator into an embedded broker, then export",
+		Long: `features simulates --days days of card transactions (the Fraud Detection Handbook's
+simulator) into an embedded in-process broker, with each label on the labels topic a week
+after its transaction, and then runs 'export' on it: the CSV holds exactly the features
+that live scoring computes (windows and the feedback join included) and the labels.
+testdata/model/train.py trains the reference model on this file.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load()
 			if err != nil {
 				return err
 			}
-			cc, err := c.validate(false, false)
+			log, err := newLogger(c.Log.Level, c.Log.Format)
 			if err != nil {
 				return err
 			}
-			f, err := os.Create(out)
+			s, err := simulateAndExport(cmd.Context(), c, days, seed, "file:"+out, log, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			w := bufio.NewWriterSize(f, 1<<20)
-			n, err := writeFeatureCSV(w, cc, sim.New(sim.Config{Seed: seed}), days)
-			if err != nil {
-				return err
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d rows of %d features to %s\n", n, cc.features.Len(), out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d rows (%d labelled) to %s in %.1fs\n", s.Rows, s.Labelled, out, s.Seconds)
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&days, "days", 120, "days of simulated transactions")
+	cmd.Flags().IntVar(&days, "days", 136, "days of simulated transactions (136 covers the handbook's test week)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "simulator seed")
 	cmd.Flags().StringVar(&out, "out", "features.csv", "output CSV")
 	return cmd
 }
 
-func writeFeatureCSV(w *bufio.Writer, cc *compiled, gen *sim.Generator, days int) (int, error) {
-	dec := pipeline.NewDecoder(cc.schema)
-	ev := dec.NewEvent()
-	feat := make([]float32, cc.features.Len())
-	w.WriteString("transaction_id,tx_datetime,partition,offset")
-	for _, name := range cc.features.Names() {
-		w.WriteString("," + name)
+// simulateAndExport produces days of simulated events and their delayed labels into an
+// embedded broker, then exports them.
+func simulateAndExport(ctx context.Context, c *Config, days int, seed uint64, out string, log *zap.Logger, progress io.Writer) (*exportSummary, error) {
+	broker, err := topics.NewEmbeddedBroker(3, append(append([]string{}, c.Topics.Input...), c.Topics.Labels)...)
+	if err != nil {
+		return nil, err
 	}
-	w.WriteString(",TX_FRAUD\n")
-	buf := make([]byte, 0, 256)
-	n := 0
-	for {
-		tx := gen.Next()
-		if gen.Day() >= days {
-			return n, nil
-		}
-		val := tx.AppendEvent(buf[:0])
-		if err := dec.Decode(val, time.Time{}, ev); err != nil {
-			return n, fmt.Errorf("transaction %d: %w", tx.ID, err)
-		}
-		if err := cc.features.Extract(ev, feat); err != nil {
-			return n, fmt.Errorf("transaction %d: %w", tx.ID, err)
-		}
-		line := strconv.AppendInt(buf[:0], tx.ID, 10)
-		line = append(line, ',')
-		line = tx.Time.UTC().AppendFormat(line, time.RFC3339)
-		line = append(line, ",-1,"...)
-		line = strconv.AppendInt(line, int64(n), 10)
-		for _, x := range feat {
-			line = append(line, ',')
-			line = strconv.AppendFloat(line, float64(x), 'g', -1, 32)
-		}
-		line = append(line, ',')
-		line = strconv.AppendInt(line, int64(tx.Fraud), 10)
-		line = append(line, '\n')
-		if _, err := w.Write(line); err != nil {
-			return n, err
-		}
-		n++
+	defer broker.Close()
+	c.Kafka.Brokers = broker.Addrs()
+	c.Kafka.TLS, c.Kafka.SASL = topics.TLSConfig{}, topics.SASLConfig{}
+	cc, err := c.validate(true, false)
+	if err != nil {
+		return nil, err
 	}
+	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
+	if err != nil {
+		return nil, err
+	}
+	res, err := produceEvents(ctx, p, produceOptions{days: days, seed: seed, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+	p.Close()
+	if err != nil {
+		return nil, err
+	}
+	log.Info("simulated", zap.Int64("events", res.events), zap.Int64("labels", res.labels), zap.Duration("took", res.elapsed))
+	return runExport(ctx, cc, exportOptions{out: out}, log, progress)
 }

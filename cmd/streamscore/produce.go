@@ -19,6 +19,27 @@ type produceOptions struct {
 	badFraction float64
 	topic       string
 	labels      string // "" : no labels
+	// labelDelay: a transaction's label is written once the simulated clock has passed its
+	// time by this much (the handbook's feedback delay); default 7 days.
+	labelDelay time.Duration
+	// stream, when set, continues an earlier call's simulation (seed and badFraction are
+	// then ignored); holdLabels keeps the labels not yet due for the next call instead of
+	// writing them all at the end.
+	stream     *eventStream
+	holdLabels bool
+	// days, when > 0, stops at the first transaction of that simulated day instead.
+	days int
+}
+
+// eventStream is the simulator with the labels it still owes.
+type eventStream struct {
+	gen     *sim.Generator
+	bad     *sim.Corruptor
+	pending []sim.Tx // transactions whose labels are not yet due, in time order
+}
+
+func newEventStream(seed uint64, badFraction float64) *eventStream {
+	return &eventStream{gen: sim.New(sim.Config{Seed: seed}), bad: sim.NewCorruptor(seed, badFraction)}
 }
 
 type produceResult struct {
@@ -36,8 +57,13 @@ type rawProducer interface {
 // progress, when not nil, is incremented per event handed to the producer.
 func produceEvents(ctx context.Context, p rawProducer, o produceOptions, progress *atomic.Int64) (produceResult, error) {
 	var res produceResult
-	gen := sim.New(sim.Config{Seed: o.seed})
-	bad := sim.NewCorruptor(o.seed, o.badFraction)
+	st := o.stream
+	if st == nil {
+		st = newEventStream(o.seed, o.badFraction)
+	}
+	if o.labelDelay <= 0 {
+		o.labelDelay = 7 * 24 * time.Hour
+	}
 	var failed atomic.Pointer[error]
 	ack := func(err error) {
 		if err != nil {
@@ -45,7 +71,7 @@ func produceEvents(ctx context.Context, p rawProducer, o produceOptions, progres
 		}
 	}
 	start := time.Now()
-	for i := 0; i < o.events; i++ {
+	for i := 0; i < o.events || o.days > 0; i++ {
 		if i&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return res, err
@@ -64,19 +90,37 @@ func produceEvents(ctx context.Context, p rawProducer, o produceOptions, progres
 				}
 			}
 		}
-		tx := gen.Next()
-		val, kind := bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
+		tx := st.gen.Next()
+		if o.days > 0 && st.gen.Day() >= o.days {
+			break
+		}
+		// Labels become known labelDelay after their transaction: write the ones now due
+		// first, so that each labels partition is in time order.
+		for o.labels != "" && len(st.pending) > 0 && !st.pending[0].Time.Add(o.labelDelay).After(tx.Time) {
+			l := &st.pending[0]
+			p.ProduceRaw(o.labels, l.Key(), l.AppendLabel(make([]byte, 0, 160)), nil, ack)
+			res.labels++
+			st.pending = st.pending[1:]
+		}
+		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
 		p.ProduceRaw(o.topic, tx.Key(), val, nil, ack)
 		res.events++
 		if kind != "" {
 			res.bad++
 		} else if o.labels != "" {
-			p.ProduceRaw(o.labels, tx.Key(), tx.AppendLabel(make([]byte, 0, 160)), nil, ack)
-			res.labels++
+			st.pending = append(st.pending, tx)
 		}
 		if progress != nil {
 			progress.Add(1)
 		}
+	}
+	if !o.holdLabels {
+		// The simulation stops here; its clock runs on past the last labels' due times.
+		for i := range st.pending {
+			p.ProduceRaw(o.labels, st.pending[i].Key(), st.pending[i].AppendLabel(make([]byte, 0, 160)), nil, ack)
+			res.labels++
+		}
+		st.pending = nil
 	}
 	if err := p.Flush(ctx); err != nil {
 		return res, fmt.Errorf("flushing events: %w", err)
@@ -94,7 +138,9 @@ func newProduceCmd(g *globalFlags) *cobra.Command {
 		Use:   "produce",
 		Short: "Generate card transactions (the Fraud Detection Handbook simulator) into Kafka",
 		Long: `produce writes N simulated transactions to the input topic, keyed by customer id,
-and their fraud labels to the labels topic. The stream is deterministic for a seed. With
+and their fraud labels to the labels topic, each once the simulated clock has passed its
+transaction by --label-delay (the labels left owed at the end are written last). The
+stream is deterministic for a seed. With
 --bad-fraction, that fraction of the events is replaced by malformed ones (truncated JSON,
 invalid UTF-8, wrong types, NaN/Inf, absurd values, oversize, ...), which streamscore
 must dead-letter.`,
@@ -140,5 +186,6 @@ must dead-letter.`,
 	fl.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fl.Float64Var(&o.badFraction, "bad-fraction", 0, "fraction of malformed events, 0 to 1")
 	fl.StringVar(&o.topic, "topic", "", "input topic (default: the first of topics.input)")
+	fl.DurationVar(&o.labelDelay, "label-delay", 7*24*time.Hour, "simulated time after a transaction at which its label is written")
 	return cmd
 }

@@ -155,6 +155,12 @@ func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log 
 	oc.Stats = stats
 	oc.Logger = log
 	oc.MeasureLatency = true
+	closeState, err := c.stateSources(ctx, kc, &oc, false)
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	l.closer = append(l.closer, closeState)
 	op, err := pipeline.New(oc, src, sink)
 	if err != nil {
 		l.close()
@@ -200,6 +206,9 @@ func ensureTopics(ctx context.Context, c *compiled, kc topics.ClientConfig) erro
 	var specs []topics.TopicSpec
 	for _, t := range []string{c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter} {
 		specs = append(specs, topics.TopicSpec{Name: t, Partitions: n})
+	}
+	if c.features.UsesFeedback() {
+		specs = append(specs, topics.TopicSpec{Name: c.Topics.Labels, Partitions: n})
 	}
 	return adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, specs...)
 }

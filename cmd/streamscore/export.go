@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
+)
+
+type exportOptions struct {
+	from time.Time // zero: earliest
+	out  string    // file:PATH.csv
+}
+
+type exportSummary struct {
+	Events       int64   `json:"events"`
+	Rows         int64   `json:"rows"`
+	Labelled     int64   `json:"labelled"`
+	DeadLettered int64   `json:"dead_lettered"`
+	Labels       int     `json:"labels_read"`
+	Seconds      float64 `json:"seconds"`
+	Out          string  `json:"out"`
+}
+
+func newExportCmd(g *globalFlags) *cobra.Command {
+	var from string
+	var jsonOut bool
+	o := exportOptions{}
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write a training set: the input topics replayed through the operator, features and labels to a CSV file",
+		Long: `export is the backfill driver with a feature sink. It replays every partition of the
+input topics from the earliest offset (or the first record at or after --from) to the end
+offsets captured at start through exactly the operator that 'run' uses, window state and
+feedback join included, and writes one CSV row per scorable event: its id, event time,
+key, source partition and offset, every feature under its configured name, and its label
+from the labels topic when one is known (empty otherwise). Events that cannot be scored
+are counted, not written. The features are the ones live scoring computes for the same
+events: train on them and the model is served what it learned from.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			if from != "" && from != "earliest" {
+				t, err := time.Parse(time.RFC3339, from)
+				if err != nil {
+					return fmt.Errorf("--from %q: want earliest or an RFC 3339 time such as 2018-07-01T00:00:00Z", from)
+				}
+				o.from = t
+			}
+			cc, err := c.validate(true, false)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(c.Log.Level, c.Log.Format)
+			if err != nil {
+				return err
+			}
+			s, err := runExport(cmd.Context(), cc, o, log, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				b, err := json.Marshal(s)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), string(b))
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "exported %d rows (%d labelled) of %d events to %s in %.1fs; %d dead-lettered, %d labels read\n",
+				s.Rows, s.Labelled, s.Events, s.Out, s.Seconds, s.DeadLettered, s.Labels)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&from, "from", "earliest", "earliest, or the RFC 3339 time of the first record to export (window state is rebuilt from before it)")
+	fl.StringVar(&o.out, "out", "", "file:PATH.csv")
+	fl.BoolVar(&jsonOut, "json", false, "print the summary as one JSON object")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+// exportHeader is the CSV header: fixed columns, the features in model order, the label.
+func exportHeader(c *compiled) []string {
+	h := []string{c.exportIDField(), "tx_datetime", c.Schema.KeyField, "partition", "offset"}
+	h = append(h, c.features.Names()...)
+	return append(h, strings.ToUpper(c.Feedback.LabelField))
+}
+
+func (c *compiled) exportIDField() string {
+	if c.Feedback.IDField != "" {
+		return c.Feedback.IDField
+	}
+	return "id"
+}
+
+func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logger, progressOut io.Writer) (*exportSummary, error) {
+	kind, path, ok := strings.Cut(o.out, ":")
+	if !ok || kind != "file" || path == "" {
+		return nil, fmt.Errorf("--out %q: want file:PATH.csv", o.out)
+	}
+	if strings.HasSuffix(path, ".parquet") {
+		return nil, errors.New("--out: Parquet is not supported yet; write .csv")
+	}
+	idField := c.schema.FieldIndex(c.Feedback.IDField)
+	keyField := c.schema.FieldIndex(c.Schema.KeyField)
+	if idField < 0 || keyField < 0 || c.Feedback.LabelField == "" {
+		return nil, errors.New("export needs feedback.id_field and feedback.label_field, and schema.key_field; the id field must be in the event schema too")
+	}
+	kc := c.Kafka
+	kc.Logger = log
+	start := time.Now()
+	labels, err := readLabels(ctx, c, kc, log)
+	if err != nil {
+		return nil, err
+	}
+	src, err := topics.NewReplay(ctx, kc, topics.ReplayOptions{Topics: c.Topics.Input, From: o.from})
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+
+	// No model: the export is the features (and a training set may be for a new model).
+	oc := c.operatorConfig(pipeline.FeaturesOnly{N: c.features.Len()})
+	oc.Topics = pipeline.Topics{Predictions: "export", DeadLetter: "export.dlq"}
+	oc.Batch = scorer.BatcherConfig{MaxSize: 256, MaxWait: c.Batch.MaxWait}
+	oc.Logger = log
+	oc.Metrics = pipeline.NewMetrics(prometheus.NewRegistry())
+	stats := &pipeline.Stats{}
+	oc.Stats = stats
+	closeState, err := c.stateSources(ctx, kc, &oc, true)
+	if err != nil {
+		return nil, err
+	}
+	defer closeState()
+	s := &exportSummary{Out: o.out, Labels: len(labels)}
+	line := []byte(strings.Join(exportHeader(c), ",") + "\n")
+	if _, err := w.Write(line); err != nil {
+		return nil, err
+	}
+	oc.FeatureTap = func(r *pipeline.Record, ev *pipeline.Event, feat []float32) error {
+		id := ev.Int[idField]
+		line = strconv.AppendInt(line[:0], id, 10)
+		line = append(line, ',')
+		line = ev.Time.AppendFormat(line, time.RFC3339Nano)
+		line = append(line, ',')
+		if ev.Str[keyField] != "" {
+			line = append(line, ev.Str[keyField]...)
+		} else {
+			line = strconv.AppendInt(line, ev.Int[keyField], 10)
+		}
+		line = append(line, ',')
+		line = strconv.AppendInt(line, int64(r.Partition), 10)
+		line = append(line, ',')
+		line = strconv.AppendInt(line, r.Offset, 10)
+		for _, x := range feat {
+			line = append(line, ',')
+			line = strconv.AppendFloat(line, float64(x), 'g', -1, 32)
+		}
+		line = append(line, ',')
+		if y, ok := labels[id]; ok {
+			line = strconv.AppendFloat(line, y, 'g', -1, 64)
+			s.Labelled++
+		}
+		line = append(line, '\n')
+		s.Rows++
+		_, err := w.Write(line)
+		return err
+	}
+	op, err := pipeline.New(oc, src, pipeline.DiscardSink{})
+	if err != nil {
+		return nil, err
+	}
+	if err := runWithBar(progressOut, src.Total(), stats.Done.Load, func() error { return op.Run(ctx) }); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("export interrupted after %d events: %w", stats.Done.Load(), ctx.Err())
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	s.Events, s.DeadLettered = stats.In.Load(), stats.DeadLettered.Load()
+	s.Seconds = time.Since(start).Seconds()
+	return s, nil
+}
+
+// readLabels reads the whole labels topic (to the end offsets seen now) into a map from
+// the id field to the label field. Records that do not decode are skipped and counted in
+// the log: they carry no usable label.
+func readLabels(ctx context.Context, c *compiled, kc topics.ClientConfig, log *zap.Logger) (map[int64]float64, error) {
+	fb := c.Feedback
+	if err := fb.Schema.Compile(); err != nil {
+		return nil, err
+	}
+	idI, labI := fb.FieldIndex(fb.IDField), fb.FieldIndex(fb.LabelField)
+	if idI < 0 || labI < 0 {
+		return nil, fmt.Errorf("feedback: id_field %q and label_field %q must be feedback fields", fb.IDField, fb.LabelField)
+	}
+	r, err := topics.NewReplay(ctx, kc, topics.ReplayOptions{Topics: []string{c.Topics.Labels}})
+	if err != nil {
+		return nil, fmt.Errorf("reading labels: %w", err)
+	}
+	defer r.Close()
+	dec := pipeline.NewDecoder(&fb.Schema)
+	ev := dec.NewEvent()
+	out := map[int64]float64{}
+	bad := 0
+	for {
+		recs, err := r.Fetch(ctx)
+		for i := range recs {
+			if dec.Decode(recs[i].Value, recs[i].Timestamp, ev) != nil || !ev.Has(idI) || !ev.Has(labI) {
+				bad++
+				continue
+			}
+			out[ev.Int[idI]] = ev.Num[labI]
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading labels: %w", err)
+		}
+	}
+	if bad > 0 {
+		log.Warn("skipped labels that do not decode", zap.Int("records", bad))
+	}
+	return out, nil
+}
+
+// runWithBar runs fn while a progress bar (on a terminal) follows done() towards total.
+func runWithBar(out io.Writer, total int64, done func() int64, fn func() error) error {
+	bar := newBar(out, int(total))
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if bar != nil {
+				_ = bar.Set64(done())
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := fn()
+	close(stop)
+	<-finished
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	return err
+}

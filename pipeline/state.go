@@ -1,0 +1,642 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// History reads the past of an input partition, to rebuild window state when the operator
+// meets a partition it has no state for (a start, a restart, a rebalance, a backfill from
+// a timestamp). topics.History implements it.
+type History interface {
+	// Replay calls fn, in offset order, for every record of tp from the start of the log
+	// up to end (exclusive).
+	Replay(ctx context.Context, tp TopicPartition, end int64, fn func(*Record) error) error
+}
+
+// FeedbackSource reads every partition of the feedback topic, outside any group, from the
+// start of the log. topics.Feedback implements it. Not safe for concurrent use.
+type FeedbackSource interface {
+	// Partitions lists the partitions of the feedback topic.
+	Partitions() []int32
+	// Poll returns the next records, in offset order within each partition, and what is
+	// known of the partitions' ends. With block, it waits until there is something or ctx
+	// ends (then ctx.Err()); without, it returns what is buffered at once. A bounded
+	// source returns io.EOF once every partition has ended.
+	Poll(ctx context.Context, block bool) (FeedbackPoll, error)
+	// Rewind starts every partition again from the start of its log.
+	Rewind(ctx context.Context) error
+}
+
+// FeedbackPoll is one Poll's result.
+type FeedbackPoll struct {
+	Records  []Record
+	Progress []FeedbackProgress
+}
+
+// FeedbackProgress says where a feedback partition stands.
+type FeedbackProgress struct {
+	Partition int32
+	// AtEnd: nothing more to read now (a live partition that is caught up).
+	AtEnd bool
+	// Ended: a bounded source has read the whole partition; nothing will ever follow.
+	Ended bool
+}
+
+// series is one entity's rows: times (unix ns) and the group's stored values, with
+// stride len(group.fields). Event series are in log order; feedback series are kept in
+// (time, partition, offset) order, so that sums never depend on arrival interleaving.
+type series struct {
+	t    []int64
+	v    []float64
+	p    []int32 // feedback only
+	o    []int64 // feedback only
+	maxT int64
+}
+
+func (s *series) len() int { return len(s.t) }
+
+// dropFront removes the first n rows.
+func (s *series) dropFront(n, stride int) {
+	if n <= 0 {
+		return
+	}
+	s.t = s.t[n:]
+	s.v = s.v[n*stride:]
+	if s.p != nil {
+		s.p, s.o = s.p[n:], s.o[n:]
+	}
+	// Give the memory back once the dead prefix dominates.
+	if cap(s.t) > 64 && len(s.t) < cap(s.t)/4 {
+		s.t = append([]int64(nil), s.t...)
+		s.v = append([]float64(nil), s.v...)
+		if s.p != nil {
+			s.p, s.o = append([]int32(nil), s.p...), append([]int64(nil), s.o...)
+		}
+	}
+}
+
+// entityMap holds the series of one group, by int or by string key.
+type entityMap struct {
+	ints map[int64]*series
+	strs map[string]*series
+}
+
+func newEntityMap() entityMap {
+	return entityMap{ints: map[int64]*series{}, strs: map[string]*series{}}
+}
+
+func (m *entityMap) get(ev *Event, field int, typ FieldType, create bool) *series {
+	if typ == TypeString {
+		s := m.strs[ev.Str[field]]
+		if s == nil && create {
+			s = &series{maxT: math.MinInt64}
+			m.strs[ev.Str[field]] = s
+		}
+		return s
+	}
+	s := m.ints[ev.Int[field]]
+	if s == nil && create {
+		s = &series{maxT: math.MinInt64}
+		m.ints[ev.Int[field]] = s
+	}
+	return s
+}
+
+func (m *entityMap) size() int { return len(m.ints) + len(m.strs) }
+
+// sweep drops rows at or below cut and forgets entities left empty.
+func (m *entityMap) sweep(cut int64, stride int) {
+	trim := func(s *series) bool {
+		if s.maxT <= cut {
+			return true
+		}
+		n := 0
+		for n < len(s.t) && s.t[n] <= cut {
+			n++
+		}
+		s.dropFront(n, stride)
+		return false
+	}
+	for k, s := range m.ints {
+		if trim(s) {
+			delete(m.ints, k)
+		}
+	}
+	for k, s := range m.strs {
+		if trim(s) {
+			delete(m.strs, k)
+		}
+	}
+}
+
+// partState is the event-window state of one input partition.
+type partState struct {
+	last     int64 // offset of the last record applied
+	maxT     int64 // newest event time applied
+	entities entityMap
+	applied  int
+}
+
+// windowState is the operator's feature state: event windows per input partition and the
+// feedback table. It is used from the fetch loop only, except invalidate.
+type windowState struct {
+	spec    *FeatureSpec
+	events  *windowGroup // at most one: event windows are keyed by the record key
+	parts   map[TopicPartition]*partState
+	history History
+	fb      *feedbackTable
+	dec     *Decoder // for history replays
+	ev      *Event
+	scratch []float32
+	vals    []float64
+	m       *Metrics
+	log     *zap.Logger
+
+	mu      sync.Mutex
+	dropped []TopicPartition // partitions revoked since the last fetch
+}
+
+func newWindowState(spec *FeatureSpec, schema *Schema, hist History, fbSrc FeedbackSource, m *Metrics, log *zap.Logger) (*windowState, error) {
+	ws := &windowState{spec: spec, parts: map[TopicPartition]*partState{}, history: hist, m: m, log: log}
+	ws.dec = NewDecoder(schema)
+	ws.ev = ws.dec.NewEvent()
+	ws.scratch = make([]float32, spec.Len())
+	var fbGroups []*windowGroup
+	for _, g := range spec.groups {
+		if g.source == SourceEvents {
+			ws.events = g
+		} else {
+			fbGroups = append(fbGroups, g)
+		}
+	}
+	if len(fbGroups) > 0 {
+		if fbSrc == nil {
+			return nil, errors.New("operator: the feature spec has feedback windows but no feedback source is wired")
+		}
+		ws.fb = newFeedbackTable(spec.Feedback, fbGroups, fbSrc, m, log)
+	}
+	return ws, nil
+}
+
+// invalidate forgets the state of partitions this instance no longer owns; their next
+// owner (perhaps this instance again, later) rebuilds it from the log. Goroutine-safe.
+func (ws *windowState) invalidate(tps []TopicPartition) {
+	ws.mu.Lock()
+	ws.dropped = append(ws.dropped, tps...)
+	ws.mu.Unlock()
+}
+
+func (ws *windowState) applyInvalidations() {
+	ws.mu.Lock()
+	d := ws.dropped
+	ws.dropped = nil
+	ws.mu.Unlock()
+	for _, tp := range d {
+		delete(ws.parts, tp)
+	}
+}
+
+// features computes the window columns of ev (record r) into feat, then adds the event to
+// its partition's state. It blocks while the feedback the event needs has not arrived.
+func (ws *windowState) features(ctx context.Context, r *Record, ev *Event, feat []float32) error {
+	tp := TopicPartition{r.Topic, r.Partition}
+	var ps *partState
+	if ws.events != nil {
+		ps = ws.parts[tp]
+		if ps == nil || r.Offset <= ps.last {
+			// New to this instance, or fetched again (an aborted transaction): the state
+			// must be exactly that of an uninterrupted run, so rebuild it from the log.
+			var err error
+			if ps, err = ws.rebuild(ctx, tp, r.Offset); err != nil {
+				return err
+			}
+			ws.parts[tp] = ps
+		}
+	}
+	if ws.fb != nil {
+		if err := ws.fb.ensure(ctx, ev.Time.UnixNano()); err != nil {
+			return err
+		}
+		for _, g := range ws.fb.groups {
+			ws.fb.compute(g, ev, feat)
+		}
+	}
+	if ps != nil {
+		ws.computeEvents(ps, ev, feat)
+		ws.add(ps, r.Offset, ev)
+	}
+	return nil
+}
+
+func (ws *windowState) computeEvents(ps *partState, ev *Event, feat []float32) {
+	g := ws.events
+	t := ev.Time.UnixNano()
+	maxT := max(ps.maxT, t)
+	cut := maxT - g.horizon // rows at or below are no longer visible, whatever the order
+	var accs [32]acc
+	a := accs[:0]
+	if len(g.windows) > len(accs) {
+		a = make([]acc, 0, len(g.windows))
+	}
+	a = a[:len(g.windows)]
+	stride := len(g.fields)
+	if s := ps.entities.get(ev, g.evKey, g.keyType, false); s != nil {
+		for i, ti := range s.t {
+			if ti <= cut {
+				continue
+			}
+			row := s.v[i*stride : (i+1)*stride]
+			for j := range g.windows {
+				w := &g.windows[j]
+				hi := t - w.delay
+				if ti > hi-w.length && ti <= hi {
+					if w.val < 0 {
+						a[j].add(0)
+					} else {
+						a[j].add(row[w.val])
+					}
+				}
+			}
+		}
+	}
+	for j := range g.windows {
+		w := &g.windows[j]
+		if w.current {
+			if w.val < 0 {
+				a[j].add(0)
+			} else {
+				a[j].add(ev.Num[g.fields[w.val]])
+			}
+		}
+		feat[w.col] = float32(w.result(&a[j]))
+	}
+}
+
+// add appends the event to its entity's series.
+func (ws *windowState) add(ps *partState, offset int64, ev *Event) {
+	g := ws.events
+	t := ev.Time.UnixNano()
+	s := ps.entities.get(ev, g.evKey, g.keyType, true)
+	stride := len(g.fields)
+	if t > ps.maxT {
+		ps.maxT = t
+	}
+	cut := ps.maxT - g.horizon
+	n := 0
+	for n < len(s.t) && s.t[n] <= cut {
+		n++
+	}
+	s.dropFront(n, stride)
+	s.t = append(s.t, t)
+	for _, f := range g.fields {
+		s.v = append(s.v, ev.Num[f])
+	}
+	if t > s.maxT {
+		s.maxT = t
+	}
+	ps.last = offset
+	ps.applied++
+	if ps.applied%8192 == 0 {
+		ps.entities.sweep(cut, stride)
+		n := 0
+		for _, p := range ws.parts {
+			n += p.entities.size()
+		}
+		ws.m.stateEntities.Set(float64(n))
+	}
+}
+
+// rebuild replays tp from the start of its log up to end through the decoder and the
+// stateless features, adding every event that would have been scored, exactly as an
+// uninterrupted run would have.
+func (ws *windowState) rebuild(ctx context.Context, tp TopicPartition, end int64) (*partState, error) {
+	ps := &partState{last: -1, maxT: math.MinInt64, entities: newEntityMap()}
+	if ws.history == nil {
+		ps.last = end - 1
+		return ps, nil
+	}
+	start := time.Now()
+	n := 0
+	err := ws.history.Replay(ctx, tp, end, func(r *Record) error {
+		if r.Offset <= ps.last {
+			return nil
+		}
+		if ws.dec.CheckKey(r.Key) != nil || ws.dec.Decode(r.Value, r.Timestamp, ws.ev) != nil ||
+			ws.dec.CheckKeyField(r.Key, ws.ev) != nil || ws.spec.Extract(ws.ev, ws.scratch) != nil {
+			ps.last = r.Offset
+			return nil // dead-lettered when it was first read: not part of any window
+		}
+		ws.add(ps, r.Offset, ws.ev)
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding window state of %s/%d: %w", tp.Topic, tp.Partition, err)
+	}
+	ps.last = end - 1
+	d := time.Since(start)
+	ws.m.stateRebuilds.Inc()
+	ws.m.stateRebuildSeconds.Add(d.Seconds())
+	ws.log.Info("rebuilt window state from the log", zap.String("topic", tp.Topic), zap.Int32("partition", tp.Partition),
+		zap.Int64("up_to_offset", end), zap.Int("events", n), zap.Int("entities", ps.entities.size()), zap.Duration("took", d))
+	return ps, nil
+}
+
+// fbPart is one feedback partition's progress.
+type fbPart struct {
+	maxT       int64 // newest record time seen
+	atEnd      bool
+	atEndSince time.Time
+	ended      bool
+	idle       bool
+}
+
+// feedbackTable is the feedback topic as a table, joined by event time: an event at t sees
+// the feedback rows with times in its windows, which all end at or before t − minDelay,
+// and only once every feedback partition has passed that time (records of a partition are
+// in time order), so what it sees depends on the log, never on arrival timing.
+type feedbackTable struct {
+	cfg       *FeedbackConfig
+	groups    []*windowGroup
+	src       FeedbackSource
+	dec       *Decoder
+	ev        *Event
+	data      []entityMap
+	parts     map[int32]*fbPart
+	maxSeen   int64
+	dropBelow int64 // rows at or below may be gone
+	retention int64
+	horizon   int64
+	minDelay  int64
+	eof       bool
+	sinceGC   int
+	lastPeek  time.Time
+	m         *Metrics
+	log       *zap.Logger
+}
+
+func newFeedbackTable(cfg *FeedbackConfig, groups []*windowGroup, src FeedbackSource, m *Metrics, log *zap.Logger) *feedbackTable {
+	ft := &feedbackTable{cfg: cfg, groups: groups, src: src, m: m, log: log, minDelay: math.MaxInt64}
+	ft.dec = NewDecoder(&cfg.Schema)
+	ft.ev = ft.dec.NewEvent()
+	for _, g := range groups {
+		ft.horizon = max(ft.horizon, g.horizon)
+		ft.minDelay = min(ft.minDelay, g.minDelay)
+	}
+	ft.retention = int64(cfg.Retention)
+	if ft.retention <= 0 {
+		ft.retention = 2 * ft.horizon
+	}
+	ft.reset()
+	return ft
+}
+
+func (ft *feedbackTable) reset() {
+	ft.data = make([]entityMap, len(ft.groups))
+	for i := range ft.data {
+		ft.data[i] = newEntityMap()
+	}
+	ft.parts = map[int32]*fbPart{}
+	for _, p := range ft.src.Partitions() {
+		ft.parts[p] = &fbPart{maxT: math.MinInt64}
+	}
+	ft.maxSeen, ft.dropBelow, ft.eof = math.MinInt64, math.MinInt64, false
+}
+
+// complete reports whether every feedback row with time <= need has been read: each
+// partition has passed need, or ended, or is idle.
+func (ft *feedbackTable) complete(need int64) bool {
+	for _, p := range ft.parts {
+		if !p.ended && !p.idle && p.maxT <= need {
+			return false
+		}
+	}
+	return true
+}
+
+// ensure reads feedback until the table holds every row that an event at t can see.
+func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
+	need := t - ft.minDelay
+	if t-ft.horizon <= ft.dropBelow {
+		// The event is older than what the table still holds (a lagging partition, or a
+		// replay): read the feedback again from the start.
+		ft.log.Info("feedback table does not reach back far enough; reloading it from the start of the topic",
+			zap.Time("event_time", time.Unix(0, t).UTC()), zap.Time("held_from", time.Unix(0, ft.dropBelow).UTC()))
+		ft.m.feedbackReloads.Inc()
+		if err := ft.src.Rewind(ctx); err != nil {
+			return fmt.Errorf("rewinding the feedback topic: %w", err)
+		}
+		ft.reset()
+	}
+	if ft.complete(need) {
+		ft.peek(ctx)
+		return nil
+	}
+	waitStart := time.Now()
+	defer func() { ft.m.feedbackWait.Observe(time.Since(waitStart).Seconds()) }()
+	for !ft.complete(need) && !ft.eof {
+		wait := ft.cfg.IdleTimeout
+		if wait <= 0 {
+			wait = time.Second
+		}
+		// Partitions that are caught up and have been silent for the idle timeout stop
+		// holding events back: the feedback they owe is late.
+		now := time.Now()
+		for id, p := range ft.parts {
+			if p.ended || p.idle || p.maxT > need || !p.atEnd {
+				continue
+			}
+			if left := wait - now.Sub(p.atEndSince); left <= 0 {
+				p.idle = true
+				ft.m.feedbackIdle.Inc()
+				ft.log.Warn("feedback partition is caught up and silent: events no longer wait for it (its late feedback would make features depend on timing)",
+					zap.Int32("partition", id), zap.Time("needed_past", time.Unix(0, need).UTC()), zap.Duration("idle_timeout", wait))
+			} else if left < wait {
+				wait = left
+			}
+		}
+		if ft.complete(need) {
+			break
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		poll, err := ft.src.Poll(pctx, true)
+		cancel()
+		ft.apply(poll)
+		switch {
+		case errors.Is(err, io.EOF):
+			ft.eof = true
+			for _, p := range ft.parts {
+				p.ended = true
+			}
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("reading feedback: %w", err)
+		}
+	}
+	return nil
+}
+
+// peek takes in what the feedback consumer has buffered without waiting, at most every
+// 100ms: it is what moves idle partitions back into the join when feedback resumes.
+func (ft *feedbackTable) peek(ctx context.Context) {
+	if ft.eof {
+		return
+	}
+	idle := false
+	for _, p := range ft.parts {
+		idle = idle || p.idle
+	}
+	if !idle {
+		return
+	}
+	if now := time.Now(); now.Sub(ft.lastPeek) >= 100*time.Millisecond {
+		ft.lastPeek = now
+		poll, err := ft.src.Poll(ctx, false)
+		if err == nil {
+			ft.apply(poll)
+		}
+	}
+}
+
+func (ft *feedbackTable) apply(poll FeedbackPoll) {
+	now := time.Now()
+	for i := range poll.Records {
+		r := &poll.Records[i]
+		p := ft.parts[r.Partition]
+		if p == nil {
+			p = &fbPart{maxT: math.MinInt64}
+			ft.parts[r.Partition] = p
+		}
+		p.atEnd, p.idle = false, false
+		if err := ft.dec.Decode(r.Value, r.Timestamp, ft.ev); err != nil {
+			var de *DecodeError
+			class := ClassInvalidJSON
+			if errors.As(err, &de) {
+				class = de.Class
+			}
+			ft.m.feedbackRejected.WithLabelValues(string(class)).Inc()
+			ft.log.Warn("skipping a feedback record that does not decode", zap.String("topic", r.Topic),
+				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+			continue
+		}
+		t := ft.ev.Time.UnixNano()
+		if t < p.maxT {
+			ft.m.feedbackLate.Inc() // out of order within its partition: may have been missed
+		}
+		p.maxT = max(p.maxT, t)
+		ft.maxSeen = max(ft.maxSeen, t)
+		for gi, g := range ft.groups {
+			ft.insert(&ft.data[gi], g, r, t)
+		}
+		ft.m.feedbackRecords.Inc()
+		ft.sinceGC++
+	}
+	for _, pr := range poll.Progress {
+		p := ft.parts[pr.Partition]
+		if p == nil {
+			p = &fbPart{maxT: math.MinInt64}
+			ft.parts[pr.Partition] = p
+		}
+		if pr.Ended {
+			p.ended = true
+		}
+		if pr.AtEnd && !p.atEnd {
+			p.atEndSince = now
+		}
+		p.atEnd = pr.AtEnd
+	}
+	if ft.maxSeen != math.MinInt64 {
+		if cut := ft.maxSeen - ft.retention; cut > ft.dropBelow {
+			ft.dropBelow = cut
+		}
+	}
+	if ft.sinceGC >= 1<<16 {
+		ft.sinceGC = 0
+		n := 0
+		for gi, g := range ft.groups {
+			ft.data[gi].sweep(ft.dropBelow, len(g.fields))
+			n += ft.data[gi].size()
+		}
+		ft.m.feedbackEntities.Set(float64(n))
+	}
+}
+
+// insert adds a feedback row in (time, partition, offset) order.
+func (ft *feedbackTable) insert(m *entityMap, g *windowGroup, r *Record, t int64) {
+	s := m.get(ft.ev, g.fbKey, g.keyType, true)
+	if s.p == nil {
+		s.p, s.o = []int32{}, []int64{}
+	}
+	stride := len(g.fields)
+	i := len(s.t)
+	for i > 0 && (s.t[i-1] > t || (s.t[i-1] == t && (s.p[i-1] > r.Partition || (s.p[i-1] == r.Partition && s.o[i-1] > r.Offset)))) {
+		i--
+	}
+	s.t = append(s.t, 0)
+	copy(s.t[i+1:], s.t[i:])
+	s.t[i] = t
+	s.p = append(s.p, 0)
+	copy(s.p[i+1:], s.p[i:])
+	s.p[i] = r.Partition
+	s.o = append(s.o, 0)
+	copy(s.o[i+1:], s.o[i:])
+	s.o[i] = r.Offset
+	s.v = append(s.v, make([]float64, stride)...)
+	copy(s.v[(i+1)*stride:], s.v[i*stride:])
+	for j, f := range g.fields {
+		s.v[i*stride+j] = ft.ev.Num[f]
+	}
+	s.maxT = max(s.maxT, t)
+}
+
+// compute writes the feedback windows of group g for the event ev.
+func (ft *feedbackTable) compute(g *windowGroup, ev *Event, feat []float32) {
+	var gi int
+	for i, x := range ft.groups {
+		if x == g {
+			gi = i
+		}
+	}
+	t := ev.Time.UnixNano()
+	var accs [32]acc
+	a := accs[:0]
+	if len(g.windows) > len(accs) {
+		a = make([]acc, 0, len(g.windows))
+	}
+	a = a[:len(g.windows)]
+	if s := ft.data[gi].get(ev, g.evKey, g.keyType, false); s != nil {
+		lo := t - g.horizon
+		stride := len(g.fields)
+		i := sort.Search(len(s.t), func(i int) bool { return s.t[i] > lo })
+		hiAll := t - g.minDelay
+		for ; i < len(s.t) && s.t[i] <= hiAll; i++ {
+			ti := s.t[i]
+			row := s.v[i*stride : (i+1)*stride]
+			for j := range g.windows {
+				w := &g.windows[j]
+				hi := t - w.delay
+				if ti > hi-w.length && ti <= hi {
+					if w.val < 0 {
+						a[j].add(0)
+					} else {
+						a[j].add(row[w.val])
+					}
+				}
+			}
+		}
+	}
+	for j := range g.windows {
+		w := &g.windows[j]
+		feat[w.col] = float32(w.result(&a[j]))
+	}
+}

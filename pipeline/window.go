@@ -1,0 +1,242 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+)
+
+// Agg is how a window feature aggregates the rows in its window.
+type Agg string
+
+const (
+	AggCount Agg = "count" // number of rows
+	AggSum   Agg = "sum"   // sum of the field, in float64, in a canonical row order
+	AggMean  Agg = "mean"  // sum / count
+	AggMin   Agg = "min"
+	AggMax   Agg = "max"
+)
+
+// Where a window reads its rows from.
+const (
+	// SourceEvents: the earlier events of the same entity in the same input partition. The
+	// entity key must be the record key (schema.key_field), so that one partition holds
+	// all of an entity's events.
+	SourceEvents = "events"
+	// SourceFeedback: the feedback topic (labels), read whole by every instance like a
+	// global table, and joined by event time.
+	SourceFeedback = "feedback"
+)
+
+// Window turns a feature into an aggregate over an entity's rows in an event-time window.
+// For an event at time t, the window is (t − Delay − Length, t − Delay]; rows are events
+// (or feedback records) of the same Key. With Delay 0 and events as the source, the
+// current event is included unless IncludeCurrent is false. The feature's Field is the
+// aggregated field (of the events, or of the feedback records); count needs none.
+// Feature.Default, when set, is the value of an empty window (otherwise 0).
+type Window struct {
+	Key            string        `yaml:"key"`
+	Agg            Agg           `yaml:"agg"`
+	Length         time.Duration `yaml:"length"`
+	Delay          time.Duration `yaml:"delay,omitempty"`
+	Source         string        `yaml:"source,omitempty"`
+	IncludeCurrent *bool         `yaml:"include_current,omitempty"`
+}
+
+// FeedbackConfig describes the feedback topic (delayed labels) that feedback windows read.
+type FeedbackConfig struct {
+	Schema `yaml:",inline"`
+	// IDField and LabelField name the feedback fields that export uses to attach each
+	// event's label (matched by IDField, which the events carry too).
+	IDField    string `yaml:"id_field"`
+	LabelField string `yaml:"label_field"`
+	// IdleTimeout: a feedback partition that is caught up and silent this long stops
+	// holding events back (see README, "Windowed features"). Default 1s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Retention: how far behind the newest feedback record rows are kept in memory.
+	// Default: twice the longest delay + length of any feedback window.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// compiledWindow is one window feature, resolved.
+type compiledWindow struct {
+	col     int // position in the feature vector
+	name    string
+	agg     Agg
+	length  int64 // ns
+	delay   int64 // ns
+	current bool  // include the current event
+	val     int   // index into the group's stored values; -1 for count
+	empty   float64
+}
+
+// windowGroup is every window over one source and key: one scan of an entity's rows
+// serves them all.
+type windowGroup struct {
+	source   string
+	evKey    int   // key field in the event schema
+	fbKey    int   // key field in the feedback schema (feedback groups)
+	fields   []int // stored fields (event or feedback schema indices), in value order
+	windows  []compiledWindow
+	horizon  int64 // longest delay + length, ns
+	minDelay int64 // ns
+	keyType  FieldType
+}
+
+func (g *windowGroup) valueIndex(field int) int {
+	for i, f := range g.fields {
+		if f == field {
+			return i
+		}
+	}
+	g.fields = append(g.fields, field)
+	return len(g.fields) - 1
+}
+
+// compileWindow checks one window feature and adds it to its group.
+func (fs *FeatureSpec) compileWindow(col int, f *Feature, s *Schema) error {
+	w := f.Window
+	src := w.Source
+	if src == "" {
+		src = SourceEvents
+	}
+	if src != SourceEvents && src != SourceFeedback {
+		return fmt.Errorf("feature %s: window source %q: want events or feedback", f.Name, w.Source)
+	}
+	if w.Length <= 0 {
+		return fmt.Errorf("feature %s: window length must be positive (e.g. 24h)", f.Name)
+	}
+	if w.Delay < 0 {
+		return fmt.Errorf("feature %s: window delay %v is negative", f.Name, w.Delay)
+	}
+	if f.Transform != TransformNone || len(f.Lookup) > 0 {
+		return fmt.Errorf("feature %s: a window feature takes no transform or lookup", f.Name)
+	}
+	evKey := s.FieldIndex(w.Key)
+	if evKey < 0 {
+		return fmt.Errorf("feature %s: window key %q is not a field of the events", f.Name, w.Key)
+	}
+	kt := s.Fields[evKey].Type
+	if (kt != TypeInt && kt != TypeString) || !s.Fields[evKey].Required {
+		return fmt.Errorf("feature %s: window key %q must be a required int or string field", f.Name, w.Key)
+	}
+	current := src == SourceEvents && w.Delay == 0
+	if w.IncludeCurrent != nil {
+		if *w.IncludeCurrent && !current {
+			return fmt.Errorf("feature %s: include_current needs an events window without delay", f.Name)
+		}
+		current = *w.IncludeCurrent
+	}
+	rowSchema := s
+	fbKey := -1
+	if src == SourceEvents {
+		if s.KeyField == "" {
+			return fmt.Errorf("feature %s: windows over events need schema.key_field (the field that is the record key), so that an entity's events share a partition", f.Name)
+		}
+		if w.Key != s.KeyField {
+			return fmt.Errorf("feature %s: a window over events must be keyed by the record key %q, not %q (one partition holds all events of a key); use source: feedback for other entities", f.Name, s.KeyField, w.Key)
+		}
+	} else {
+		if fs.Feedback == nil || fs.Feedback.index == nil {
+			return fmt.Errorf("feature %s: window source feedback needs a compiled feedback schema (feedback: in the config)", f.Name)
+		}
+		rowSchema = &fs.Feedback.Schema
+		fbKey = rowSchema.FieldIndex(w.Key)
+		if fbKey < 0 || rowSchema.Fields[fbKey].Type != kt || !rowSchema.Fields[fbKey].Required {
+			return fmt.Errorf("feature %s: window key %q must be a required %s field of the feedback records too", f.Name, w.Key, kt)
+		}
+		if rowSchema.eventTime < 0 {
+			return fmt.Errorf("feature %s: the feedback schema needs an event_time field: feedback is joined by event time", f.Name)
+		}
+	}
+	var g *windowGroup
+	for _, x := range fs.groups {
+		if x.source == src && x.evKey == evKey {
+			g = x
+		}
+	}
+	if g == nil {
+		g = &windowGroup{source: src, evKey: evKey, fbKey: fbKey, keyType: kt, minDelay: int64(w.Delay)}
+		fs.groups = append(fs.groups, g)
+	}
+	cw := compiledWindow{col: col, name: f.Name, agg: w.Agg, length: int64(w.Length), delay: int64(w.Delay), current: current, val: -1}
+	if f.Default != nil {
+		cw.empty = *f.Default
+	}
+	switch w.Agg {
+	case AggCount:
+		if f.Field != "" {
+			return fmt.Errorf("feature %s: count takes no field", f.Name)
+		}
+	case AggSum, AggMean, AggMin, AggMax:
+		fi := rowSchema.FieldIndex(f.Field)
+		if fi < 0 {
+			return fmt.Errorf("feature %s: field %q is not in the %s schema", f.Name, f.Field, src)
+		}
+		ft := rowSchema.Fields[fi]
+		if (ft.Type != TypeInt && ft.Type != TypeFloat) || !ft.Required {
+			return fmt.Errorf("feature %s: %s needs a required numeric field, %s is not", f.Name, w.Agg, f.Field)
+		}
+		cw.val = g.valueIndex(fi)
+	default:
+		return fmt.Errorf("feature %s: window agg %q: want count, sum, mean, min or max", f.Name, w.Agg)
+	}
+	g.windows = append(g.windows, cw)
+	if h := int64(w.Delay + w.Length); h > g.horizon {
+		g.horizon = h
+	}
+	if int64(w.Delay) < g.minDelay {
+		g.minDelay = int64(w.Delay)
+	}
+	return nil
+}
+
+// HasWindows reports whether any feature is a window (the operator then keeps state).
+func (fs *FeatureSpec) HasWindows() bool { return len(fs.groups) > 0 }
+
+// UsesFeedback reports whether any window reads the feedback topic.
+func (fs *FeatureSpec) UsesFeedback() bool {
+	for _, g := range fs.groups {
+		if g.source == SourceFeedback {
+			return true
+		}
+	}
+	return false
+}
+
+// acc accumulates one window.
+type acc struct {
+	n             int
+	sum, min, max float64
+}
+
+func (a *acc) add(x float64) {
+	if a.n == 0 || x < a.min {
+		a.min = x
+	}
+	if a.n == 0 || x > a.max {
+		a.max = x
+	}
+	a.n++
+	a.sum += x
+}
+
+func (w *compiledWindow) result(a *acc) float64 {
+	if a.n == 0 {
+		if w.agg == AggCount || w.agg == AggSum {
+			return 0
+		}
+		return w.empty
+	}
+	switch w.agg {
+	case AggCount:
+		return float64(a.n)
+	case AggSum:
+		return a.sum
+	case AggMean:
+		return a.sum / float64(a.n)
+	case AggMin:
+		return a.min
+	default:
+		return a.max
+	}
+}

@@ -1,0 +1,306 @@
+package topics
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/pipeline"
+)
+
+// History reads an input partition's past so that the operator can rebuild its window
+// state: from the start of the log up to an offset, read_committed, outside any group.
+// It implements pipeline.History; Replay may be called from one goroutine at a time.
+type History struct {
+	cc ClientConfig
+}
+
+// NewHistory returns a History on the cluster of cc.
+func NewHistory(cc ClientConfig) *History { return &History{cc: cc} }
+
+// Replay implements pipeline.History.
+func (h *History) Replay(ctx context.Context, tp pipeline.TopicPartition, end int64, fn func(*pipeline.Record) error) error {
+	adm, err := NewAdmin(h.cc)
+	if err != nil {
+		return err
+	}
+	starts, err := adm.adm.ListStartOffsets(ctx, tp.Topic)
+	adm.Close()
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("listing start offsets of %s: %w", tp.Topic, err)
+	}
+	s, ok := starts.Lookup(tp.Topic, tp.Partition)
+	if !ok || s.Offset >= end {
+		return nil // nothing before end
+	}
+	opts, err := h.cc.opts("history")
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(s.Offset)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(32<<20),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollRecords(ctx, 20_000)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if fs.IsClientClosed() {
+			return io.ErrUnexpectedEOF
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if ferr == nil {
+				ferr = fmt.Errorf("reading %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		done := false
+		var cbErr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if done || cbErr != nil {
+				return
+			}
+			if r.Offset >= end {
+				done = true
+				return
+			}
+			if !r.Attrs.IsControl() {
+				pr := fromKgo(r)
+				cbErr = fn(&pr)
+			}
+			if r.Offset == end-1 {
+				done = true
+			}
+		})
+		if cbErr != nil {
+			return cbErr
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// FeedbackOptions say what a Feedback reads.
+type FeedbackOptions struct {
+	Topic string
+	// Bounded stops each partition at the end offset captured when the Feedback was
+	// created (backfill, export); otherwise it follows the topic live.
+	Bounded bool
+	// MaxPollRecords bounds one Poll (default 10000).
+	MaxPollRecords int
+}
+
+// Feedback reads every partition of the feedback (labels) topic from the start of its
+// log, read_committed, outside any group: each instance holds the whole topic as a table.
+// It implements pipeline.FeedbackSource and is not safe for concurrent use.
+type Feedback struct {
+	cc      ClientConfig
+	o       FeedbackOptions
+	parts   []int32
+	endAll  map[int32]int64 // bounded: exclusive end of each partition, captured at creation
+	end     map[int32]int64 // bounded: the partitions still open
+	cl      *kgo.Client
+	pending []pipeline.FeedbackProgress
+}
+
+// NewFeedback lists the topic's partitions (and, bounded, its end offsets) and starts
+// reading from the start of the log.
+func NewFeedback(ctx context.Context, cc ClientConfig, o FeedbackOptions) (*Feedback, error) {
+	if o.Topic == "" {
+		return nil, fmt.Errorf("feedback: no topic named (topics.labels)")
+	}
+	if o.MaxPollRecords <= 0 {
+		o.MaxPollRecords = 10_000
+	}
+	f := &Feedback{cc: cc, o: o}
+	if err := f.start(ctx, true); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// start (re)creates the consumer at the start of every partition. first captures the
+// bounded end offsets.
+func (f *Feedback) start(ctx context.Context, first bool) error {
+	adm, err := NewAdmin(f.cc)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	starts, err := adm.adm.ListStartOffsets(ctx, f.o.Topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("feedback topic %s: listing start offsets: %w", f.o.Topic, err)
+	}
+	ends, err := adm.adm.ListCommittedOffsets(ctx, f.o.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("feedback topic %s: listing end offsets: %w", f.o.Topic, err)
+	}
+	if _, ok := ends[f.o.Topic]; !ok {
+		return fmt.Errorf("feedback topic %s does not exist", f.o.Topic)
+	}
+	if first {
+		f.parts = nil
+		f.endAll = map[int32]int64{}
+		ends.Each(func(e kadm.ListedOffset) {
+			f.parts = append(f.parts, e.Partition)
+			f.endAll[e.Partition] = e.Offset
+		})
+		sort.Slice(f.parts, func(i, j int) bool { return f.parts[i] < f.parts[j] })
+	}
+	consume := map[int32]kgo.Offset{}
+	f.pending = f.pending[:0]
+	open := map[int32]int64{}
+	for _, p := range f.parts {
+		s, _ := starts.Lookup(f.o.Topic, p)
+		e, _ := ends.Lookup(f.o.Topic, p)
+		end := e.Offset
+		if f.o.Bounded {
+			end = f.endAll[p]
+		}
+		if s.Offset >= end {
+			f.pending = append(f.pending, pipeline.FeedbackProgress{Partition: p, AtEnd: true, Ended: f.o.Bounded})
+			if f.o.Bounded {
+				continue
+			}
+		}
+		if f.o.Bounded {
+			open[p] = end
+		}
+		consume[p] = kgo.NewOffset().At(s.Offset)
+	}
+	f.end = open
+	if f.cl != nil {
+		f.cl.Close()
+		f.cl = nil
+	}
+	if len(consume) == 0 {
+		return nil
+	}
+	opts, err := f.cc.opts("feedback")
+	if err != nil {
+		return err
+	}
+	f.cl, err = kgo.NewClient(append(opts,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.o.Topic: consume}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)...)
+	return err
+}
+
+// Partitions implements pipeline.FeedbackSource.
+func (f *Feedback) Partitions() []int32 { return f.parts }
+
+// Rewind implements pipeline.FeedbackSource. A bounded read starts over towards the same
+// end offsets as before.
+func (f *Feedback) Rewind(ctx context.Context) error { return f.start(ctx, false) }
+
+// Poll implements pipeline.FeedbackSource.
+func (f *Feedback) Poll(ctx context.Context, block bool) (pipeline.FeedbackPoll, error) {
+	var out pipeline.FeedbackPoll
+	if len(f.pending) > 0 {
+		out.Progress = append(out.Progress, f.pending...)
+		f.pending = f.pending[:0]
+		return out, nil
+	}
+	if f.cl == nil || (f.o.Bounded && len(f.end) == 0) {
+		if f.o.Bounded {
+			return out, io.EOF
+		}
+		if block {
+			<-ctx.Done() // an empty live topic with no partitions to read
+			return out, ctx.Err()
+		}
+		return out, nil
+	}
+	var fs kgo.Fetches
+	if block {
+		fs = f.cl.PollRecords(ctx, f.o.MaxPollRecords)
+	} else {
+		fs = f.cl.PollRecords(nil, f.o.MaxPollRecords) //nolint:staticcheck // nil: return what is buffered, without waiting (franz-go's documented form)
+	}
+	var ferr error
+	fs.EachError(func(t string, p int32, err error) {
+		if ferr == nil {
+			ferr = err
+		}
+	})
+	var done []int32
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		end, open := f.end[p.Partition]
+		if f.o.Bounded && !open {
+			return
+		}
+		last := int64(-1)
+		for _, r := range p.Records {
+			if f.o.Bounded && r.Offset >= end {
+				break
+			}
+			last = r.Offset
+			if !r.Attrs.IsControl() {
+				out.Records = append(out.Records, fromKgo(r))
+			}
+		}
+		switch {
+		case f.o.Bounded && last >= end-1:
+			out.Progress = append(out.Progress, pipeline.FeedbackProgress{Partition: p.Partition, AtEnd: true, Ended: true})
+			delete(f.end, p.Partition)
+			done = append(done, p.Partition)
+		case !f.o.Bounded:
+			out.Progress = append(out.Progress, pipeline.FeedbackProgress{Partition: p.Partition, AtEnd: last+1 >= p.LastStableOffset})
+		}
+	})
+	if len(done) > 0 {
+		f.cl.PauseFetchPartitions(map[string][]int32{f.o.Topic: done})
+	}
+	if ferr != nil {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		return out, fmt.Errorf("feedback topic %s: %w", f.o.Topic, ferr)
+	}
+	if f.o.Bounded && len(f.end) == 0 {
+		return out, io.EOF
+	}
+	return out, nil
+}
+
+// Close stops the consumer.
+func (f *Feedback) Close() {
+	if f.cl != nil {
+		f.cl.Close()
+	}
+}
+
+var (
+	_ pipeline.FeedbackSource = (*Feedback)(nil)
+	_ pipeline.History        = (*History)(nil)
+)
