@@ -99,25 +99,41 @@ func openTestModel(t testing.TB) *scorer.Model {
 	return m
 }
 
+// testRecords makes n events keyed (and partitioned) by customer, 17s apart, with about
+// one in twenty truncated, and the labels of the good ones in time order.
 func testRecords(n int, rng *rand.Rand) (recs []Record, bad map[srcID]bool) {
+	recs, bad, _ = testRecordsWithLabels(n, rng)
+	return recs, bad
+}
+
+func testRecordsWithLabels(n int, rng *rand.Rand) (recs []Record, bad map[srcID]bool, labels []Record) {
 	bad = map[srcID]bool{}
 	next := map[int32]int64{}
+	lnext := map[int32]int64{}
 	base := time.Date(2018, 4, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < n; i++ {
-		p := int32(rng.IntN(3))
+		cust := rng.IntN(300)
+		term := rng.IntN(50)
+		p := int32(cust % 3)
 		off := next[p]
 		next[p] += 1 + int64(rng.IntN(2))
 		ts := base.Add(time.Duration(i) * 17 * time.Second)
 		amount := 5 + rng.Float64()*400
 		v := fmt.Sprintf(`{"transaction_id":%d,"tx_datetime":"%s","customer_id":%d,"terminal_id":%d,"tx_amount":%.2f}`,
-			i, ts.Format(time.RFC3339), rng.IntN(5000), rng.IntN(10000), amount)
+			i, ts.Format(time.RFC3339), cust, term, amount)
 		if rng.IntN(20) == 0 {
 			v = v[:len(v)-3] // truncated: dead-lettered
 			bad[srcID{TopicPartition{"in", p}, off}] = true
+		} else {
+			lp := int32(term % 2)
+			labels = append(labels, Record{Topic: "labels", Partition: lp, Offset: lnext[lp], Timestamp: ts,
+				Value: []byte(fmt.Sprintf(`{"transaction_id":%d,"tx_datetime":"%s","terminal_id":%d,"tx_fraud":%d}`,
+					i, ts.Format(time.RFC3339), term, rng.IntN(2)))})
+			lnext[lp]++
 		}
-		recs = append(recs, Record{Topic: "in", Partition: p, Offset: off, Key: []byte(fmt.Sprint(i % 5000)), Value: []byte(v), Timestamp: ts})
+		recs = append(recs, Record{Topic: "in", Partition: p, Offset: off, Key: []byte(fmt.Sprint(cust)), Value: []byte(v), Timestamp: ts})
 	}
-	return recs, bad
+	return recs, bad, labels
 }
 
 // TestOperatorCommitsOnlyAcknowledgedOutputs runs the operator with a sink that acks out of
@@ -125,11 +141,10 @@ func testRecords(n int, rng *rand.Rand) (recs []Record, bad map[srcID]bool) {
 // its outputs acknowledged; at the end every record has exactly one prediction or dead
 // letter, and the final commit covers everything.
 func TestOperatorCommitsOnlyAcknowledgedOutputs(t *testing.T) {
-	s := referenceSchema(t)
-	fs := referenceFeatures(t, s)
+	s, fs := handbookSpec(t)
 	model := openTestModel(t)
 	rng := rand.New(rand.NewPCG(42, 42))
-	recs, bad := testRecords(20000, rng)
+	recs, bad, labels := testRecordsWithLabels(20000, rng)
 	sink := &slowSink{pending: map[srcID]int{}, acked: map[srcID][]string{}, seed: 7}
 	src := &memSource{recs: recs, rng: rng}
 	var violations []string
@@ -156,6 +171,7 @@ func TestOperatorCommitsOnlyAcknowledgedOutputs(t *testing.T) {
 		Topics:         Topics{Predictions: "preds", Alerts: "alerts", DeadLetter: "dlq"},
 		Batch:          scorer.BatcherConfig{MaxSize: 64, QueueSize: 256},
 		CommitInterval: time.Millisecond,
+		Feedback:       &memFeedback{recs: labels, rng: rand.New(rand.NewPCG(5, 5))},
 	}, src, sink)
 	if err != nil {
 		t.Fatal(err)
@@ -197,18 +213,18 @@ func TestOperatorCommitsOnlyAcknowledgedOutputs(t *testing.T) {
 // TestOperatorScoresIndependentOfBatching runs the same records through the operator with
 // different batch sizes and chunkings and requires bit-identical scores.
 func TestOperatorScoresIndependentOfBatching(t *testing.T) {
-	s := referenceSchema(t)
-	fs := referenceFeatures(t, s)
+	s, fs := handbookSpec(t)
 	model := openTestModel(t)
-	recs, _ := testRecords(5000, rand.New(rand.NewPCG(1, 2)))
+	recs, _, labels := testRecordsWithLabels(5000, rand.New(rand.NewPCG(1, 2)))
 	var ref map[srcID]float32
 	for i, maxSize := range []int{1, 7, 256, 4096} {
 		sink := &recordingSink{scores: map[srcID]float32{}}
 		src := &memSource{recs: recs, rng: rand.New(rand.NewPCG(uint64(i), 9)), onCommit: func([]Offset) {}}
 		op, err := New(Config{
 			Schema: s, Features: fs, Model: model,
-			Topics: Topics{Predictions: "preds", DeadLetter: "dlq"},
-			Batch:  scorer.BatcherConfig{MaxSize: maxSize},
+			Topics:   Topics{Predictions: "preds", DeadLetter: "dlq"},
+			Batch:    scorer.BatcherConfig{MaxSize: maxSize},
+			Feedback: &memFeedback{recs: labels, rng: rand.New(rand.NewPCG(uint64(i), 3))},
 		}, src, sink)
 		if err != nil {
 			t.Fatal(err)

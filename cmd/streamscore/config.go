@@ -328,8 +328,8 @@ func (c *compiled) modelOptions() scorer.Options {
 func (c *compiled) operatorConfig(model pipeline.Scorer) pipeline.Config {
 	return pipeline.Config{
 		Schema: c.schema, Features: c.features, Model: model, Threshold: float32(c.Threshold),
-		Topics:         pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter},
-		Batch:          scorer.BatcherConfig{MaxSize: c.Batch.MaxSize, MaxWait: c.Batch.MaxWait, QueueSize: c.Batch.QueueSize},
+		Topics:          pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter},
+		Batch:           scorer.BatcherConfig{MaxSize: c.Batch.MaxSize, MaxWait: c.Batch.MaxWait, QueueSize: c.Batch.QueueSize},
 		CommitInterval:  c.CommitInterval,
 		DrainTimeout:    c.DrainTimeout,
 		IncludeFeatures: c.IncludeFeatures,

@@ -22,29 +22,33 @@ import (
 type predictionSet struct {
 	name        string
 	scores      map[srcKey]float32
-	duplicates  int64 // extra predictions for an input that already had one
-	conflicting int64 // duplicates whose score differs from the first
+	features    map[srcKey][]float32 // when the predictions carry them
+	duplicates  int64                // extra predictions for an input that already had one
+	conflicting int64                // duplicates whose score differs from the first
 	deadLetters int64
 }
 
 type verifyReport struct {
-	A, B            string
-	InA, InB        int
-	Joined          int64
-	MissingInA      int64
-	MissingInB      int64
-	DuplicatesA     int64
-	DuplicatesB     int64
-	Mismatches      int64
-	MaxAbsDiff      float64
-	FirstMismatch   []string
-	FirstMissingA   []string
-	FirstMissingB   []string
-	ConflictsWithin int64
+	A, B        string
+	InA, InB    int
+	Joined      int64
+	MissingInA  int64
+	MissingInB  int64
+	DuplicatesA int64
+	DuplicatesB int64
+	Mismatches  int64
+	// FeatureMismatches counts joined events whose feature vectors (when both streams
+	// carry them: include_features) differ in any bit.
+	FeatureMismatches int64
+	MaxAbsDiff        float64
+	FirstMismatch     []string
+	FirstMissingA     []string
+	FirstMissingB     []string
+	ConflictsWithin   int64
 }
 
 func (r *verifyReport) ok() bool {
-	return r.MissingInA == 0 && r.MissingInB == 0 && r.Mismatches == 0 && r.ConflictsWithin == 0
+	return r.MissingInA == 0 && r.MissingInB == 0 && r.Mismatches == 0 && r.FeatureMismatches == 0 && r.ConflictsWithin == 0
 }
 
 func newVerifyCmd(g *globalFlags) *cobra.Command {
@@ -119,6 +123,12 @@ func verifyStreams(ctx context.Context, kc topics.ClientConfig, a, b string, tol
 				rep.FirstMismatch = append(rep.FirstMismatch, fmt.Sprintf("%s: %v vs %v (diff %g)", k, x, y, d))
 			}
 		}
+		if fa, fb := sa.features[k], sb.features[k]; fa != nil && fb != nil && !sameBits(fa, fb) {
+			rep.FeatureMismatches++
+			if len(rep.FirstMismatch) < show {
+				rep.FirstMismatch = append(rep.FirstMismatch, fmt.Sprintf("%s: features %v vs %v", k, fa, fb))
+			}
+		}
 	}
 	missA := make([]srcKey, 0)
 	for k := range sb.scores {
@@ -132,6 +142,19 @@ func verifyStreams(ctx context.Context, kc topics.ClientConfig, a, b string, tol
 		rep.FirstMissingA = append(rep.FirstMissingA, missA[i].String())
 	}
 	return rep, nil
+}
+
+// sameBits reports whether two feature vectors are identical bit for bit.
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func sortKeys(ks []srcKey) {
@@ -154,7 +177,7 @@ func readPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (
 	if !ok || name == "" {
 		return nil, fmt.Errorf("%q: want topic:NAME or file:PATH", spec)
 	}
-	set := &predictionSet{name: spec, scores: map[srcKey]float32{}}
+	set := &predictionSet{name: spec, scores: map[srcKey]float32{}, features: map[srcKey][]float32{}}
 	add := func(line []byte) error {
 		var p struct {
 			pipeline.Prediction
@@ -170,12 +193,15 @@ func readPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (
 		k := srcKey{p.Source.Topic, p.Source.Partition, p.Source.Offset}
 		if prev, dup := set.scores[k]; dup {
 			set.duplicates++
-			if math.Float32bits(prev) != math.Float32bits(p.Score) {
+			if math.Float32bits(prev) != math.Float32bits(p.Score) || !sameBits(set.features[k], p.Features) {
 				set.conflicting++
 			}
 			return nil
 		}
 		set.scores[k] = p.Score
+		if p.Features != nil {
+			set.features[k] = p.Features
+		}
 		return nil
 	}
 	switch kind {
@@ -227,8 +253,8 @@ func printVerify(w io.Writer, r *verifyReport, tolerance float64) {
 	}
 	fmt.Fprintf(w, "A %s: %d predictions (%d duplicates)\n", r.A, r.InA, r.DuplicatesA)
 	fmt.Fprintf(w, "B %s: %d predictions (%d duplicates)\n", r.B, r.InB, r.DuplicatesB)
-	fmt.Fprintf(w, "joined %d, missing in A %d, missing in B %d, score mismatches %d (%s, max |diff| %g), conflicting duplicates %d\n",
-		r.Joined, r.MissingInA, r.MissingInB, r.Mismatches, mode, r.MaxAbsDiff, r.ConflictsWithin)
+	fmt.Fprintf(w, "joined %d, missing in A %d, missing in B %d, score mismatches %d (%s, max |diff| %g), feature mismatches %d, conflicting duplicates %d\n",
+		r.Joined, r.MissingInA, r.MissingInB, r.Mismatches, mode, r.MaxAbsDiff, r.FeatureMismatches, r.ConflictsWithin)
 	for _, m := range r.FirstMismatch {
 		fmt.Fprintln(w, "  mismatch", m)
 	}

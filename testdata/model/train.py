@@ -4,18 +4,22 @@
 Reproduce the committed artefacts (fraud.onnx, metrics.json, golden.jsonl) with:
 
     python3 -m venv /tmp/ssvenv && /tmp/ssvenv/bin/pip install -r testdata/model/requirements.txt
-    go run ./cmd/streamscore features --days 120 --out /tmp/features.csv
-    /tmp/ssvenv/bin/python testdata/model/train.py --features /tmp/features.csv
+    go run ./cmd/streamscore features --days 136 --out /tmp/features.csv
+    /tmp/ssvenv/bin/python testdata/model/train.py --features /tmp/features.csv \
+        --customer-col customer_id --model rf --n-estimators 100 --max-depth 20
 
 Note: the default split (train from 2018-07-25, 7+7+7 days) needs data up to
 2018-08-14, i.e. 136 days from 2018-04-01 (the handbook simulates 183). With a
-shorter file, pass an earlier --train-start (e.g. 2018-07-08 fits 120 days from
-2018-04-01); the script prints the time span of the data and warns if the
-periods are not covered. Record the exact commands in README.md.
+shorter file, pass an earlier --train-start; the script prints the time span of
+the data and warns if the periods are not covered. Record the exact commands in
+README.md.
 
-The input CSV is written by `streamscore features`. Header row, columns:
+The input CSV is written by `streamscore features` or `streamscore export`.
+Header row, columns:
 
-    transaction_id,tx_datetime,partition,offset,<feature columns...>,TX_FRAUD
+    transaction_id,tx_datetime,customer_id,partition,offset,<feature columns...>,TX_FRAUD
+
+Rows with an empty TX_FRAUD (no label known yet) are skipped.
 
 The feature columns are all columns strictly between `offset` and `TX_FRAUD`, in
 order; their names are stored in the model (metadata_props["feature_names"]) and
@@ -149,6 +153,7 @@ def load_features(path, t_lo, t_hi, customer_col=None):
         ys, parts, offs = array.array("b"), array.array("q"), array.array("q")
         ids, custs = [], []
         n_total = 0
+        n_unlabelled = 0
         t_min, t_max = math.inf, -math.inf
         for line_no, row in enumerate(reader, start=2):
             if not row:
@@ -162,6 +167,9 @@ def load_features(path, t_lo, t_hi, customer_col=None):
                 sys.exit(f"{path}:{line_no}: bad tx_datetime {row[i_ts]!r}")
             t_min, t_max = min(t_min, t), max(t_max, t)
             if not (t_lo <= t < t_hi):
+                continue
+            if row[i_y].strip() == "":
+                n_unlabelled += 1  # `streamscore export` leaves the label empty when none is known
                 continue
             try:
                 fv = [float(row[i]) for i in feat_idx]
@@ -205,6 +213,7 @@ def load_features(path, t_lo, t_hi, customer_col=None):
         offset=off[order],
         customer=(np.asarray(custs, dtype=str)[order] if cust_i is not None and n else None),
         n_rows_total=n_total,
+        n_unlabelled=n_unlabelled,
         t_min=t_min,
         t_max=t_max,
     )
