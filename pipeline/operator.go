@@ -365,7 +365,7 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 			gs.AllowRebalance()
 		}
 		if o.state != nil {
-			o.state.applyInvalidations()
+			o.state.newFetch()
 		}
 		if errors.Is(err, io.EOF) || ctx.Err() != nil {
 			if len(recs) == 0 {

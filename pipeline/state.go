@@ -27,11 +27,13 @@ type History interface {
 type FeedbackSource interface {
 	// Partitions lists the partitions of the feedback topic.
 	Partitions() []int32
-	// Poll returns the next records, in offset order within each partition, and what is
-	// known of the partitions' ends. With block, it waits until there is something or ctx
-	// ends (then ctx.Err()); without, it returns what is buffered at once. A bounded
-	// source returns io.EOF once every partition has ended.
-	Poll(ctx context.Context, block bool) (FeedbackPoll, error)
+	// Poll returns the next records, in offset order within each partition, and the
+	// partitions a bounded source has finished. It waits until there is something or ctx
+	// ends (then ctx.Err()). A bounded source returns io.EOF once every partition ended.
+	Poll(ctx context.Context) (FeedbackPoll, error)
+	// CaughtUp asks the broker, now, which partitions have nothing beyond what Poll has
+	// returned.
+	CaughtUp(ctx context.Context) (map[int32]bool, error)
 	// Rewind starts every partition again from the start of its log.
 	Rewind(ctx context.Context) error
 }
@@ -42,13 +44,10 @@ type FeedbackPoll struct {
 	Progress []FeedbackProgress
 }
 
-// FeedbackProgress says where a feedback partition stands.
+// FeedbackProgress says a bounded source has read the whole partition: nothing follows.
 type FeedbackProgress struct {
 	Partition int32
-	// AtEnd: nothing more to read now (a live partition that is caught up).
-	AtEnd bool
-	// Ended: a bounded source has read the whole partition; nothing will ever follow.
-	Ended bool
+	Ended     bool
 }
 
 // series is one entity's rows: times (unix ns) and the group's stored values, with
@@ -193,6 +192,14 @@ func (ws *windowState) invalidate(tps []TopicPartition) {
 	ws.mu.Lock()
 	ws.dropped = append(ws.dropped, tps...)
 	ws.mu.Unlock()
+}
+
+// newFetch is called once per input fetch, before its records.
+func (ws *windowState) newFetch() {
+	if ws.fb != nil {
+		ws.fb.newFetch()
+	}
+	ws.applyInvalidations()
 }
 
 func (ws *windowState) applyInvalidations() {
@@ -353,11 +360,9 @@ func (ws *windowState) rebuild(ctx context.Context, tp TopicPartition, end int64
 
 // fbPart is one feedback partition's progress.
 type fbPart struct {
-	maxT       int64 // newest record time seen
-	atEnd      bool
-	atEndSince time.Time
-	ended      bool
-	idle       bool
+	maxT  int64 // newest record time seen
+	ended bool  // a bounded source finished it
+	idle  bool  // caught up and silent past the idle timeout: events do not wait for it
 }
 
 // feedbackTable is the feedback topic as a table, joined by event time: an event at t sees
@@ -379,7 +384,7 @@ type feedbackTable struct {
 	minDelay  int64
 	eof       bool
 	sinceGC   int
-	lastPeek  time.Time
+	confirmed bool // the idle partitions were checked against the broker since the last input fetch
 	m         *Metrics
 	log       *zap.Logger
 }
@@ -423,6 +428,37 @@ func (ft *feedbackTable) complete(need int64) bool {
 	return true
 }
 
+// reliesOnIdle reports whether an idle partition is what makes need complete.
+func (ft *feedbackTable) reliesOnIdle(need int64) bool {
+	for _, p := range ft.parts {
+		if p.idle && !p.ended && p.maxT <= need {
+			return true
+		}
+	}
+	return false
+}
+
+// newFetch is called for every input fetch: idle partitions are confirmed against the
+// broker again before the first event of the fetch relies on them, so feedback written
+// before those events is read first.
+func (ft *feedbackTable) newFetch() { ft.confirmed = false }
+
+// confirmIdle asks the broker whether the idle partitions are still caught up, and takes
+// those that are not back into the join.
+func (ft *feedbackTable) confirmIdle(ctx context.Context) error {
+	caught, err := ft.src.CaughtUp(ctx)
+	if err != nil {
+		return fmt.Errorf("checking the feedback topic's end offsets: %w", err)
+	}
+	for id, p := range ft.parts {
+		if p.idle && !caught[id] {
+			p.idle = false
+		}
+	}
+	ft.confirmed = true
+	return nil
+}
+
 // ensure reads feedback until the table holds every row that an event at t can see.
 func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 	need := t - ft.minDelay
@@ -437,40 +473,53 @@ func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 		}
 		ft.reset()
 	}
-	if ft.complete(need) {
-		ft.peek(ctx)
+	if ft.complete(need) && (ft.confirmed || !ft.reliesOnIdle(need)) {
 		return nil
+	}
+	if ft.reliesOnIdle(need) && !ft.confirmed {
+		if err := ft.confirmIdle(ctx); err != nil {
+			return err
+		}
+		if ft.complete(need) {
+			return nil
+		}
+	}
+	idleAfter := ft.cfg.IdleTimeout
+	if idleAfter <= 0 {
+		idleAfter = time.Second
 	}
 	waitStart := time.Now()
 	defer func() { ft.m.feedbackWait.Observe(time.Since(waitStart).Seconds()) }()
+	progress := waitStart // last time a partition that holds the event back delivered
 	for !ft.complete(need) && !ft.eof {
-		wait := ft.cfg.IdleTimeout
+		wait := idleAfter - time.Since(progress)
 		if wait <= 0 {
-			wait = time.Second
-		}
-		// Partitions that are caught up and have been silent for the idle timeout stop
-		// holding events back: the feedback they owe is late.
-		now := time.Now()
-		for id, p := range ft.parts {
-			if p.ended || p.idle || p.maxT > need || !p.atEnd {
-				continue
+			// The partitions holding the event back have been silent for the idle
+			// timeout: those the broker says are caught up stop holding events back.
+			caught, err := ft.src.CaughtUp(ctx)
+			if err != nil {
+				return fmt.Errorf("checking the feedback topic's end offsets: %w", err)
 			}
-			if left := wait - now.Sub(p.atEndSince); left <= 0 {
-				p.idle = true
-				ft.m.feedbackIdle.Inc()
-				ft.log.Warn("feedback partition is caught up and silent: events no longer wait for it (its late feedback would make features depend on timing)",
-					zap.Int32("partition", id), zap.Time("needed_past", time.Unix(0, need).UTC()), zap.Duration("idle_timeout", wait))
-			} else if left < wait {
-				wait = left
+			for id, p := range ft.parts {
+				if !p.ended && !p.idle && p.maxT <= need && caught[id] {
+					p.idle = true
+					ft.m.feedbackIdle.Inc()
+					ft.log.Warn("feedback partition is caught up and silent: events no longer wait for it until it delivers again",
+						zap.Int32("partition", id), zap.Time("needed_past", time.Unix(0, need).UTC()), zap.Duration("idle_timeout", idleAfter))
+				}
 			}
+			ft.confirmed = true
+			progress = time.Now()
+			continue
 		}
-		if ft.complete(need) {
-			break
-		}
+		before := ft.blocking(need)
 		pctx, cancel := context.WithTimeout(ctx, wait)
-		poll, err := ft.src.Poll(pctx, true)
+		poll, err := ft.src.Poll(pctx)
 		cancel()
 		ft.apply(poll)
+		if ft.blocking(need) < before || len(poll.Records) > 0 && before > 0 && ft.deliveredTo(poll, need) {
+			progress = time.Now()
+		}
 		switch {
 		case errors.Is(err, io.EOF):
 			ft.eof = true
@@ -486,30 +535,28 @@ func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 	return nil
 }
 
-// peek takes in what the feedback consumer has buffered without waiting, at most every
-// 100ms: it is what moves idle partitions back into the join when feedback resumes.
-func (ft *feedbackTable) peek(ctx context.Context) {
-	if ft.eof {
-		return
-	}
-	idle := false
+// blocking counts the partitions that hold an event needing need back.
+func (ft *feedbackTable) blocking(need int64) int {
+	n := 0
 	for _, p := range ft.parts {
-		idle = idle || p.idle
-	}
-	if !idle {
-		return
-	}
-	if now := time.Now(); now.Sub(ft.lastPeek) >= 100*time.Millisecond {
-		ft.lastPeek = now
-		poll, err := ft.src.Poll(ctx, false)
-		if err == nil {
-			ft.apply(poll)
+		if !p.ended && !p.idle && p.maxT <= need {
+			n++
 		}
 	}
+	return n
+}
+
+// deliveredTo reports whether poll brought records of a partition still holding need back.
+func (ft *feedbackTable) deliveredTo(poll FeedbackPoll, need int64) bool {
+	for i := range poll.Records {
+		if p := ft.parts[poll.Records[i].Partition]; p != nil && p.maxT <= need {
+			return true
+		}
+	}
+	return false
 }
 
 func (ft *feedbackTable) apply(poll FeedbackPoll) {
-	now := time.Now()
 	for i := range poll.Records {
 		r := &poll.Records[i]
 		p := ft.parts[r.Partition]
@@ -517,7 +564,7 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 			p = &fbPart{maxT: math.MinInt64}
 			ft.parts[r.Partition] = p
 		}
-		p.atEnd, p.idle = false, false
+		p.idle = false
 		if err := ft.dec.Decode(r.Value, r.Timestamp, ft.ev); err != nil {
 			var de *DecodeError
 			class := ClassInvalidJSON
@@ -550,10 +597,6 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 		if pr.Ended {
 			p.ended = true
 		}
-		if pr.AtEnd && !p.atEnd {
-			p.atEndSince = now
-		}
-		p.atEnd = pr.AtEnd
 	}
 	if ft.maxSeen != math.MinInt64 {
 		if cut := ft.maxSeen - ft.retention; cut > ft.dropBelow {

@@ -106,34 +106,41 @@ func (f *memFeedback) Rewind(context.Context) error {
 	return nil
 }
 
-func (f *memFeedback) Poll(ctx context.Context, block bool) (FeedbackPoll, error) {
+func (f *memFeedback) Poll(ctx context.Context) (FeedbackPoll, error) {
 	f.init()
 	var out FeedbackPoll
 	open := 0
 	for _, p := range f.parts {
-		if f.silent[p] {
-			out.Progress = append(out.Progress, FeedbackProgress{Partition: p, AtEnd: true})
-			continue
-		}
 		rs := f.byPart[p]
-		if f.pos[p] >= len(rs) {
-			out.Progress = append(out.Progress, FeedbackProgress{Partition: p, AtEnd: true, Ended: !f.live})
+		if f.silent[p] || f.pos[p] >= len(rs) {
+			if !f.live {
+				out.Progress = append(out.Progress, FeedbackProgress{Partition: p, Ended: true})
+			}
 			continue
 		}
 		open++
 		n := min(1+f.rng.IntN(200), len(rs)-f.pos[p])
 		out.Records = append(out.Records, rs[f.pos[p]:f.pos[p]+n]...)
 		f.pos[p] += n
-		out.Progress = append(out.Progress, FeedbackProgress{Partition: p, AtEnd: f.pos[p] >= len(rs), Ended: !f.live && f.pos[p] >= len(rs)})
+		if !f.live && f.pos[p] >= len(rs) {
+			out.Progress = append(out.Progress, FeedbackProgress{Partition: p, Ended: true})
+		}
 	}
 	if open == 0 {
 		if !f.live {
 			return out, io.EOF
 		}
-		if block {
-			<-ctx.Done()
-			return out, ctx.Err()
-		}
+		<-ctx.Done()
+		return out, ctx.Err()
+	}
+	return out, nil
+}
+
+func (f *memFeedback) CaughtUp(context.Context) (map[int32]bool, error) {
+	f.init()
+	out := map[int32]bool{}
+	for _, p := range f.parts {
+		out[p] = f.silent[p] || f.pos[p] >= len(f.byPart[p])
 	}
 	return out, nil
 }

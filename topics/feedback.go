@@ -119,7 +119,9 @@ type Feedback struct {
 	endAll  map[int32]int64 // bounded: exclusive end of each partition, captured at creation
 	end     map[int32]int64 // bounded: the partitions still open
 	cl      *kgo.Client
+	adm     *Admin
 	pending []pipeline.FeedbackProgress
+	next    map[int32]int64 // offset after the last record Poll returned (control records included)
 }
 
 // NewFeedback lists the topic's partitions (and, bounded, its end offsets) and starts
@@ -132,7 +134,12 @@ func NewFeedback(ctx context.Context, cc ClientConfig, o FeedbackOptions) (*Feed
 		o.MaxPollRecords = 10_000
 	}
 	f := &Feedback{cc: cc, o: o}
+	var err error
+	if f.adm, err = NewAdmin(cc); err != nil {
+		return nil, err
+	}
 	if err := f.start(ctx, true); err != nil {
+		f.Close()
 		return nil, err
 	}
 	return f, nil
@@ -141,11 +148,7 @@ func NewFeedback(ctx context.Context, cc ClientConfig, o FeedbackOptions) (*Feed
 // start (re)creates the consumer at the start of every partition. first captures the
 // bounded end offsets.
 func (f *Feedback) start(ctx context.Context, first bool) error {
-	adm, err := NewAdmin(f.cc)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
+	adm := f.adm
 	starts, err := adm.adm.ListStartOffsets(ctx, f.o.Topic)
 	if err == nil {
 		err = starts.Error()
@@ -174,19 +177,19 @@ func (f *Feedback) start(ctx context.Context, first bool) error {
 	}
 	consume := map[int32]kgo.Offset{}
 	f.pending = f.pending[:0]
+	f.next = map[int32]int64{}
 	open := map[int32]int64{}
 	for _, p := range f.parts {
 		s, _ := starts.Lookup(f.o.Topic, p)
 		e, _ := ends.Lookup(f.o.Topic, p)
+		f.next[p] = s.Offset
 		end := e.Offset
 		if f.o.Bounded {
 			end = f.endAll[p]
 		}
-		if s.Offset >= end {
-			f.pending = append(f.pending, pipeline.FeedbackProgress{Partition: p, AtEnd: true, Ended: f.o.Bounded})
-			if f.o.Bounded {
-				continue
-			}
+		if s.Offset >= end && f.o.Bounded {
+			f.pending = append(f.pending, pipeline.FeedbackProgress{Partition: p, Ended: true})
+			continue
 		}
 		if f.o.Bounded {
 			open[p] = end
@@ -220,8 +223,25 @@ func (f *Feedback) Partitions() []int32 { return f.parts }
 // end offsets as before.
 func (f *Feedback) Rewind(ctx context.Context) error { return f.start(ctx, false) }
 
+// CaughtUp implements pipeline.FeedbackSource: a partition is caught up when the broker's
+// last stable offset is not beyond the records Poll has returned.
+func (f *Feedback) CaughtUp(ctx context.Context) (map[int32]bool, error) {
+	ends, err := f.adm.adm.ListCommittedOffsets(ctx, f.o.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]bool{}
+	ends.Each(func(e kadm.ListedOffset) {
+		out[e.Partition] = f.next[e.Partition] >= e.Offset
+	})
+	return out, nil
+}
+
 // Poll implements pipeline.FeedbackSource.
-func (f *Feedback) Poll(ctx context.Context, block bool) (pipeline.FeedbackPoll, error) {
+func (f *Feedback) Poll(ctx context.Context) (pipeline.FeedbackPoll, error) {
 	var out pipeline.FeedbackPoll
 	if len(f.pending) > 0 {
 		out.Progress = append(out.Progress, f.pending...)
@@ -232,18 +252,10 @@ func (f *Feedback) Poll(ctx context.Context, block bool) (pipeline.FeedbackPoll,
 		if f.o.Bounded {
 			return out, io.EOF
 		}
-		if block {
-			<-ctx.Done() // an empty live topic with no partitions to read
-			return out, ctx.Err()
-		}
-		return out, nil
+		<-ctx.Done() // a live topic with no partitions to read
+		return out, ctx.Err()
 	}
-	var fs kgo.Fetches
-	if block {
-		fs = f.cl.PollRecords(ctx, f.o.MaxPollRecords)
-	} else {
-		fs = f.cl.PollRecords(nil, f.o.MaxPollRecords) //nolint:staticcheck // nil: return what is buffered, without waiting (franz-go's documented form)
-	}
+	fs := f.cl.PollRecords(ctx, f.o.MaxPollRecords)
 	var ferr error
 	fs.EachError(func(t string, p int32, err error) {
 		if ferr == nil {
@@ -265,17 +277,15 @@ func (f *Feedback) Poll(ctx context.Context, block bool) (pipeline.FeedbackPoll,
 				break
 			}
 			last = r.Offset
+			f.next[p.Partition] = r.Offset + 1
 			if !r.Attrs.IsControl() {
 				out.Records = append(out.Records, fromKgo(r))
 			}
 		}
-		switch {
-		case f.o.Bounded && last >= end-1:
-			out.Progress = append(out.Progress, pipeline.FeedbackProgress{Partition: p.Partition, AtEnd: true, Ended: true})
+		if f.o.Bounded && last >= end-1 {
+			out.Progress = append(out.Progress, pipeline.FeedbackProgress{Partition: p.Partition, Ended: true})
 			delete(f.end, p.Partition)
 			done = append(done, p.Partition)
-		case !f.o.Bounded:
-			out.Progress = append(out.Progress, pipeline.FeedbackProgress{Partition: p.Partition, AtEnd: last+1 >= p.LastStableOffset})
 		}
 	})
 	if len(done) > 0 {
@@ -297,6 +307,9 @@ func (f *Feedback) Poll(ctx context.Context, block bool) (pipeline.FeedbackPoll,
 func (f *Feedback) Close() {
 	if f.cl != nil {
 		f.cl.Close()
+	}
+	if f.adm != nil {
+		f.adm.Close()
 	}
 }
 

@@ -2,47 +2,91 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/streamscore/streamscore/topics"
 )
 
-// TestIntegrationLiveEqualsBackfill is the skew audit: 210k events scored live on Apache
-// Kafka while the offered load changes (so live batches take many sizes) and the live
-// pipeline is restarted midway; then a backfill of the same topic through the same
-// operator, and verify: every event joined, none missing, every score bit-identical.
-func TestIntegrationLiveEqualsBackfill(t *testing.T) {
-	c := testConfig(t, realBrokers(t))
-	createInputTopics(t, c, 6)
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-
-	first := startLive(t, c, log)
-	var total int64
-	total += produceAt(t, c, 20_000, 5_000, 0.002, 1).events // trickle: small batches
-	total += produceAt(t, c, 80_000, 0, 0.002, 2).events     // flood: full batches
-	awaitOutputs(t, c, total, 200*time.Millisecond)
-	if err := first.stop(); err != nil {
+// produceStream continues st: n events at rate events/s (0: as fast as possible); hold
+// keeps the labels not yet due for the next call.
+func produceStream(t testing.TB, c *Config, st *eventStream, n int, rate float64, hold bool) produceResult {
+	t.Helper()
+	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	total += produceAt(t, c, 20_000, 0, 0.002, 3).events // written while no pipeline runs
-	second := startLive(t, c, log)
-	total += produceAt(t, c, 50_000, 20_000, 0.002, 4).events
-	total += produceAt(t, c, 40_000, 0, 0.002, 5).events
-	live := awaitOutputs(t, c, total, time.Second)
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := produceEvents(ctx, p, produceOptions{events: n, rate: rate, stream: st, holdLabels: hold, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestIntegrationLiveEqualsBackfillAndExport is the skew audit, on Apache Kafka, with the
+// handbook's windowed features and the delayed-label join: 200k events of one continuous
+// simulation are scored live while the load varies (so batches take many sizes), a second
+// instance joins the group and the first leaves (two rebalances: partitions change hands
+// and their window state is rebuilt from the log), and the job is restarted with events
+// written while none runs. Then a backfill and an export of the same topics. Every event
+// must have the same features live, in the backfill and in the export, and bit-identical
+// scores live and in the backfill.
+func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
+	c := testConfig(t, realBrokers(t))
+	c.IncludeFeatures = true
+	createInputTopics(t, c, 6)
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	st := newEventStream(1, 0.002)
+
+	var total, bad int64
+	add := func(r produceResult) { total += r.events; bad += r.bad }
+	first := startLive(t, c, log)
+	add(produceStream(t, c, st, 20_000, 5_000, true)) // trickle: small batches
+	add(produceStream(t, c, st, 50_000, 0, true))     // flood: full batches
+	second := startLive(t, c, log)                    // rebalance: some partitions move to it
+	waitMembers(t, c, 2)
+	add(produceStream(t, c, st, 40_000, 20_000, true))
+	if err := first.stop(); err != nil { // rebalance: the second takes every partition
+		t.Fatal(err)
+	}
+	add(produceStream(t, c, st, 30_000, 0, true))
+	awaitOutputs(t, c, total, 200*time.Millisecond)
 	if err := second.stop(); err != nil {
 		t.Fatal(err)
 	}
+	add(produceStream(t, c, st, 20_000, 0, true)) // written while no pipeline runs
+	third := startLive(t, c, log)
+	add(produceStream(t, c, st, 40_000, 0, false)) // the simulation ends: the owed labels follow
+	live := awaitOutputs(t, c, total, time.Second)
+	if err := third.stop(); err != nil {
+		t.Fatal(err)
+	}
 	sizes := batchSizeBuckets(t, first.reg)
-	for k, v := range batchSizeBuckets(t, second.reg) {
-		sizes[k] += v
+	for _, j := range []*liveJob{second, third} {
+		for k, v := range batchSizeBuckets(t, j.reg) {
+			sizes[k] += v
+		}
 	}
 	t.Logf("live: %d events; batch sizes by histogram bucket (upper bound: batches): %v", total, sizes)
 	if len(sizes) < 4 {
 		t.Fatalf("live batches fell in only %d size buckets: the load did not vary enough to test batch independence", len(sizes))
+	}
+	rebuilds := 0.0
+	for _, j := range []*liveJob{first, second, third} {
+		rebuilds += counterValue(t, j.reg, "streamscore_window_state_rebuilds_total")
+	}
+	if rebuilds < 6+3 { // every partition at each start, and again when partitions moved
+		t.Fatalf("window state rebuilt %v times: the rebalances did not move partitions", rebuilds)
 	}
 	ls := &demoSummary{}
 	live.fill(ls)
@@ -51,24 +95,77 @@ func TestIntegrationLiveEqualsBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "backfill.jsonl")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	out := filepath.Join(t.TempDir(), "backfill.jsonl")
 	bs, err := runBackfill(ctx, cc, backfillOptions{out: "file:" + out, batchSize: 4096}, log, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("backfill: %+v", *bs)
-	if bs.Events != total || bs.DeadLettered != ls.DeadLettered {
-		t.Fatalf("backfill read %d events with %d dead letters; live had %d events, %d dead letters", bs.Events, bs.DeadLettered, total, ls.DeadLettered)
+	if bs.Events != total || bs.DeadLettered != ls.DeadLettered || bs.DeadLettered != bad {
+		t.Fatalf("backfill read %d events with %d dead letters; live had %d events, %d dead letters; %d were malformed", bs.Events, bs.DeadLettered, total, ls.DeadLettered, bad)
 	}
 	rep, err := verifyStreams(ctx, c.Kafka, "topic:"+c.Topics.Predictions, "file:"+out, 0, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	report(t, "live vs backfill of %d events: joined %d, missing in live %d, missing in backfill %d, mismatches %d, live duplicates %d",
-		total, rep.Joined, rep.MissingInA, rep.MissingInB, rep.Mismatches, rep.DuplicatesA)
 	if !rep.ok() || rep.Joined != ls.Predictions || rep.Joined+ls.DeadLettered != total {
 		t.Fatalf("live and backfill disagree: %+v", *rep)
 	}
+
+	// The export: the same features, row by row, as the live predictions carried.
+	csvPath := filepath.Join(t.TempDir(), "export.csv")
+	es, err := runExport(ctx, cc, exportOptions{out: "file:" + csvPath}, log, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readExport(t, csvPath, cc.features.Len())
+	liveFeatures, err := readPredictions(ctx, c.Kafka, "topic:"+c.Topics.Predictions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exportMismatch, missing int64
+	var first3 []string
+	for _, row := range rows {
+		f, ok := liveFeatures.features[srcKey{c.Topics.Input[0], row.partition, row.offset}]
+		if !ok {
+			missing++
+			continue
+		}
+		if !sameBits(f, row.features) {
+			exportMismatch++
+			if len(first3) < 3 {
+				first3 = append(first3, fmt.Sprintf("%d@%d: live %v export %v", row.partition, row.offset, f, row.features))
+			}
+		}
+	}
+	report(t, "live vs backfill vs export of %d events (2 rebalances, 1 restart, %v state rebuilds): joined %d, missing in live %d, missing in backfill %d, score mismatches %d, feature mismatches live/backfill %d, export rows %d, feature mismatches live/export %d, live duplicates %d",
+		total, rebuilds, rep.Joined, rep.MissingInA, rep.MissingInB, rep.Mismatches, rep.FeatureMismatches, es.Rows, exportMismatch, rep.DuplicatesA)
+	if es.Rows != rep.Joined || missing > 0 || exportMismatch > 0 {
+		t.Fatalf("export disagrees with live: %d rows for %d predictions, %d without a live prediction, %d feature mismatches, first: %v",
+			es.Rows, rep.Joined, missing, exportMismatch, first3)
+	}
+	if len(liveFeatures.features) != int(rep.Joined) {
+		t.Fatalf("%d live predictions carry features, want all %d", len(liveFeatures.features), rep.Joined)
+	}
+}
+
+// counterValue sums a counter's samples in a registry.
+func counterValue(t *testing.T, reg interface {
+	Gather() ([]*dto.MetricFamily, error)
+}, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				v += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return v
 }
