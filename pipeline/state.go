@@ -333,6 +333,47 @@ func (ws *windowState) rebuild(ctx context.Context, tp TopicPartition, end int64
 	}
 	start := time.Now()
 	n := 0
+	for attempt := 0; ; attempt++ {
+		ps = &partState{last: -1, maxT: math.MinInt64, entities: newEntityMap()}
+		n = 0
+		err := ws.replay(ctx, tp, end, ps, &n)
+		if err == nil {
+			break
+		}
+		if err := backoff(ctx, ws.log, attempt, fmt.Sprintf("rebuilding window state of %s/%d", tp.Topic, tp.Partition), err); err != nil {
+			return nil, err
+		}
+	}
+	ps.last = end - 1
+	d := time.Since(start)
+	ws.m.stateRebuilds.Inc()
+	ws.m.stateRebuildSeconds.Add(d.Seconds())
+	ws.log.Info("rebuilt window state from the log", zap.String("topic", tp.Topic), zap.Int32("partition", tp.Partition),
+		zap.Int64("up_to_offset", end), zap.Int("events", n), zap.Int("entities", ps.entities.size()), zap.Duration("took", d))
+	return ps, nil
+}
+
+// backoff logs a failed attempt at something that needs the broker and waits before the
+// next (100ms doubling to 5s); it returns ctx's error if ctx ends first. A broker outage
+// makes events wait, not the operator fail.
+func backoff(ctx context.Context, log *zap.Logger, attempt int, what string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	d := min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
+	log.Warn(what+" failed; retrying", zap.Error(err), zap.Int("attempt", attempt+1), zap.Duration("in", d))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// replay reads tp's history into ps.
+func (ws *windowState) replay(ctx context.Context, tp TopicPartition, end int64, ps *partState, n *int) error {
 	err := ws.history.Replay(ctx, tp, end, func(r *Record) error {
 		if r.Offset <= ps.last {
 			return nil
@@ -343,19 +384,10 @@ func (ws *windowState) rebuild(ctx context.Context, tp TopicPartition, end int64
 			return nil // dead-lettered when it was first read: not part of any window
 		}
 		ws.add(ps, r.Offset, ws.ev)
-		n++
+		*n++
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("rebuilding window state of %s/%d: %w", tp.Topic, tp.Partition, err)
-	}
-	ps.last = end - 1
-	d := time.Since(start)
-	ws.m.stateRebuilds.Inc()
-	ws.m.stateRebuildSeconds.Add(d.Seconds())
-	ws.log.Info("rebuilt window state from the log", zap.String("topic", tp.Topic), zap.Int32("partition", tp.Partition),
-		zap.Int64("up_to_offset", end), zap.Int("events", n), zap.Int("entities", ps.entities.size()), zap.Duration("took", d))
-	return ps, nil
+	return err
 }
 
 // fbPart is one feedback partition's progress.
@@ -446,9 +478,15 @@ func (ft *feedbackTable) newFetch() { ft.confirmed = false }
 // confirmIdle asks the broker whether the idle partitions are still caught up, and takes
 // those that are not back into the join.
 func (ft *feedbackTable) confirmIdle(ctx context.Context) error {
-	caught, err := ft.src.CaughtUp(ctx)
-	if err != nil {
-		return fmt.Errorf("checking the feedback topic's end offsets: %w", err)
+	var caught map[int32]bool
+	for attempt := 0; ; attempt++ {
+		var err error
+		if caught, err = ft.src.CaughtUp(ctx); err == nil {
+			break
+		}
+		if err := backoff(ctx, ft.log, attempt, "checking the feedback topic's end offsets", err); err != nil {
+			return err
+		}
 	}
 	for id, p := range ft.parts {
 		if p.idle && !caught[id] {
@@ -468,8 +506,14 @@ func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 		ft.log.Info("feedback table does not reach back far enough; reloading it from the start of the topic",
 			zap.Time("event_time", time.Unix(0, t).UTC()), zap.Time("held_from", time.Unix(0, ft.dropBelow).UTC()))
 		ft.m.feedbackReloads.Inc()
-		if err := ft.src.Rewind(ctx); err != nil {
-			return fmt.Errorf("rewinding the feedback topic: %w", err)
+		for attempt := 0; ; attempt++ {
+			err := ft.src.Rewind(ctx)
+			if err == nil {
+				break
+			}
+			if err := backoff(ctx, ft.log, attempt, "rewinding the feedback topic", err); err != nil {
+				return err
+			}
 		}
 		ft.reset()
 	}
@@ -498,7 +542,10 @@ func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 			// timeout: those the broker says are caught up stop holding events back.
 			caught, err := ft.src.CaughtUp(ctx)
 			if err != nil {
-				return fmt.Errorf("checking the feedback topic's end offsets: %w", err)
+				if err := backoff(ctx, ft.log, 0, "checking the feedback topic's end offsets", err); err != nil {
+					return err
+				}
+				continue
 			}
 			for id, p := range ft.parts {
 				if !p.ended && !p.idle && p.maxT <= need && caught[id] {
@@ -529,7 +576,9 @@ func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil && !errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("reading feedback: %w", err)
+			if err := backoff(ctx, ft.log, 0, "reading the feedback topic", err); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

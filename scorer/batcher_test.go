@@ -3,7 +3,14 @@ package scorer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -163,5 +170,615 @@ func TestBatcherConfigValidation(t *testing.T) {
 		if _, err := NewBatcher(c, func(context.Context, Batch[int]) error { return nil }); err == nil {
 			t.Errorf("NewBatcher(%+v) accepted", c)
 		}
+	}
+}
+
+func TestFlushReasonNames(t *testing.T) {
+	for r, want := range map[FlushReason]string{
+		FlushSize: "size", FlushIdle: "idle", FlushWait: "wait", FlushClose: "close",
+		FlushPreferred: "preferred", FlushTarget: "target", FlushReason(99): "FlushReason(99)",
+	} {
+		if r.String() != want {
+			t.Errorf("%d.String() = %q, want %q", int(r), r.String(), want)
+		}
+	}
+}
+
+// The zero config keeps the old behaviour (no holding, no preferred sizes) and fills the new
+// knobs with their documented defaults; preferred sizes are sorted in a copy.
+func TestBatcherConfigDefaults(t *testing.T) {
+	b, _ := newTestBatcher(t, BatcherConfig{})
+	c := b.Config()
+	if c.MaxSize != 1024 || c.MaxWait != 2*time.Millisecond || c.QueueSize != 4096 ||
+		c.Adaptive || c.TargetUtilisation != 0.9 || c.Smoothing != 0.05 || c.PreferredSizes != nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+	mine := []int{64, 8, 1024}
+	b, _ = newTestBatcher(t, BatcherConfig{PreferredSizes: mine})
+	if got := b.Config().PreferredSizes; !slices.Equal(got, []int{8, 64, 1024}) || !slices.Equal(mine, []int{64, 8, 1024}) {
+		t.Fatalf("preferred sizes in effect %v (want sorted), caller's slice now %v (want untouched)", got, mine)
+	}
+	b.Config().PreferredSizes[0] = 5
+	if b.Config().PreferredSizes[0] != 8 {
+		t.Fatal("Config hands out the batcher's own slice")
+	}
+}
+
+func TestBatcherConfigValidationMessages(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  BatcherConfig
+		want string // part of the error that says what to fix
+	}{
+		{BatcherConfig{PreferredSizes: []int{0, 8}}, "size 0 must be at least 1"},
+		{BatcherConfig{MaxSize: 64, PreferredSizes: []int{8, 128}}, "larger than max_size 64: raise max_size or drop it"},
+		{BatcherConfig{PreferredSizes: []int{8, 16, 8}}, "size 8 is listed twice"},
+		{BatcherConfig{TargetUtilisation: -0.5}, "target_utilisation -0.5: must be within (0, 1]"},
+		{BatcherConfig{TargetUtilisation: 1.5}, "target_utilisation 1.5: must be within (0, 1]"},
+		{BatcherConfig{TargetUtilisation: math.NaN()}, "target_utilisation NaN"},
+		{BatcherConfig{Smoothing: 2}, "smoothing 2: must be within (0, 1]"},
+		{BatcherConfig{Smoothing: math.NaN()}, "smoothing NaN"},
+	} {
+		_, err := NewBatcher(tc.cfg, func(context.Context, Batch[int]) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("NewBatcher(%+v) = %v, want an error containing %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// Triton's rule: cut at the largest preferred size that the queue holds, even below MaxSize.
+func TestBatcherPreferredSizes(t *testing.T) {
+	type cut struct {
+		n      int
+		reason FlushReason
+	}
+	for _, tc := range []struct {
+		name      string
+		maxSize   int
+		preferred []int
+		want      []cut
+	}{
+		{"below max size", 16, []int{4, 8}, []cut{{8, FlushPreferred}, {8, FlushPreferred}, {4, FlushPreferred}, {3, FlushIdle}}},
+		{"max size listed", 16, []int{16, 4}, []cut{{16, FlushSize}, {4, FlushPreferred}, {3, FlushIdle}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, out := newTestBatcher(t, BatcherConfig{MaxSize: tc.maxSize, PreferredSizes: tc.preferred, QueueSize: 100})
+			for i := range 23 {
+				if err := b.Submit(context.Background(), i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			runBatcher(t, b)
+			seen := 0
+			for _, w := range tc.want {
+				f := next(t, out)
+				if len(f.rows) != w.n || f.reason != w.reason {
+					t.Fatalf("batch of %d (%v), want %d (%v)", len(f.rows), f.reason, w.n, w.reason)
+				}
+				for _, r := range f.rows {
+					if r != seen {
+						t.Fatalf("row %d out of order, want %d", r, seen)
+					}
+					seen++
+				}
+			}
+		})
+	}
+}
+
+// The cost model fitted from the flushes Run measures is exact for a flush whose cost is
+// exactly linear: here a fake clock that only the flush function moves, by 50µs + 2µs·n.
+// CostModel is read concurrently all along (the race detector checks it is safe).
+func TestBatcherCostModelFromFlushes(t *testing.T) {
+	var now time.Time // only the Run goroutine touches it
+	b, err := NewBatcher(BatcherConfig{MaxSize: 10, QueueSize: 100}, func(_ context.Context, batch Batch[int]) error {
+		now = now.Add(50*time.Microsecond + time.Duration(len(batch.Rows))*2*time.Microsecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.now = func() time.Time { return now }
+	for i := range 37 { // batches of 10, 10, 10 and 7: two sizes, enough to fit a line
+		if err := b.Submit(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.CloseInput()
+	stop := make(chan struct{})
+	reads := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				reads <- n
+				return
+			default:
+				b.CostModel()
+				b.ArrivalRate()
+				n++
+			}
+		}
+	}()
+	if err := b.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-reads
+	perRow, perCall, samples := b.CostModel()
+	if perRow != 2*time.Microsecond || perCall != 50*time.Microsecond || samples != 4 {
+		t.Fatalf("CostModel = %v per row + %v per call from %d flushes, want 2µs + 50µs from 4", perRow, perCall, samples)
+	}
+	if r := b.ArrivalRate(); r != 0 {
+		t.Fatalf("nothing was submitted during the flushes, yet ArrivalRate = %v", r)
+	}
+}
+
+// At low load (each row submitted after the previous flush completed) the adaptive batcher
+// flushes every row alone, at once, exactly like the greedy one, though the flush function
+// is slow. MaxWait is an hour: a batcher that held a batch would never flush it in time.
+func TestBatcherAdaptiveLowLoadFlushesAtOnce(t *testing.T) {
+	out := make(chan flushed, 1)
+	b, err := NewBatcher(BatcherConfig{MaxSize: 1000, MaxWait: time.Hour, Adaptive: true}, func(_ context.Context, batch Batch[int]) error {
+		spin(20 * time.Microsecond)
+		out <- flushed{rows: append([]int(nil), batch.Rows...), reason: batch.Reason}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runBatcher(t, b)
+	const rows = 200
+	for i := range rows {
+		if err := b.Submit(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+		f := next(t, out)
+		if len(f.rows) != 1 || f.rows[0] != i || f.reason != FlushIdle {
+			t.Fatalf("got %+v, want row %d alone, flushed idle", f, i)
+		}
+		// The flush function has returned once Run has measured it.
+		waitFor(t, func() bool { _, _, n := b.CostModel(); return n == i+1 }, "flush %d to be measured", i)
+	}
+	if _, perCall, _ := b.CostModel(); perCall < 20*time.Microsecond {
+		t.Fatalf("per-call cost %v, but every flush spun for 20µs", perCall)
+	}
+}
+
+// Under saturation (a producer much faster than a flush costing 50µs + 2µs·n) batches grow
+// large, in order, with or without Adaptive.
+func TestBatcherSaturatedBatchesGrow(t *testing.T) {
+	for _, adaptive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("adaptive=%v", adaptive), func(t *testing.T) {
+			const rows = 20000
+			var sizes []int
+			seen := 0
+			var order error
+			b, err := NewBatcher(BatcherConfig{MaxSize: 256, Adaptive: adaptive}, func(_ context.Context, batch Batch[int]) error {
+				spin(50*time.Microsecond + time.Duration(len(batch.Rows))*2*time.Microsecond)
+				sizes = append(sizes, len(batch.Rows))
+				for _, r := range batch.Rows {
+					if r != seen && order == nil {
+						order = fmt.Errorf("row %d flushed where %d was due", r, seen)
+					}
+					seen++
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- b.Run(context.Background()) }()
+			for i := range rows {
+				if err := b.Submit(context.Background(), i); err != nil {
+					t.Fatal(err)
+				}
+				if i%1000 == 0 {
+					b.CostModel() // read while Run writes
+				}
+			}
+			b.CloseInput()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if order != nil || seen != rows {
+				t.Fatalf("%d of %d rows flushed; order: %v", seen, rows, order)
+			}
+			if mean := float64(rows) / float64(len(sizes)); mean < 32 {
+				t.Fatalf("mean batch %.1f rows under saturation, want at least 32 (sizes %v)", mean, sizes)
+			}
+		})
+	}
+}
+
+// sim drives a Batcher in virtual time, deterministically: every clock reading advances
+// the clock by tick (the cost of looking), the flush function advances it by cost(n), and
+// every reading submits the rows that an open-loop producer has submitted by then, closing
+// the input after the last. The gaps between rows are drawn uniformly from [0, 2·gap) with a
+// fixed seed, random enough to keep flushes from locking onto the arrivals' phase, and
+// short enough that rows are due after every flush (else Run would wait for a row that
+// only a clock reading can submit). Everything runs on the goroutine calling run, so no locking is
+// needed.
+type sim struct {
+	b        *Batcher[int]
+	start    time.Time
+	now      time.Time
+	tick     time.Duration
+	arrivals []time.Duration // of each row, from start
+	next     int
+	closed   bool
+	cost     func(n int) time.Duration
+	batches  []simBatch
+}
+
+type simBatch struct {
+	rows   []int
+	reason FlushReason
+	waited time.Duration // from the first row taken to the flush
+	// What the adaptive rule said, with the estimates it decided this batch with: the
+	// size to hold a batch of one for, and whether to hold one of this batch's size.
+	targetFromOne int
+	holdThis      bool
+}
+
+func newSim(t *testing.T, cfg BatcherConfig, rows int, gap time.Duration, cost func(int) time.Duration) *sim {
+	t.Helper()
+	cfg.QueueSize = rows // Submit from the clock must never block
+	s := &sim{start: time.Unix(0, 0), tick: time.Microsecond, cost: cost}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var at time.Duration
+	for range rows {
+		s.arrivals = append(s.arrivals, at)
+		at += time.Duration(2 * rng.Float64() * float64(gap))
+	}
+	s.now = s.start
+	b, err := NewBatcher(cfg, func(_ context.Context, batch Batch[int]) error {
+		// Whether or not Adaptive is set, what the rule makes of the current estimates.
+		c := s.b.cfg
+		fromOne, _ := s.b.load.holdTarget(1, c.MaxSize, c.TargetUtilisation, c.PreferredSizes)
+		this, _ := s.b.load.holdTarget(len(batch.Rows), c.MaxSize, c.TargetUtilisation, c.PreferredSizes)
+		s.batches = append(s.batches, simBatch{
+			rows: slices.Clone(batch.Rows), reason: batch.Reason, waited: s.now.Sub(batch.Oldest),
+			targetFromOne: fromOne, holdThis: this != 0,
+		})
+		s.now = s.now.Add(s.cost(len(batch.Rows)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.now = s.clock
+	s.b = b
+	return s
+}
+
+func (s *sim) clock() time.Time {
+	s.now = s.now.Add(s.tick)
+	for s.next < len(s.arrivals) && s.now.Sub(s.start) >= s.arrivals[s.next] {
+		if err := s.b.Submit(context.Background(), s.next); err != nil {
+			panic(err) // cannot happen: the queue holds every row
+		}
+		s.next++
+	}
+	if s.next == len(s.arrivals) && !s.closed {
+		s.b.CloseInput()
+		s.closed = true
+	}
+	return s.now
+}
+
+// run submits the first row and runs the batcher to the end; a bug that leaves it waiting
+// for a row fails the test instead of hanging it.
+func (s *sim) run(t *testing.T) {
+	t.Helper()
+	s.clock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.b.Run(ctx); err != nil {
+		t.Fatalf("Run = %v after %d batches, %d of %d rows submitted", err, len(s.batches), s.next, len(s.arrivals))
+	}
+	seen := 0
+	for _, batch := range s.batches {
+		for _, r := range batch.rows {
+			if r != seen {
+				t.Fatalf("row %d flushed where %d was due", r, seen)
+			}
+			seen++
+		}
+	}
+	if seen != len(s.arrivals) {
+		t.Fatalf("%d of %d rows flushed", seen, len(s.arrivals))
+	}
+}
+
+// summary counts the batches after the first skip by reason, and their mean size.
+func (s *sim) summary(skip int) (reasons map[FlushReason]int, mean float64) {
+	reasons = map[FlushReason]int{}
+	rows := 0
+	for _, batch := range s.batches[skip:] {
+		reasons[batch.reason]++
+		rows += len(batch.rows)
+	}
+	return reasons, float64(rows) / float64(len(s.batches)-skip)
+}
+
+// The decision rule end to end, in virtual time. Rows arrive every 10µs on average
+// (λ = 100k rows/s) and a flush costs 50µs + 2µs·n (51µs per call as measured: the clock
+// reading that ends the measurement costs a tick). The greedy batcher settles where the
+// scorer is always busy, λ·(a + b/n) = 1: n = λb/(1−λa) ≈ 6.4. The adaptive one holds batches
+// for n* = ⌈λb/(θ−λa)⌉ ≈ ⌈5.1/0.7⌉ = 8 rows (θ = 0.9), or ⌈5.1/0.3⌉ = 17 with θ = 0.5, with
+// its estimate of λ (which varies: the arrivals are random). Every batch is checked against
+// the rule applied to the estimates it was decided with.
+func TestBatcherAdaptiveHoldsWhenScorerIsBottleneck(t *testing.T) {
+	cost := func(n int) time.Duration { return 50*time.Microsecond + time.Duration(n)*2*time.Microsecond }
+	for _, tc := range []struct {
+		name     string
+		cfg      BatcherConfig
+		min, max float64 // mean batch size once the rule applies
+	}{
+		{name: "greedy", cfg: BatcherConfig{}, min: 5, max: 8},
+		{name: "adaptive", cfg: BatcherConfig{Adaptive: true}, min: 7.5, max: 10},
+		{name: "adaptive θ=0.5", cfg: BatcherConfig{Adaptive: true, TargetUtilisation: 0.5}, min: 15, max: 20},
+		// The target is raised to the next preferred size, 16; the smaller preferred size 4
+		// does not cut a held batch.
+		{name: "adaptive preferred", cfg: BatcherConfig{Adaptive: true, PreferredSizes: []int{4, 16, 64}}, min: 15, max: 17},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, tc.cfg, 3000, 10*time.Microsecond, cost)
+			s.run(t)
+			bottlenecked := 0
+			for i, batch := range s.batches[minSamples:] {
+				n := len(batch.rows)
+				if batch.holdThis {
+					bottlenecked++
+				}
+				switch {
+				case batch.reason == FlushClose:
+				case !tc.cfg.Adaptive && (batch.reason == FlushIdle || batch.reason == FlushPreferred):
+				case batch.reason == FlushTarget && n == batch.targetFromOne:
+				case (batch.reason == FlushIdle || batch.reason == FlushPreferred) && !batch.holdThis:
+				default:
+					t.Fatalf("batch %d: %d rows (%v), but the rule said: hold a batch of one for %d rows, hold this one: %v",
+						minSamples+i, n, batch.reason, batch.targetFromOne, batch.holdThis)
+				}
+			}
+			reasons, mean := s.summary(minSamples)
+			perRow, perCall, _ := s.b.CostModel()
+			t.Logf("%d batches, once warm: mean %.2f rows, reasons %v, %d flushed with ρ(n) ≥ θ; fitted %v·n + %v, λ = %.0f rows/s",
+				len(s.batches), mean, reasons, bottlenecked, perRow, perCall, s.b.ArrivalRate())
+			if mean < tc.min || mean > tc.max {
+				t.Fatalf("mean batch %.2f rows, want %.1f to %.1f", mean, tc.min, tc.max)
+			}
+			if perRow != 2*time.Microsecond || perCall != 51*time.Microsecond {
+				t.Fatalf("fitted cost %v·n + %v, want 2µs·n + 51µs", perRow, perCall)
+			}
+			if tc.cfg.Adaptive && reasons[FlushTarget] < len(s.batches)/2 {
+				t.Fatalf("only %d of %d batches held to their target", reasons[FlushTarget], len(s.batches))
+			}
+		})
+	}
+}
+
+// A held batch never waits longer than MaxWait since its first row. At λ = 400k rows/s and
+// 2µs·n + 50µs the rule holds batches for n* = ⌈λb/(θ−λa)⌉ = ⌈20/0.1⌉ = 200 rows, and the
+// rows missing when the queue runs empty take longer to come than a MaxWait of 50µs.
+func TestBatcherAdaptiveHoldIsBoundedByMaxWait(t *testing.T) {
+	cost := func(n int) time.Duration { return 50*time.Microsecond + time.Duration(n)*2*time.Microsecond }
+	const maxWait = 50 * time.Microsecond
+	s := newSim(t, BatcherConfig{Adaptive: true, MaxWait: maxWait}, 20000, 2500*time.Nanosecond, cost)
+	s.run(t)
+	waits := 0
+	for i, batch := range s.batches {
+		if batch.waited > maxWait+s.tick {
+			t.Fatalf("batch %d (%d rows, %v): first row waited %v, more than MaxWait %v", i, len(batch.rows), batch.reason, batch.waited, maxWait)
+		}
+		if batch.reason == FlushWait {
+			waits++
+		}
+	}
+	reasons, mean := s.summary(20)
+	t.Logf("%d batches, mean %.1f rows after warm-up, reasons %v", len(s.batches), mean, reasons)
+	if waits == 0 {
+		t.Fatalf("no batch was cut by MaxWait: reasons %v", reasons)
+	}
+}
+
+// A batch held open for more rows is dropped, not flushed, when ctx ends, and Run returns
+// ctx's error, as for rows still queued.
+func TestBatcherHoldEndsOnCancel(t *testing.T) {
+	b, out := newTestBatcher(t, BatcherConfig{Adaptive: true, MaxWait: time.Hour})
+	// Estimates that make any batch worth holding for an hour: one row per 1000s arrives
+	// during flushes costing 10000s per call, so ρ(1) = 10 and the stall time is capped at 1h.
+	b.load = warmModel(2*time.Microsecond, 50*time.Microsecond, 0)
+	b.load.lambda, b.load.perCall = 1e-3, 1e4
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	if err := b.Submit(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.Queued() == 0 }, "the row to be taken")
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+	case f := <-out:
+		t.Fatalf("held batch flushed (%+v) although ctx ended first", f)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// A held batch whose arrivals stop goes out idle after 4/λ, long before MaxWait: here one
+// row is held, λ = 1000 rows/s, so after 4ms (slept on a timer, then polled).
+func TestBatcherHoldEndsWhenArrivalsStop(t *testing.T) {
+	b, out := newTestBatcher(t, BatcherConfig{Adaptive: true, MaxWait: time.Hour})
+	// ρ(1) = 1000/s · (2µs + 1s) ≫ θ: hold for MaxSize rows, 4ms per row at most.
+	b.load = warmModel(2*time.Microsecond, 50*time.Microsecond, 0)
+	b.load.lambda, b.load.perCall = 1e3, 1
+	runBatcher(t, b)
+	if err := b.Submit(context.Background(), 7); err != nil {
+		t.Fatal(err)
+	}
+	if f := next(t, out); len(f.rows) != 1 || f.rows[0] != 7 || f.reason != FlushIdle {
+		t.Fatalf("got %+v, want row 7 alone, flushed idle once the arrivals stopped", f)
+	}
+}
+
+// Submit and the collection of rows allocate nothing per row, held batches included.
+func TestBatcherDoesNotAllocatePerRow(t *testing.T) {
+	for _, adaptive := range []bool{false, true} {
+		var flushedRows atomic.Int64
+		b, err := NewBatcher(BatcherConfig{MaxSize: 64, Adaptive: adaptive}, func(_ context.Context, batch Batch[int]) error {
+			flushedRows.Add(int64(len(batch.Rows)))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runBatcher(t, b)
+		const perRun = 1000
+		submitted := int64(0)
+		allocs := testing.AllocsPerRun(20, func() {
+			for i := range perRun {
+				if err := b.Submit(context.Background(), i); err != nil {
+					panic(err)
+				}
+			}
+			submitted += perRun
+			for flushedRows.Load() < submitted {
+				runtime.Gosched()
+			}
+		})
+		if allocs >= 1 {
+			t.Errorf("adaptive=%v: %.1f allocations per %d rows submitted and flushed, want none", adaptive, allocs, perRun)
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10s.
+func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for "+format, args...)
+		}
+		runtime.Gosched()
+	}
+}
+
+// spin busy-waits for d: a simulated flush cost more precise than time.Sleep, whose
+// sub-millisecond sleeps last about a millisecond. It yields between clock readings: a
+// goroutine readied meanwhile (a producer that the batcher unblocked) waits in this
+// processor's run queue, and on a small machine a hot loop would hold it up for hundreds of
+// microseconds, where a cgo call into ONNX Runtime would let it run.
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+		runtime.Gosched()
+	}
+}
+
+// BenchmarkBatcher pushes b.N rows through the batcher into a flush function that
+// busy-waits 3µs + 1µs·n, the cost of a small model, greedy and adaptive, with the producer
+// as fast as the queue lets it (saturated) or paced at a fixed rate (open loop). It reports
+// the throughput (rows/s), the mean batch (rows/batch), the mean latency from a row's
+// arrival (its scheduled time when paced) to the end of its flush (latency-µs), and the
+// share of the wall time spent in the flush function (busy-%). Capacity is about 1M rows/s
+// in batches of 1024, 250k rows/s in batches of one.
+func BenchmarkBatcher(b *testing.B) {
+	for _, load := range []struct {
+		name string
+		rate float64 // rows/s; 0: as fast as Submit goes
+	}{{"saturated", 0}, {"paced-500k", 500e3}, {"paced-250k", 250e3}, {"paced-20k", 20e3}} {
+		for _, adaptive := range []bool{false, true} {
+			mode := "greedy"
+			if adaptive {
+				mode = "adaptive"
+			}
+			b.Run(load.name+"/"+mode, func(b *testing.B) { benchmarkBatcher(b, adaptive, load.rate) })
+		}
+	}
+}
+
+func benchmarkBatcher(b *testing.B, adaptive bool, rate float64) {
+	base := time.Now()
+	var batches, rows int
+	var latency, busy time.Duration // only the Run goroutine writes them before Run returns
+	bt, err := NewBatcher(BatcherConfig{MaxSize: 1024, Adaptive: adaptive}, func(_ context.Context, batch Batch[time.Duration]) error {
+		start := time.Now()
+		spin(3*time.Microsecond + time.Duration(len(batch.Rows))*time.Microsecond)
+		end := time.Now()
+		busy += end.Sub(start)
+		at := end.Sub(base)
+		for _, arrived := range batch.Rows {
+			latency += at - arrived
+		}
+		batches++
+		rows += len(batch.Rows)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	done := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	go func() { done <- bt.Run(ctx) }()
+	for i := 0; i < b.N; i++ {
+		arrival := time.Since(base)
+		if rate > 0 {
+			due := start.Sub(base) + time.Duration(float64(i)/rate*float64(time.Second))
+			for arrival < due {
+				runtime.Gosched() // a hot loop would delay the batcher's wake-up: see spin
+				arrival = time.Since(base)
+			}
+			arrival = due
+		}
+		if err := bt.Submit(ctx, arrival); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bt.CloseInput()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+	b.ReportMetric(float64(rows)/float64(batches), "rows/batch")
+	b.ReportMetric(latency.Seconds()*1e6/float64(rows), "latency-µs")
+	b.ReportMetric(100*busy.Seconds()/elapsed.Seconds(), "busy-%")
+}
+
+// BenchmarkBatcherOverhead is the batcher's own cost per row, Submit on one goroutine and
+// collection on Run's, into a flush function that does nothing: it must not allocate.
+func BenchmarkBatcherOverhead(b *testing.B) {
+	for _, adaptive := range []bool{false, true} {
+		b.Run(fmt.Sprintf("adaptive=%v", adaptive), func(b *testing.B) {
+			bt, err := NewBatcher(BatcherConfig{Adaptive: adaptive}, func(context.Context, Batch[int]) error { return nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			done := make(chan error, 1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			go func() { done <- bt.Run(ctx) }()
+			for i := 0; i < b.N; i++ {
+				if err := bt.Submit(ctx, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			bt.CloseInput()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

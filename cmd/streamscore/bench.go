@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -118,7 +119,7 @@ func runBench(ctx context.Context, base *Config, n int, step time.Duration, prog
 	say := func(format string, args ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", args...) }
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	c := benchTopics(base, "bench-"+suffix)
-	if err := createBenchTopics(ctx, c, 3, c.Topics.Input[0], "copy-"+suffix); err != nil {
+	if err := createBenchTopics(ctx, c, 3, c.Topics.Input[0], c.Topics.Labels, "copy-"+suffix); err != nil {
 		return nil, err
 	}
 	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
@@ -127,7 +128,7 @@ func runBench(ctx context.Context, base *Config, n int, step time.Duration, prog
 	}
 	defer p.Close()
 	say("producing %d events", n)
-	if _, err := produceEvents(ctx, p, produceOptions{events: n, seed: 7, topic: c.Topics.Input[0]}, nil); err != nil {
+	if _, err := produceEvents(ctx, p, produceOptions{events: n, seed: 7, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil); err != nil {
 		return nil, err
 	}
 
@@ -168,7 +169,7 @@ func runBench(ctx context.Context, base *Config, n int, step time.Duration, prog
 	for i, r := range rates {
 		say("(d) latency at %.0f events/s offered", r)
 		lc := benchTopics(base, fmt.Sprintf("lat%d-%s", i, suffix))
-		if err := createBenchTopics(ctx, lc, 3, lc.Topics.Input[0]); err != nil {
+		if err := createBenchTopics(ctx, lc, 3, lc.Topics.Input[0], lc.Topics.Labels); err != nil {
 			return nil, err
 		}
 		lp, err := benchLatency(ctx, bin, lc, r, step)
@@ -194,7 +195,7 @@ func runBench(ctx context.Context, base *Config, n int, step time.Duration, prog
 func benchTopics(base *Config, id string) *Config {
 	c := *base
 	c.Topics.Input = []string{"tx-" + id}
-	c.Topics.Labels = ""
+	c.Topics.Labels = "labels-" + id
 	c.Topics.Predictions = "preds-" + id
 	c.Topics.Alerts = "alerts-" + id
 	c.Topics.DeadLetter = "dlq-" + id
@@ -218,17 +219,31 @@ func createBenchTopics(ctx context.Context, c *Config, partitions int32, names .
 	return adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, specs...)
 }
 
-func scoringCeiling(cc *compiled) ([]scoringPoint, error) {
-	model, err := scorer.Open(cc.modelOptions())
-	if err != nil {
-		return nil, err
+// benchRows returns 4096 realistic model inputs: the rows of golden.jsonl beside the model
+// (test-period rows with their window features), repeated; without one, the stateless
+// features of simulated events (window columns left 0).
+func benchRows(cc *compiled, f int) ([]float32, error) {
+	rows := make([]float32, 4096*f)
+	if raw, err := os.ReadFile(filepath.Join(filepath.Dir(cc.resolve(cc.Model.Path)), "golden.jsonl")); err == nil {
+		var golden [][]float32
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			var g struct {
+				Features []float32 `json:"features"`
+			}
+			if json.Unmarshal(line, &g) == nil && len(g.Features) == f {
+				golden = append(golden, g.Features)
+			}
+		}
+		if len(golden) > 0 {
+			for i := 0; i < 4096; i++ {
+				copy(rows[i*f:], golden[i%len(golden)])
+			}
+			return rows, nil
+		}
 	}
-	defer model.Close()
 	gen := sim.New(sim.Config{Seed: 3})
 	dec := pipeline.NewDecoder(cc.schema)
 	ev := dec.NewEvent()
-	f := model.NumFeatures()
-	rows := make([]float32, 4096*f)
 	for i := 0; i < 4096; i++ {
 		tx := gen.Next()
 		if err := dec.Decode(tx.AppendEvent(nil), time.Time{}, ev); err != nil {
@@ -237,6 +252,20 @@ func scoringCeiling(cc *compiled) ([]scoringPoint, error) {
 		if err := cc.features.Extract(ev, rows[i*f:]); err != nil {
 			return nil, err
 		}
+	}
+	return rows, nil
+}
+
+func scoringCeiling(cc *compiled) ([]scoringPoint, error) {
+	model, err := scorer.Open(cc.modelOptions())
+	if err != nil {
+		return nil, err
+	}
+	defer model.Close()
+	f := model.NumFeatures()
+	rows, err := benchRows(cc, f)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]float32, 4096)
 	var pts []scoringPoint

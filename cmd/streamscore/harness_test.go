@@ -58,6 +58,9 @@ func testConfig(t testing.TB, brokers []string) *Config {
 	c.Topics.Backfill = "backfill-" + id
 	c.Metrics.Address = ""
 	c.CommitInterval = 200 * time.Millisecond
+	// Tests write events and labels in bursts with pauses between them: a silent labels
+	// partition should stop holding events back sooner than in production.
+	c.Feedback.IdleTimeout = 200 * time.Millisecond
 	return c
 }
 

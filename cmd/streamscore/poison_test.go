@@ -29,21 +29,21 @@ func TestIntegrationPoisonCorpus(t *testing.T) {
 		class      string
 	}
 	corpus := []poison{
-		{[]byte("1"), []byte("{\"tx_amount\":\"\xff\xfe\"}"), "invalid_utf8"},
-		{[]byte("1"), []byte(`{"x":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`), "too_deep"},
-		{[]byte("1"), []byte(`{"tx_amount":"` + strings.Repeat("9", 1_000_000) + `"}`), "oversize"},
-		{[]byte("1"), []byte(strings.Replace(string(good), "57.16", `"57.16"`, 1)), "wrong_type"},
-		{[]byte("1"), []byte(strings.Replace(string(good), "57.16", "NaN", 1)), "invalid_json"},
-		{[]byte("1"), []byte(strings.Replace(string(good), "57.16", "1e400", 1)), "non_finite"},
-		{[]byte("1"), []byte(strings.Replace(string(good), "57.16", "-Infinity", 1)), "invalid_json"},
-		{[]byte("1"), []byte(strings.Replace(string(good), `,"tx_amount":57.16`, "", 1)), "missing_field"},
-		{[]byte("1"), []byte(strings.Replace(string(good), `"customer_id":596,`, `"customer_id":596,"customer_id":597,`, 1)), "duplicate_key"},
-		{[]byte("1"), nil, "empty"},
-		{[]byte("1"), []byte{}, "empty"},
+		{[]byte("596"), []byte("{\"tx_amount\":\"\xff\xfe\"}"), "invalid_utf8"},
+		{[]byte("596"), []byte(`{"x":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`), "too_deep"},
+		{[]byte("596"), []byte(`{"tx_amount":"` + strings.Repeat("9", 1_000_000) + `"}`), "oversize"},
+		{[]byte("596"), []byte(strings.Replace(string(good), "57.16", `"57.16"`, 1)), "wrong_type"},
+		{[]byte("596"), []byte(strings.Replace(string(good), "57.16", "NaN", 1)), "invalid_json"},
+		{[]byte("596"), []byte(strings.Replace(string(good), "57.16", "1e400", 1)), "non_finite"},
+		{[]byte("596"), []byte(strings.Replace(string(good), "57.16", "-Infinity", 1)), "invalid_json"},
+		{[]byte("596"), []byte(strings.Replace(string(good), `,"tx_amount":57.16`, "", 1)), "missing_field"},
+		{[]byte("596"), []byte(strings.Replace(string(good), `"customer_id":596,`, `"customer_id":596,"customer_id":597,`, 1)), "duplicate_key"},
+		{[]byte("596"), nil, "empty"},
+		{[]byte("596"), []byte{}, "empty"},
 		{nil, good, "missing_key"},
-		{[]byte("1"), []byte(`"just a string"`), "not_object"},
-		{[]byte("1"), []byte(strings.Replace(string(good), "57.16", "1e15", 1)), "out_of_range"},
-		{[]byte("1"), sim.Corrupt("truncated_json", good), "invalid_json"},
+		{[]byte("596"), []byte(`"just a string"`), "not_object"},
+		{[]byte("596"), []byte(strings.Replace(string(good), "57.16", "1e15", 1)), "out_of_range"},
+		{[]byte("596"), sim.Corrupt("truncated_json", good), "invalid_json"},
 	}
 	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
 	if err != nil {
@@ -52,10 +52,10 @@ func TestIntegrationPoisonCorpus(t *testing.T) {
 	defer p.Close()
 	errs := make(chan error, 2*len(corpus)+1)
 	for _, pc := range corpus {
-		p.ProduceRaw(c.Topics.Input[0], []byte("1"), good, nil, func(err error) { errs <- err })
+		p.ProduceRaw(c.Topics.Input[0], []byte("596"), good, nil, func(err error) { errs <- err })
 		p.ProduceRaw(c.Topics.Input[0], pc.key, pc.value, nil, func(err error) { errs <- err })
 	}
-	p.ProduceRaw(c.Topics.Input[0], []byte("1"), good, nil, func(err error) { errs <- err })
+	p.ProduceRaw(c.Topics.Input[0], []byte("596"), good, nil, func(err error) { errs <- err })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := p.Flush(ctx); err != nil {
