@@ -80,9 +80,8 @@ type BatcherConfig struct {
 	// batch is cut at the largest one they reach (FlushPreferred), even below MaxSize, so
 	// list MaxSize too if full batches are wanted under saturation. A held batch aims for
 	// the smallest preferred size that brings utilisation to θ, and is not cut at smaller
-	// ones. Each must be within
-	// [1, MaxSize], without repeats; any order (the batcher keeps a sorted copy). Default
-	// none.
+	// ones. Each must be within [1, MaxSize], without repeats; any order (the batcher keeps
+	// a sorted copy). Default none.
 	PreferredSizes []int
 	// Smoothing is the weight of the newest flush in the exponentially weighted estimates of
 	// the flush cost and of the arrival rate: larger follows changes faster, smaller is

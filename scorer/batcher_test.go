@@ -284,27 +284,25 @@ func TestBatcherCostModelFromFlushes(t *testing.T) {
 		}
 	}
 	b.CloseInput()
-	stop := make(chan struct{})
-	reads := make(chan int)
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
-		n := 0
+		defer close(stopped)
 		for {
 			select {
 			case <-stop:
-				reads <- n
 				return
 			default:
 				b.CostModel()
 				b.ArrivalRate()
-				n++
 			}
 		}
 	}()
-	if err := b.Run(context.Background()); err != nil {
+	err = b.Run(context.Background())
+	close(stop)
+	<-stopped
+	if err != nil {
 		t.Fatal(err)
 	}
-	close(stop)
-	<-reads
 	perRow, perCall, samples := b.CostModel()
 	if perRow != 2*time.Microsecond || perCall != 50*time.Microsecond || samples != 4 {
 		t.Fatalf("CostModel = %v per row + %v per call from %d flushes, want 2µs + 50µs from 4", perRow, perCall, samples)
@@ -316,7 +314,8 @@ func TestBatcherCostModelFromFlushes(t *testing.T) {
 
 // At low load (each row submitted after the previous flush completed) the adaptive batcher
 // flushes every row alone, at once, exactly like the greedy one, though the flush function
-// is slow. MaxWait is an hour: a batcher that held a batch would never flush it in time.
+// is slow. "At once" is checked without timing: a batch flushed at once reads the clock three
+// times (its first row, the start and the end of its flush); a held batch reads it more.
 func TestBatcherAdaptiveLowLoadFlushesAtOnce(t *testing.T) {
 	out := make(chan flushed, 1)
 	b, err := NewBatcher(BatcherConfig{MaxSize: 1000, MaxWait: time.Hour, Adaptive: true}, func(_ context.Context, batch Batch[int]) error {
@@ -326,6 +325,11 @@ func TestBatcherAdaptiveLowLoadFlushesAtOnce(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var readings atomic.Int64
+	b.now = func() time.Time {
+		readings.Add(1)
+		return time.Now()
 	}
 	runBatcher(t, b)
 	const rows = 200
@@ -339,6 +343,9 @@ func TestBatcherAdaptiveLowLoadFlushesAtOnce(t *testing.T) {
 		}
 		// The flush function has returned once Run has measured it.
 		waitFor(t, func() bool { _, _, n := b.CostModel(); return n == i+1 }, "flush %d to be measured", i)
+		if got := readings.Load(); got != int64(3*(i+1)) {
+			t.Fatalf("after %d batches the clock was read %d times, want %d: a batch was held", i+1, got, 3*(i+1))
+		}
 	}
 	if _, perCall, _ := b.CostModel(); perCall < 20*time.Microsecond {
 		t.Fatalf("per-call cost %v, but every flush spun for 20µs", perCall)
@@ -398,8 +405,8 @@ func TestBatcherSaturatedBatchesGrow(t *testing.T) {
 // the input after the last. The gaps between rows are drawn uniformly from [0, 2·gap) with a
 // fixed seed, random enough to keep flushes from locking onto the arrivals' phase, and
 // short enough that rows are due after every flush (else Run would wait for a row that
-// only a clock reading can submit). Everything runs on the goroutine calling run, so no locking is
-// needed.
+// only a clock reading can submit). Everything runs on the goroutine calling run, so no
+// locking is needed.
 type sim struct {
 	b        *Batcher[int]
 	start    time.Time

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streamscore/streamscore/topics"
 )
 
 var killEvents = flag.Int("killtest.events", 60_000, "events produced during the SIGKILL test (the full run: 1000000)")
@@ -86,14 +88,38 @@ func killLoop(t *testing.T, c *Config, delivery string) *demoSummary {
 		produced <- produceAt(t, c, *killEvents, float64(*killEvents)/12, 0.002, 41)
 	}()
 	rng := rand.New(rand.NewPCG(4, 1))
-	kills := 0
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	outputs := func() int64 {
+		n, err := adm.EndOffsetsSum(context.Background(), c.Topics.Predictions)
+		if err != nil {
+			return -1 // not created yet
+		}
+		return n
+	}
+	kills, working := 0, 0
 	for ; kills < 10; kills++ {
+		before := outputs()
 		cmd := startProcess(t, bin, cfg, logf)
-		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond) // a random moment to kill at
+		// Kill it while it works: once it has written something (its start-up rebuilds
+		// window state and reads the labels), at a random moment after.
+		for deadline := time.Now().Add(5 * time.Second); outputs() <= before && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond) // polling the broker, not a barrier
+		}
+		if outputs() > before {
+			working++
+		}
+		time.Sleep(time.Duration(100+rng.IntN(500)) * time.Millisecond) // a random moment to kill at
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait() // killed: the exit status is the signal
+	}
+	if working < 5 {
+		t.Fatalf("only %d of %d processes wrote anything before they were killed: the test did not kill mid-stream", working, kills)
 	}
 	res := <-produced
 	final := startProcess(t, bin, cfg, logf)
@@ -107,8 +133,8 @@ func killLoop(t *testing.T, c *Config, delivery string) *demoSummary {
 	s := &demoSummary{}
 	out.fill(s)
 	missing := res.events - (s.Predictions + s.DeadLettered)
-	report(t, "kill test (%s): %d SIGKILLs; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d",
-		delivery, kills, res.events, s.Predictions+s.DeadLettered+s.Duplicates, s.Predictions, s.DeadLettered, missing, s.Duplicates)
+	report(t, "kill test (%s): %d SIGKILLs (%d while writing outputs); input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d",
+		delivery, kills, working, res.events, s.Predictions+s.DeadLettered+s.Duplicates, s.Predictions, s.DeadLettered, missing, s.Duplicates)
 	if missing != 0 {
 		t.Fatalf("%d input events have no output after %d SIGKILLs", missing, kills)
 	}
