@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +21,7 @@ import (
 
 type exportOptions struct {
 	from time.Time // zero: earliest
-	out  string    // file:PATH.csv
+	out  string    // file:PATH.csv or file:PATH.parquet
 }
 
 type exportSummary struct {
@@ -42,15 +40,19 @@ func newExportCmd(g *globalFlags) *cobra.Command {
 	o := exportOptions{}
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write a training set: the input topics replayed through the operator, features and labels to a CSV file",
+		Short: "Write a training set: the input topics replayed through the operator, features and labels to a CSV or Parquet file",
 		Long: `export is the backfill driver with a feature sink. It replays every partition of the
 input topics from the earliest offset (or the first record at or after --from) to the end
 offsets captured at start through exactly the operator that 'run' uses, window state and
-feedback join included, and writes one CSV row per scorable event: its id, event time,
+feedback join included, and writes one row per scorable event: its id, event time,
 key, source partition and offset, every feature under its configured name, and its label
 from the labels topic when one is known (empty otherwise). Events that cannot be scored
 are counted, not written. The features are the ones live scoring computes for the same
-events: train on them and the model is served what it learned from.`,
+events: train on them and the model is served what it learned from.
+
+The file's extension picks its format: .csv, or .parquet (the same columns in the same
+order, typed: features FLOAT, the label an optional DOUBLE that is null where no label is
+known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load()
 			if err != nil {
@@ -90,17 +92,23 @@ events: train on them and the model is served what it learned from.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&from, "from", "earliest", "earliest, or the RFC 3339 time of the first record to export (window state is rebuilt from before it)")
-	fl.StringVar(&o.out, "out", "", "file:PATH.csv")
+	fl.StringVar(&o.out, "out", "", "file:PATH.csv or file:PATH.parquet")
 	fl.BoolVar(&jsonOut, "json", false, "print the summary as one JSON object")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
 
-// exportHeader is the CSV header: fixed columns, the features in model order, the label.
-func exportHeader(c *compiled) []string {
-	h := []string{c.exportIDField(), "tx_datetime", c.Schema.KeyField, "partition", "offset"}
-	h = append(h, c.features.Names()...)
-	return append(h, strings.ToUpper(c.Feedback.LabelField))
+// exportLayout is the columns of c's export: fixed columns, the features in model order,
+// the label.
+func (c *compiled) exportLayout() exportLayout {
+	k := c.schema.FieldIndex(c.Schema.KeyField)
+	return exportLayout{
+		ID:        c.exportIDField(),
+		Key:       c.Schema.KeyField,
+		StringKey: k >= 0 && c.schema.Fields[k].Type == pipeline.TypeString,
+		Features:  c.features.Names(),
+		Label:     strings.ToUpper(c.Feedback.LabelField),
+	}
 }
 
 func (c *compiled) exportIDField() string {
@@ -113,10 +121,11 @@ func (c *compiled) exportIDField() string {
 func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logger, progressOut io.Writer) (*exportSummary, error) {
 	kind, path, ok := strings.Cut(o.out, ":")
 	if !ok || kind != "file" || path == "" {
-		return nil, fmt.Errorf("--out %q: want file:PATH.csv", o.out)
+		return nil, fmt.Errorf("--out %q: want file:PATH.csv or file:PATH.parquet", o.out)
 	}
-	if strings.HasSuffix(path, ".parquet") {
-		return nil, errors.New("--out: Parquet is not supported yet; write .csv")
+	newWriter, err := exportFormat(path)
+	if err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
 	}
 	idField := c.schema.FieldIndex(c.Feedback.IDField)
 	keyField := c.schema.FieldIndex(c.Schema.KeyField)
@@ -140,7 +149,10 @@ func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logge
 		return nil, err
 	}
 	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
+	w, err := newWriter(f, c.exportLayout())
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
 
 	// No model: the export is the features (and a training set may be for a new model).
 	oc := c.operatorConfig(pipeline.FeaturesOnly{N: c.features.Len()})
@@ -156,38 +168,19 @@ func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logge
 	}
 	defer closeState()
 	s := &exportSummary{Out: o.out, Labels: len(labels)}
-	line := []byte(strings.Join(exportHeader(c), ",") + "\n")
-	if _, err := w.Write(line); err != nil {
-		return nil, err
-	}
+	var row exportRecord // reused: the tap runs on one goroutine, writers do not keep it
 	oc.FeatureTap = func(r *pipeline.Record, ev *pipeline.Event, feat []float32) error {
-		id := ev.Int[idField]
-		line = strconv.AppendInt(line[:0], id, 10)
-		line = append(line, ',')
-		line = ev.Time.AppendFormat(line, time.RFC3339Nano)
-		line = append(line, ',')
-		if ev.Str[keyField] != "" {
-			line = append(line, ev.Str[keyField]...)
-		} else {
-			line = strconv.AppendInt(line, ev.Int[keyField], 10)
-		}
-		line = append(line, ',')
-		line = strconv.AppendInt(line, int64(r.Partition), 10)
-		line = append(line, ',')
-		line = strconv.AppendInt(line, r.Offset, 10)
-		for _, x := range feat {
-			line = append(line, ',')
-			line = strconv.AppendFloat(line, float64(x), 'g', -1, 32)
-		}
-		line = append(line, ',')
-		if y, ok := labels[id]; ok {
-			line = strconv.AppendFloat(line, y, 'g', -1, 64)
+		row.ID = ev.Int[idField]
+		row.Time = ev.Time
+		row.KeyInt, row.KeyStr = ev.Int[keyField], ev.Str[keyField]
+		row.Partition, row.Offset = r.Partition, r.Offset
+		row.Features = feat
+		row.Label, row.HasLabel = labels[row.ID]
+		if row.HasLabel {
 			s.Labelled++
 		}
-		line = append(line, '\n')
 		s.Rows++
-		_, err := w.Write(line)
-		return err
+		return w.WriteRow(&row)
 	}
 	op, err := pipeline.New(oc, src, pipeline.DiscardSink{})
 	if err != nil {
@@ -199,8 +192,8 @@ func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logge
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("export interrupted after %d events: %w", stats.Done.Load(), ctx.Err())
 	}
-	if err := w.Flush(); err != nil {
-		return nil, err
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
 		return nil, err
