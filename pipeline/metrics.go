@@ -32,6 +32,10 @@ type Metrics struct {
 	feedbackReloads     prometheus.Counter
 	feedbackEntities    prometheus.Gauge
 	feedbackWait        prometheus.Histogram
+
+	costPerRow  prometheus.Gauge
+	costPerCall prometheus.Gauge
+	arrivalRate prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: not registered).
@@ -96,8 +100,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamscore_feedback_wait_seconds", Help: "Time an event waited for the feedback it joins (only waits are observed).",
 			Buckets: prometheus.ExponentialBuckets(1e-5, 4, 12),
 		}),
+		costPerRow: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "streamscore_batch_cost_per_row_seconds", Help: "The micro-batcher's fitted scoring cost per row (a in a·n+b).",
+		}),
+		costPerCall: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "streamscore_batch_cost_per_call_seconds", Help: "The micro-batcher's fitted fixed cost per scoring call (b in a·n+b).",
+		}),
+		arrivalRate: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "streamscore_batch_arrival_rows_per_second", Help: "Rows arriving at the micro-batcher while it scores, as it estimates them.",
+		}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.costPerRow, m.costPerCall, m.arrivalRate)
 		reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency,
 			m.stateRebuilds, m.stateRebuildSeconds, m.stateEntities, m.feedbackRecords, m.feedbackRejected, m.feedbackLate,
 			m.feedbackIdle, m.feedbackReloads, m.feedbackEntities, m.feedbackWait)

@@ -502,7 +502,12 @@ func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
 	o.m.inference.Observe(time.Since(start).Seconds())
 	o.m.batchSize.Observe(float64(n))
 	o.m.batches.WithLabelValues(b.Reason.String()).Inc()
-	o.st.Batches.Add(1)
+	if o.st.Batches.Add(1)%64 == 1 {
+		perRow, perCall, _ := o.batch.CostModel()
+		o.m.costPerRow.Set(perRow.Seconds())
+		o.m.costPerCall.Set(perCall.Seconds())
+		o.m.arrivalRate.Set(o.batch.ArrivalRate())
+	}
 	o.st.Rows.Add(int64(n))
 
 	now := o.cfg.Now()

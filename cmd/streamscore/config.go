@@ -87,11 +87,16 @@ type ModelConfig struct {
 	Output  string `yaml:"output"`
 }
 
-// BatchConfig tunes the micro-batcher.
+// BatchConfig tunes the micro-batcher (scorer.BatcherConfig).
 type BatchConfig struct {
 	MaxSize   int           `yaml:"max_size"`
 	MaxWait   time.Duration `yaml:"max_wait"`
 	QueueSize int           `yaml:"queue_size"`
+	// Adaptive holds a batch open for more rows only when the fitted cost model says the
+	// scorer is the bottleneck (scorer.Batcher); off: flush whenever the queue runs empty.
+	Adaptive          bool    `yaml:"adaptive"`
+	TargetUtilisation float64 `yaml:"target_utilisation"`
+	PreferredSizes    []int   `yaml:"preferred_sizes"`
 }
 
 func defaultConfig() Config {
@@ -158,6 +163,7 @@ var envVars = []struct {
 	{"STREAMSCORE_LOG_LEVEL", "debug, info, warn or error", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"STREAMSCORE_BATCH_MAX_SIZE", "largest batch", func(c *Config, v string) error { return parseInt(&c.Batch.MaxSize, v) }},
 	{"STREAMSCORE_BATCH_MAX_WAIT", "e.g. 2ms", func(c *Config, v string) error { return parseDur(&c.Batch.MaxWait, v) }},
+	{"STREAMSCORE_BATCH_ADAPTIVE", "true or false", func(c *Config, v string) error { return parseBool(&c.Batch.Adaptive, v) }},
 	{"STREAMSCORE_COMPRESSION", "lz4, snappy, zstd, gzip or none", func(c *Config, v string) error { c.Producer.Compression = v; return nil }},
 	{"STREAMSCORE_SASL_USERNAME", "SASL user", func(c *Config, v string) error { c.Kafka.SASL.Username = v; return nil }},
 	{"STREAMSCORE_SASL_PASSWORD", "SASL password", func(c *Config, v string) error { c.Kafka.SASL.Password = v; return nil }},
@@ -199,6 +205,15 @@ func parseInt(dst *int, v string) error {
 		return errors.New("not an integer")
 	}
 	*dst = n
+	return nil
+}
+
+func parseBool(dst *bool, v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("not true or false")
+	}
+	*dst = b
 	return nil
 }
 
@@ -275,6 +290,12 @@ func (c *Config) validate(needKafka, needModel bool) (*compiled, error) {
 	}
 	if c.Batch.MaxWait < 0 || c.Batch.MaxWait > time.Second {
 		add("batch.max_wait %v: want 0 to 1s", c.Batch.MaxWait)
+	}
+	if len(errs) == 0 {
+		bc := (&compiled{Config: c}).operatorConfig(nil).Batch
+		if _, err := scorer.NewBatcher(bc, func(context.Context, scorer.Batch[struct{}]) error { return nil }); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Delivery != "at-least-once" && c.Delivery != "exactly-once" {
 		add("delivery %q: want at-least-once or exactly-once", c.Delivery)
