@@ -107,21 +107,27 @@ func testRecords(n int, rng *rand.Rand) (recs []Record, bad map[srcID]bool) {
 }
 
 func testRecordsWithLabels(n int, rng *rand.Rand) (recs []Record, bad map[srcID]bool, labels []Record) {
+	return genRecords(n, 300, 50, 17*time.Second, 20, rng)
+}
+
+// genRecords makes n events, spacing apart, of customers and terminals drawn uniformly,
+// one in badEvery truncated (0: none), and the labels of the good ones in time order.
+func genRecords(n, customers, terminals int, spacing time.Duration, badEvery int, rng *rand.Rand) (recs []Record, bad map[srcID]bool, labels []Record) {
 	bad = map[srcID]bool{}
 	next := map[int32]int64{}
 	lnext := map[int32]int64{}
 	base := time.Date(2018, 4, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < n; i++ {
-		cust := rng.IntN(300)
-		term := rng.IntN(50)
+		cust := rng.IntN(customers)
+		term := rng.IntN(terminals)
 		p := int32(cust % 3)
 		off := next[p]
 		next[p] += 1 + int64(rng.IntN(2))
-		ts := base.Add(time.Duration(i) * 17 * time.Second)
+		ts := base.Add(time.Duration(i) * spacing)
 		amount := 5 + rng.Float64()*400
 		v := fmt.Sprintf(`{"transaction_id":%d,"tx_datetime":"%s","customer_id":%d,"terminal_id":%d,"tx_amount":%.2f}`,
 			i, ts.Format(time.RFC3339), cust, term, amount)
-		if rng.IntN(20) == 0 {
+		if badEvery > 0 && rng.IntN(badEvery) == 0 {
 			v = v[:len(v)-3] // truncated: dead-lettered
 			bad[srcID{TopicPartition{"in", p}, off}] = true
 		} else {

@@ -162,6 +162,8 @@ type windowState struct {
 
 	mu      sync.Mutex
 	dropped []TopicPartition // partitions revoked since the last fetch
+
+	newest map[TopicPartition]int64 // newest event time scored per partition (feedback expiry)
 }
 
 func newWindowState(spec *FeatureSpec, schema *Schema, hist History, fbSrc FeedbackSource, m *Metrics, log *zap.Logger) (*windowState, error) {
@@ -182,6 +184,8 @@ func newWindowState(spec *FeatureSpec, schema *Schema, hist History, fbSrc Feedb
 			return nil, errors.New("operator: the feature spec has feedback windows but no feedback source is wired")
 		}
 		ws.fb = newFeedbackTable(spec.Feedback, fbGroups, fbSrc, m, log)
+		ws.newest = map[TopicPartition]int64{}
+		ws.fb.lowWater = ws.lowWater
 	}
 	return ws, nil
 }
@@ -209,7 +213,20 @@ func (ws *windowState) applyInvalidations() {
 	ws.mu.Unlock()
 	for _, tp := range d {
 		delete(ws.parts, tp)
+		delete(ws.newest, tp)
 	}
+}
+
+// lowWater is the oldest of the partitions' newest event times: no partition scores
+// events much older than its newest (its event windows are cut there too).
+func (ws *windowState) lowWater() int64 {
+	lw := int64(math.MinInt64)
+	for _, t := range ws.newest {
+		if lw == math.MinInt64 || t < lw {
+			lw = t
+		}
+	}
+	return lw
 }
 
 // features computes the window columns of ev (record r) into feat, then adds the event to
@@ -230,7 +247,11 @@ func (ws *windowState) features(ctx context.Context, r *Record, ev *Event, feat 
 		}
 	}
 	if ws.fb != nil {
-		if err := ws.fb.ensure(ctx, ev.Time.UnixNano()); err != nil {
+		t := ev.Time.UnixNano()
+		if n, ok := ws.newest[tp]; !ok || t > n {
+			ws.newest[tp] = t
+		}
+		if err := ws.fb.ensure(ctx, t); err != nil {
 			return err
 		}
 		for _, g := range ws.fb.groups {
@@ -249,42 +270,66 @@ func (ws *windowState) computeEvents(ps *partState, ev *Event, feat []float32) {
 	t := ev.Time.UnixNano()
 	maxT := max(ps.maxT, t)
 	cut := maxT - g.horizon // rows at or below are no longer visible, whatever the order
-	var accs [32]acc
-	a := accs[:0]
-	if len(g.windows) > len(accs) {
-		a = make([]acc, 0, len(g.windows))
-	}
-	a = a[:len(g.windows)]
 	stride := len(g.fields)
+	var buf [64]acc
+	a := g.accs(buf[:])
 	if s := ps.entities.get(ev, g.evKey, g.keyType, false); s != nil {
 		for i, ti := range s.t {
 			if ti <= cut {
 				continue
 			}
-			row := s.v[i*stride : (i+1)*stride]
-			for j := range g.windows {
-				w := &g.windows[j]
-				hi := t - w.delay
-				if ti > hi-w.length && ti <= hi {
-					if w.val < 0 {
-						a[j].add(0)
-					} else {
-						a[j].add(row[w.val])
-					}
-				}
+			g.addRow(a, t, ti, s.v[i*stride:(i+1)*stride])
+		}
+	}
+	for si, sp := range g.spans {
+		if sp.current {
+			for j, f := range g.fields {
+				a[si*(stride+1)+1+j].add(ev.Num[f])
+			}
+			a[si*(stride+1)].n++
+		}
+	}
+	g.results(a, feat)
+}
+
+// accs returns zeroed accumulators: per span, the row count then one per stored field.
+func (g *windowGroup) accs(buf []acc) []acc {
+	n := len(g.spans) * (len(g.fields) + 1)
+	if n > len(buf) {
+		return make([]acc, n)
+	}
+	a := buf[:n]
+	clear(a)
+	return a
+}
+
+// addRow adds one row at time ti to every span of an event at t that holds it.
+func (g *windowGroup) addRow(a []acc, t, ti int64, row []float64) {
+	stride := len(g.fields) + 1
+	for si := range g.spans {
+		sp := &g.spans[si]
+		hi := t - sp.delay
+		if ti > hi-sp.length && ti <= hi {
+			base := si * stride
+			a[base].n++
+			for j, x := range row {
+				a[base+1+j].add(x)
 			}
 		}
 	}
+}
+
+// results writes every window's value from the span accumulators.
+func (g *windowGroup) results(a []acc, feat []float32) {
+	stride := len(g.fields) + 1
 	for j := range g.windows {
 		w := &g.windows[j]
-		if w.current {
-			if w.val < 0 {
-				a[j].add(0)
-			} else {
-				a[j].add(ev.Num[g.fields[w.val]])
-			}
+		base := w.span * stride
+		if w.val < 0 {
+			feat[w.col] = float32(w.result(&a[base]))
+		} else {
+			feat[w.col] = float32(w.result(&a[base+1+w.val]))
 		}
-		feat[w.col] = float32(w.result(&a[j]))
 	}
 }
 
@@ -390,6 +435,10 @@ func (ws *windowState) replay(ctx context.Context, tp TopicPartition, end int64,
 	return err
 }
 
+// lateness is how much older than its partition's newest event an event may be and still
+// find the feedback rows it needs in the table (older ones reload it).
+const lateness = int64(24 * time.Hour)
+
 // fbPart is one feedback partition's progress.
 type fbPart struct {
 	maxT  int64 // newest record time seen
@@ -411,7 +460,11 @@ type feedbackTable struct {
 	parts     map[int32]*fbPart
 	maxSeen   int64
 	dropBelow int64 // rows at or below may be gone
-	retention int64
+	retention int64 // hard cap behind the newest row; 0: none
+	// lowWater is the oldest event time that an input partition this operator reads may
+	// still score (math.MinInt64 while unknown): rows older than it minus the horizon
+	// are no longer needed.
+	lowWater func() int64
 	horizon   int64
 	minDelay  int64
 	eof       bool
@@ -430,9 +483,7 @@ func newFeedbackTable(cfg *FeedbackConfig, groups []*windowGroup, src FeedbackSo
 		ft.minDelay = min(ft.minDelay, g.minDelay)
 	}
 	ft.retention = int64(cfg.Retention)
-	if ft.retention <= 0 {
-		ft.retention = 2 * ft.horizon
-	}
+	ft.lowWater = func() int64 { return math.MinInt64 }
 	ft.reset()
 	return ft
 }
@@ -647,7 +698,13 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 			p.ended = true
 		}
 	}
-	if ft.maxSeen != math.MinInt64 {
+	// Rows go once no input partition can need them any more (each partition's newest
+	// event minus the longest window), or, with a retention cap, once they are that far
+	// behind the newest row (an event older than that reloads the table).
+	if lw := ft.lowWater(); lw != math.MinInt64 && lw-ft.horizon-lateness > ft.dropBelow {
+		ft.dropBelow = lw - ft.horizon - lateness
+	}
+	if ft.retention > 0 && ft.maxSeen != math.MinInt64 {
 		if cut := ft.maxSeen - ft.retention; cut > ft.dropBelow {
 			ft.dropBelow = cut
 		}
@@ -700,35 +757,16 @@ func (ft *feedbackTable) compute(g *windowGroup, ev *Event, feat []float32) {
 		}
 	}
 	t := ev.Time.UnixNano()
-	var accs [32]acc
-	a := accs[:0]
-	if len(g.windows) > len(accs) {
-		a = make([]acc, 0, len(g.windows))
-	}
-	a = a[:len(g.windows)]
+	var buf [64]acc
+	a := g.accs(buf[:])
 	if s := ft.data[gi].get(ev, g.evKey, g.keyType, false); s != nil {
 		lo := t - g.horizon
 		stride := len(g.fields)
 		i := sort.Search(len(s.t), func(i int) bool { return s.t[i] > lo })
 		hiAll := t - g.minDelay
 		for ; i < len(s.t) && s.t[i] <= hiAll; i++ {
-			ti := s.t[i]
-			row := s.v[i*stride : (i+1)*stride]
-			for j := range g.windows {
-				w := &g.windows[j]
-				hi := t - w.delay
-				if ti > hi-w.length && ti <= hi {
-					if w.val < 0 {
-						a[j].add(0)
-					} else {
-						a[j].add(row[w.val])
-					}
-				}
-			}
+			g.addRow(a, t, s.t[i], s.v[i*stride:(i+1)*stride])
 		}
 	}
-	for j := range g.windows {
-		w := &g.windows[j]
-		feat[w.col] = float32(w.result(&a[j]))
-	}
+	g.results(a, feat)
 }

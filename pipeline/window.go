@@ -52,8 +52,10 @@ type FeedbackConfig struct {
 	// IdleTimeout: a feedback partition that is caught up and silent this long stops
 	// holding events back (see README, "Windowed features"). Default 1s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// Retention: how far behind the newest feedback record rows are kept in memory.
-	// Default: twice the longest delay + length of any feedback window.
+	// Rows are dropped once no input partition read by this operator can need them (its
+	// newest event, less a day of lateness, less the longest window). Retention, when set,
+	// also caps how far behind the newest feedback record rows are kept: a hard bound on
+	// memory, at the price of reloading the table for events older than that.
 	Retention time.Duration `yaml:"retention"`
 }
 
@@ -67,6 +69,14 @@ type compiledWindow struct {
 	current bool  // include the current event
 	val     int   // index into the group's stored values; -1 for count
 	empty   float64
+	span    int // index into the group's spans
+}
+
+// span is one distinct (delay, length, current) of a group: windows that differ only in
+// their aggregate share it, so a scan tests each row once per span, not per window.
+type span struct {
+	delay, length int64
+	current       bool
 }
 
 // windowGroup is every window over one source and key: one scan of an entity's rows
@@ -77,6 +87,7 @@ type windowGroup struct {
 	fbKey    int   // key field in the feedback schema (feedback groups)
 	fields   []int // stored fields (event or feedback schema indices), in value order
 	windows  []compiledWindow
+	spans    []span
 	horizon  int64 // longest delay + length, ns
 	minDelay int64 // ns
 	keyType  FieldType
@@ -179,6 +190,16 @@ func (fs *FeatureSpec) compileWindow(col int, f *Feature, s *Schema) error {
 		cw.val = g.valueIndex(fi)
 	default:
 		return fmt.Errorf("feature %s: window agg %q: want count, sum, mean, min or max", f.Name, w.Agg)
+	}
+	cw.span = -1
+	for i, sp := range g.spans {
+		if sp == (span{cw.delay, cw.length, cw.current}) {
+			cw.span = i
+		}
+	}
+	if cw.span < 0 {
+		g.spans = append(g.spans, span{cw.delay, cw.length, cw.current})
+		cw.span = len(g.spans) - 1
 	}
 	g.windows = append(g.windows, cw)
 	if h := int64(w.Delay + w.Length); h > g.horizon {

@@ -329,7 +329,7 @@ func TestWindowFeaturesMatchBruteForce(t *testing.T) {
 }
 
 // stretch respaces events (and their labels) dt apart, keeping their order.
-func stretch(t *testing.T, recs, labels []Record, dt time.Duration) {
+func stretch(t testing.TB, recs, labels []Record, dt time.Duration) {
 	t.Helper()
 	base := time.Date(2018, 4, 1, 0, 0, 0, 0, time.UTC)
 	at := map[string]string{}

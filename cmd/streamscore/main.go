@@ -1,5 +1,5 @@
 // Command streamscore scores Kafka event streams with ONNX models: live (run), as a bounded
-// replay (backfill), as a training-set export (features), and as a self-contained demo on
+// replay (backfill), as a training-set export (export, features), and as a self-contained demo on
 // an embedded broker (demo). This package only parses flags, loads the config and wires
 // the drivers; the logic lives in pipeline, scorer and topics.
 package main
