@@ -464,7 +464,7 @@ type feedbackTable struct {
 	// lowWater is the oldest event time that an input partition this operator reads may
 	// still score (math.MinInt64 while unknown): rows older than it minus the horizon
 	// are no longer needed.
-	lowWater func() int64
+	lowWater  func() int64
 	horizon   int64
 	minDelay  int64
 	eof       bool
