@@ -224,7 +224,7 @@ func TestOperatorScoresIndependentOfBatching(t *testing.T) {
 	recs, _, labels := testRecordsWithLabels(5000, rand.New(rand.NewPCG(1, 2)))
 	var ref map[srcID]float32
 	for i, maxSize := range []int{1, 7, 256, 4096} {
-		sink := &recordingSink{scores: map[srcID]float32{}}
+		sink := newRecordingSink()
 		src := &memSource{recs: recs, rng: rand.New(rand.NewPCG(uint64(i), 9)), onCommit: func([]Offset) {}}
 		op, err := New(Config{
 			Schema: s, Features: fs, Model: model,
@@ -253,9 +253,15 @@ func TestOperatorScoresIndependentOfBatching(t *testing.T) {
 	}
 }
 
+// recordingSink keeps each prediction's score and features.
 type recordingSink struct {
 	mu     sync.Mutex
 	scores map[srcID]float32
+	feats  map[srcID][]float32
+}
+
+func newRecordingSink() *recordingSink {
+	return &recordingSink{scores: map[srcID]float32{}, feats: map[srcID][]float32{}}
 }
 
 func (k *recordingSink) Produce(out *Output, ack func(error)) {
@@ -265,8 +271,10 @@ func (k *recordingSink) Produce(out *Output, ack func(error)) {
 			ack(err)
 			return
 		}
+		id := srcID{TopicPartition{p.Source.Topic, p.Source.Partition}, p.Source.Offset}
 		k.mu.Lock()
-		k.scores[srcID{TopicPartition{p.Source.Topic, p.Source.Partition}, p.Source.Offset}] = p.Score
+		k.scores[id] = p.Score
+		k.feats[id] = p.Features
 		k.mu.Unlock()
 	}
 	ack(nil)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,28 +163,6 @@ func (h *memHistory) Replay(_ context.Context, tp TopicPartition, end int64, fn 
 	return nil
 }
 
-// featureSink records each prediction's features.
-type featureSink struct {
-	mu    sync.Mutex
-	feats map[srcID][]float32
-}
-
-func (k *featureSink) Produce(out *Output, ack func(error)) {
-	if out.Topic == "preds" {
-		var p Prediction
-		if err := json.Unmarshal(out.Value, &p); err != nil {
-			ack(err)
-			return
-		}
-		k.mu.Lock()
-		k.feats[srcID{TopicPartition{p.Source.Topic, p.Source.Partition}, p.Source.Offset}] = p.Features
-		k.mu.Unlock()
-	}
-	ack(nil)
-}
-
-func (k *featureSink) Flush(context.Context) error { return nil }
-
 type sliceSource struct{ recs []Record }
 
 func (s *sliceSource) Fetch(context.Context) ([]Record, error) {
@@ -200,7 +177,7 @@ func (s *sliceSource) Fetch(context.Context) ([]Record, error) {
 
 func runFeatures(t *testing.T, s *Schema, fs *FeatureSpec, recs []Record, fb FeedbackSource, hist History, m *Metrics) map[srcID][]float32 {
 	t.Helper()
-	sink := &featureSink{feats: map[srcID][]float32{}}
+	sink := newRecordingSink()
 	op, err := New(Config{
 		Schema: s, Features: fs, Model: FeaturesOnly{N: fs.Len()},
 		Topics: Topics{Predictions: "preds", DeadLetter: "dlq"}, Batch: scorer.BatcherConfig{MaxSize: 64},

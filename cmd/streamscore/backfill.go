@@ -55,12 +55,8 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 			if err != nil {
 				return err
 			}
-			if from != "" && from != "earliest" {
-				t, err := time.Parse(time.RFC3339, from)
-				if err != nil {
-					return fmt.Errorf("--from %q: want earliest or an RFC 3339 time such as 2018-07-01T00:00:00Z", from)
-				}
-				o.from = t
+			if o.from, err = parseFrom(from); err != nil {
+				return err
 			}
 			if o.out == "" {
 				o.out = "topic:" + c.Topics.Backfill
@@ -78,12 +74,7 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 				return err
 			}
 			if jsonOut {
-				b, err := json.Marshal(s)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), string(b))
-				return nil
+				return printJSON(cmd.OutOrStdout(), s)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backfilled %d events into %s: %d predictions, %d dead letters, %.1fs, %.0f events/s, mean batch %.0f (model %s %s)\n",
 				s.Events, s.Out, s.Predictions, s.DeadLettered, s.Seconds, s.EventsPerSecond, s.MeanBatch, s.Model, s.ModelVersion)
@@ -96,6 +87,28 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 	fl.IntVar(&o.batchSize, "batch-size", 256, "rows per ONNX Runtime call; scores do not depend on it (256 is the reference model's fastest, see make bench)")
 	fl.BoolVar(&jsonOut, "json", false, "print the summary as one JSON object")
 	return cmd
+}
+
+// parseFrom reads a --from flag: earliest (the zero time) or an RFC 3339 time.
+func parseFrom(from string) (time.Time, error) {
+	if from == "" || from == "earliest" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, from)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--from %q: want earliest or an RFC 3339 time such as 2018-07-01T00:00:00Z", from)
+	}
+	return t, nil
+}
+
+// printJSON writes v as one line of JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
 }
 
 func runBackfill(ctx context.Context, c *compiled, o backfillOptions, log *zap.Logger, progressOut io.Writer) (*backfillSummary, error) {

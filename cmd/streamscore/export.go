@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,12 +57,8 @@ known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
 			if err != nil {
 				return err
 			}
-			if from != "" && from != "earliest" {
-				t, err := time.Parse(time.RFC3339, from)
-				if err != nil {
-					return fmt.Errorf("--from %q: want earliest or an RFC 3339 time such as 2018-07-01T00:00:00Z", from)
-				}
-				o.from = t
+			if o.from, err = parseFrom(from); err != nil {
+				return err
 			}
 			cc, err := c.validate(true, false)
 			if err != nil {
@@ -78,12 +73,7 @@ known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
 				return err
 			}
 			if jsonOut {
-				b, err := json.Marshal(s)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), string(b))
-				return nil
+				return printJSON(cmd.OutOrStdout(), s)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "exported %d rows (%d labelled) of %d events to %s in %.1fs; %d dead-lettered, %d labels read\n",
 				s.Rows, s.Labelled, s.Events, s.Out, s.Seconds, s.DeadLettered, s.Labels)
