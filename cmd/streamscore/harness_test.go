@@ -132,21 +132,11 @@ func produceT(t testing.TB, c *Config, n int, bad float64, seed uint64) produceR
 	return produceAt(t, c, n, 0, bad, seed)
 }
 
-// produceAt produces n events at rate events/s (0: as fast as possible).
+// produceAt produces n events of a new simulation at rate events/s (0: as fast as
+// possible), and their labels.
 func produceAt(t testing.TB, c *Config, n int, rate, bad float64, seed uint64) produceResult {
 	t.Helper()
-	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := produceEvents(ctx, p, produceOptions{events: n, rate: rate, seed: seed, badFraction: bad, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return produceStream(t, c, newEventStream(seed, bad), n, rate, false)
 }
 
 // awaitOutputs reads the output topics from the start until want input records have a
