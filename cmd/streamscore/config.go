@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,10 @@ type Config struct {
 	// IncludeFeatures writes each prediction's model input into it ("features"), for
 	// feature logging and skew audits.
 	IncludeFeatures bool `yaml:"include_features"`
+	// MemoryLimit is the Go runtime's soft memory limit (e.g. 200MiB; empty: none): the
+	// garbage collector works harder near it instead of letting the heap double. The
+	// GOMEMLIMIT variable, when set, wins.
+	MemoryLimit string `yaml:"memory_limit"`
 
 	path string // the file it came from, for resolving relative paths
 }
@@ -205,6 +210,40 @@ func parseInt(dst *int, v string) error {
 		return errors.New("not an integer")
 	}
 	*dst = n
+	return nil
+}
+
+// parseBytes reads sizes such as 200MiB, 1GiB, 512KiB or a plain number of bytes.
+func parseBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(v, u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n < 0 {
+				break
+			}
+			return n * u.mult, nil
+		}
+	}
+	return 0, fmt.Errorf("%q: want a size such as 200MiB, 1GiB or a number of bytes", v)
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit from memory_limit, unless
+// GOMEMLIMIT is set.
+func (c *Config) applyMemoryLimit() error {
+	if c.MemoryLimit == "" || os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	n, err := parseBytes(c.MemoryLimit)
+	if err != nil {
+		return fmt.Errorf("memory_limit %w", err)
+	}
+	if n > 0 {
+		debug.SetMemoryLimit(n)
+	}
 	return nil
 }
 
