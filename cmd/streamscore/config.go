@@ -58,9 +58,9 @@ type Config struct {
 	// IncludeFeatures writes each prediction's model input into it ("features"), for
 	// feature logging and skew audits.
 	IncludeFeatures bool `yaml:"include_features"`
-	// MemoryLimit is the Go runtime's soft memory limit (e.g. 200MiB; empty: none): the
-	// garbage collector works harder near it instead of letting the heap double. The
-	// GOMEMLIMIT variable, when set, wins.
+	// MemoryLimit is the Go runtime's soft memory limit of `run` (e.g. 200MiB; empty:
+	// none): the garbage collector works harder near it instead of letting the heap
+	// double. The GOMEMLIMIT variable, when set, wins. Batch commands ignore it.
 	MemoryLimit string `yaml:"memory_limit"`
 
 	path string // the file it came from, for resolving relative paths

@@ -72,9 +72,6 @@ func (g *globalFlags) load() (*Config, error) {
 	if g.logLevel != "" {
 		c.Log.Level = g.logLevel
 	}
-	if err := c.applyMemoryLimit(); err != nil {
-		return nil, err
-	}
 	return c, nil
 }
 

@@ -47,6 +47,11 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			if fl.Changed("metrics-addr") {
 				c.Metrics.Address = metricsAddr
 			}
+			// Live scoring only: batch jobs (backfill, export) read ahead in large fetches
+			// and are faster left to the default GC pacing.
+			if err := c.applyMemoryLimit(); err != nil {
+				return err
+			}
 			cc, err := c.validate(true, true)
 			if err != nil {
 				return err
