@@ -61,11 +61,7 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 			if o.out == "" {
 				o.out = "topic:" + c.Topics.Backfill
 			}
-			cc, err := c.validate(true, true)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(c.Log.Level, c.Log.Format)
+			cc, log, err := c.prepare(true)
 			if err != nil {
 				return err
 			}

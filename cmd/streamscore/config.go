@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
 	"github.com/streamscore/streamscore/pipeline"
@@ -376,6 +377,20 @@ func (c *Config) validate(needKafka, needModel bool) (*compiled, error) {
 		return nil, fmt.Errorf("%s is not valid:\n  - %s", src, strings.Join(msgs, "\n  - "))
 	}
 	return &compiled{Config: c, schema: &schema, features: fs}, nil
+}
+
+// prepare validates c for a command that talks to Kafka (and loads the model, with
+// needModel) and builds its logger.
+func (c *Config) prepare(needModel bool) (*compiled, *zap.Logger, error) {
+	cc, err := c.validate(true, needModel)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(c.Log.Level, c.Log.Format)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cc, log, nil
 }
 
 func (c *compiled) modelOptions() scorer.Options {

@@ -60,11 +60,7 @@ known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
 			if o.from, err = parseFrom(from); err != nil {
 				return err
 			}
-			cc, err := c.validate(true, false)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(c.Log.Level, c.Log.Format)
+			cc, log, err := c.prepare(false)
 			if err != nil {
 				return err
 			}

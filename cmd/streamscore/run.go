@@ -52,11 +52,7 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			if err := c.applyMemoryLimit(); err != nil {
 				return err
 			}
-			cc, err := c.validate(true, true)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(c.Log.Level, c.Log.Format)
+			cc, log, err := c.prepare(true)
 			if err != nil {
 				return err
 			}
