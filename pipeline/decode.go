@@ -176,9 +176,10 @@ func (e *Event) Has(i int) bool { return e.Present&(1<<uint(i)) != 0 }
 // Decoder decodes JSON events against a schema. It is not safe for concurrent use; each
 // goroutine that decodes keeps its own.
 type Decoder struct {
-	s   *Schema
-	tok *json.Tokenizer
-	buf []byte
+	s         *Schema
+	tok       *json.Tokenizer
+	buf       []byte
+	reference bool // tests: always take the reference path
 }
 
 // NewDecoder returns a decoder for a compiled schema.
@@ -233,6 +234,26 @@ func (d *Decoder) Decode(value []byte, recordTime time.Time, ev *Event) error {
 	if !utf8.Valid(value) {
 		return badEvent(ClassInvalidUTF8, "", "value is not valid UTF-8")
 	}
+	if !d.reference && d.decodeFast(value, ev) {
+		d.setTime(recordTime, ev)
+		return nil
+	}
+	return d.decodeReference(value, recordTime, ev)
+}
+
+// setTime sets ev.Time from the event-time field or, without one, the record time.
+func (d *Decoder) setTime(recordTime time.Time, ev *Event) {
+	if d.s.eventTime >= 0 {
+		ev.Time = time.Unix(0, ev.Int[d.s.eventTime]).UTC()
+	} else {
+		ev.Time = recordTime.UTC()
+	}
+}
+
+// decodeReference is the reference decoder (json.Valid, then the tokenizer): it classifies
+// every value the fast path gives up on.
+func (d *Decoder) decodeReference(value []byte, recordTime time.Time, ev *Event) error {
+	s := d.s
 	if !json.Valid(value) {
 		return badEvent(ClassInvalidJSON, "", "value is not valid JSON")
 	}
@@ -289,11 +310,7 @@ func (d *Decoder) Decode(value []byte, recordTime time.Time, ev *Event) error {
 			return badEvent(ClassMissingField, s.Fields[i].Name, "required member is missing")
 		}
 	}
-	if s.eventTime >= 0 {
-		ev.Time = time.Unix(0, ev.Int[s.eventTime]).UTC()
-	} else {
-		ev.Time = recordTime.UTC()
-	}
+	d.setTime(recordTime, ev)
 	return nil
 }
 

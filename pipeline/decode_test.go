@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -158,10 +159,21 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"transaction_id":1,"transaction_id":2}`))
 	s := referenceSchema(f)
 	spec := referenceFeatures(f, s)
+	ref := NewDecoder(s)
+	ref.reference = true
+	refEv := ref.NewEvent()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := NewDecoder(s)
 		ev := d.NewEvent()
 		err := d.Decode(in, time.Unix(0, 0), ev)
+		// The fast path and the reference path agree on every input.
+		refErr := ref.Decode(in, time.Unix(0, 0), refEv)
+		if fmt.Sprint(err) != fmt.Sprint(refErr) {
+			t.Fatalf("fast path: %v; reference path: %v", err, refErr)
+		}
+		if err == nil && !sameEvent(ev, refEv) {
+			t.Fatalf("fast path decoded %+v; reference path %+v", ev, refEv)
+		}
 		if err != nil {
 			var de *DecodeError
 			if !errors.As(err, &de) || de.Class == "" {
@@ -192,6 +204,87 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func sameEvent(a, b *Event) bool {
+	if a.Present != b.Present || !a.Time.Equal(b.Time) {
+		return false
+	}
+	for i := range a.Num {
+		if a.Present&(1<<uint(i)) == 0 {
+			continue
+		}
+		if math.Float64bits(a.Num[i]) != math.Float64bits(b.Num[i]) || a.Int[i] != b.Int[i] || a.Str[i] != b.Str[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The fast path takes the ordinary events, and gives up, leaving the verdict to the
+// reference path, on the rest; both agree on every one of these.
+func TestDecodeFastPathAgreesWithReference(t *testing.T) {
+	s := referenceSchema(t)
+	d := NewDecoder(s)
+	if !d.decodeFast([]byte(goodEvent), d.NewEvent()) {
+		t.Fatal("the fast path gave up on an ordinary event")
+	}
+	ref := NewDecoder(s)
+	ref.reference = true
+	const tail = `"tx_datetime":"2018-04-01T00:07:56Z","customer_id":596,"terminal_id":3156,"tx_amount":57.16`
+	cases := map[string]bool{ // input: whether the fast path should take it
+		goodEvent: true,
+		" \n\t{ \"transaction_id\" : 1 , " + tail + " }\r\n":                               true,
+		`{"transaction_id":1,"extra":{"a":[1,2,{"b":null}],"c":"\u00e9\n"},` + tail + `}`:  true,
+		`{"transaction_id":1,"x":1,"x":2,` + tail + `}`:                                    true,
+		`{"transaction_id":1,"x":-0.5e+10,"y":[],"z":{},"t":true,"f":false,` + tail + `}`:  true,
+		`{"transaction_id":1,` + tail + `,"tx_amount":2}`:                                  false, // duplicate
+		`{"transaction_id":1,` + tail + `,}`:                                               false,
+		`{"transaction_id":1,` + tail + `}x`:                                               false,
+		`{"transaction_id":1,` + tail + `}}`:                                               false,
+		`{"transaction_id":01,` + tail + `}`:                                               false,
+		`{"transaction_id":1.,` + tail + `}`:                                               false,
+		`{"transaction_id":-,` + tail + `}`:                                                false,
+		`{"transaction_id":1e,` + tail + `}`:                                               false,
+		`{"transaction_id":1.5,` + tail + `}`:                                              false,
+		`{"transaction_id":"1",` + tail + `}`:                                              false,
+		`{"transaction_id":null,` + tail + `}`:                                             false,
+		`{"transaction_id":tru,` + tail + `}`:                                              false,
+		`{"transaction_id":1,"x":"\x",` + tail + `}`:                                       false,
+		`{"transaction_id":1,"x":"\u12g4",` + tail + `}`:                                   false,
+		"{\"transaction_id\":1,\"x\":\"a\tb\"," + tail + "}":                               false, // raw control character
+		`{"transaction_id":1,"x":[1,],` + tail + `}`:                                       false,
+		`{"transaction_id":1,"x":[1 2],` + tail + `}`:                                      false,
+		`{"transaction_id":1,"x":{"a"},` + tail + `}`:                                      false,
+		`{"transaction_id":1,"x":{1:2},` + tail + `}`:                                      false,
+		`{"transaction_id":1 "x":1,` + tail + `}`:                                          false,
+		`{"trans\u0061ction_id":1,` + tail + `}`:                                           false, // escaped key
+		`{"transaction_id":1,"tx_datetime":"2018-04-01T00:07:56\u005a",` + tail[37:] + `}`: false,
+		`{"transaction_id":1,"tx_datetime":"yesterday",` + tail[37:] + `}`:                 false,
+		`{"transaction_id":-1,` + tail + `}`:                                               false, // below min
+		`{"transaction_id":1}`:                                                             false, // missing fields
+		`{}`:                                                                               false,
+		`[]`:                                                                               false,
+		`"x"`:                                                                              false,
+		`{"transaction_id":1,"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `,` + tail + `}`: false,
+	}
+	for in, fast := range cases {
+		ev, refEv := d.NewEvent(), ref.NewEvent()
+		if got := d.decodeFast([]byte(in), ev); got != fast {
+			t.Errorf("decodeFast(%s) = %v, want %v", in, got, fast)
+		}
+		err := d.Decode([]byte(in), time.Unix(0, 0), ev)
+		refErr := ref.Decode([]byte(in), time.Unix(0, 0), refEv)
+		if fmt.Sprint(err) != fmt.Sprint(refErr) {
+			t.Errorf("%s: fast path %v, reference %v", in, err, refErr)
+		}
+		if err == nil && !sameEvent(ev, refEv) {
+			t.Errorf("%s: fast path %+v, reference %+v", in, ev, refEv)
+		}
+		if fast && err != nil {
+			t.Errorf("%s: fast path took it, but Decode = %v", in, err)
+		}
+	}
 }
 
 func TestRequireKey(t *testing.T) {
