@@ -84,3 +84,48 @@ func (a *Admin) EndOffsetsSum(ctx context.Context, topic string) (int64, error) 
 	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
 	return sum, nil
 }
+
+// Relay is the Kafka floor of the latency benchmark: the least a live consume→produce job
+// can do. It reads from, as it is written, and for each record writes a small JSON record
+// naming its source ({"source":{"partition":P,"offset":O}}) to to, with the consumer and
+// producer settings of the pipeline, until ctx is done.
+func Relay(ctx context.Context, cc ClientConfig, from, to string) error {
+	opts, err := cc.opts("relay")
+	if err != nil {
+		return err
+	}
+	cons, err := kgo.NewClient(append(opts,
+		kgo.ConsumeTopics(from),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	prod, err := kgo.NewClient(append(opts,
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	var failed atomic.Pointer[error]
+	for ctx.Err() == nil {
+		fs := cons.PollFetches(ctx)
+		if e := failed.Load(); e != nil {
+			return fmt.Errorf("relaying: %w", *e)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v := fmt.Appendf(nil, `{"source":{"topic":%q,"partition":%d,"offset":%d}}`, r.Topic, r.Partition, r.Offset)
+			prod.Produce(ctx, &kgo.Record{Topic: to, Key: r.Key, Value: v}, func(_ *kgo.Record, err error) {
+				if err != nil && ctx.Err() == nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			})
+		})
+	}
+	return nil
+}

@@ -38,6 +38,7 @@ type benchResults struct {
 	Scoring      []scoringPoint     `json:"scoring_ceiling"`
 	CatchUp      catchUpResult      `json:"catch_up"`
 	Latency      []latencyPoint     `json:"latency"`
+	KafkaLatency []latencyPoint     `json:"kafka_floor_latency"` // the relay at the same loads
 	Backfill     float64            `json:"backfill_events_per_s"`
 	Ratios       map[string]float64 `json:"ratios"`
 }
@@ -69,6 +70,8 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 	var events int
 	var out string
 	var seconds float64
+	var only []string
+	var rates []float64
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the Kafka ceiling, the scoring ceiling, catch-up, latency under load, backfill and peak RSS",
@@ -86,7 +89,14 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			c.Log.Level = "warn"
-			res, err := runBench(cmd.Context(), c, events, time.Duration(seconds*float64(time.Second)), cmd.OutOrStdout())
+			stages := map[string]bool{}
+			for _, s := range only {
+				if !strings.Contains("abcde", s) || len(s) != 1 {
+					return fmt.Errorf("--only: unknown stage %q (a, b, c, d or e)", s)
+				}
+				stages[s] = true
+			}
+			res, err := runBench(cmd.Context(), c, benchPlan{events: events, step: time.Duration(seconds * float64(time.Second)), stages: stages, rates: rates}, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -100,8 +110,10 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 			if err := os.WriteFile(filepath.Join(out, "results.json"), b, 0o644); err != nil {
 				return err
 			}
-			if err := plotLatency(res.Latency, filepath.Join(out, "latency.png")); err != nil {
-				return err
+			if len(res.Latency) > 0 {
+				if err := plotLatency(res.Latency, res.KafkaLatency, filepath.Join(out, "latency.png")); err != nil {
+					return err
+				}
 			}
 			printBench(cmd.OutOrStdout(), res)
 			fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s and %s\n", filepath.Join(out, "results.json"), filepath.Join(out, "latency.png"))
@@ -111,86 +123,139 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().IntVar(&events, "events", 1_000_000, "pre-produced events for the ceiling, catch-up and backfill runs")
 	cmd.Flags().StringVar(&out, "out", "bin/bench", "folder for results.json and latency.png")
 	cmd.Flags().Float64Var(&seconds, "seconds", 4, "duration of each offered-load step")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these stages (a,b,c,d,e); default all")
+	cmd.Flags().Float64SliceVar(&rates, "rates", nil, "offered loads for (d), events/s (default 1000,10000,50000 and 80% of the catch-up rate)")
 	return cmd
 }
 
-func runBench(ctx context.Context, base *Config, n int, step time.Duration, progress io.Writer) (*benchResults, error) {
+// benchPlan says what runBench measures: stages empty means all of them.
+type benchPlan struct {
+	events int
+	step   time.Duration
+	stages map[string]bool
+	rates  []float64
+}
+
+func (p benchPlan) has(stage string) bool { return len(p.stages) == 0 || p.stages[stage] }
+
+func runBench(ctx context.Context, base *Config, plan benchPlan, progress io.Writer) (*benchResults, error) {
+	n, step := plan.events, plan.step
 	res := &benchResults{Machine: fmt.Sprintf("%d CPUs, %s/%s, broker on the same machine", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH), Events: n, Ratios: map[string]float64{}}
 	say := func(format string, args ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", args...) }
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	c := benchTopics(base, "bench-"+suffix)
-	if err := createBenchTopics(ctx, c, 3, c.Topics.Input[0], c.Topics.Labels, "copy-"+suffix); err != nil {
-		return nil, err
-	}
-	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	say("producing %d events", n)
-	if _, err := produceEvents(ctx, p, produceOptions{events: n, seed: 7, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil); err != nil {
-		return nil, err
-	}
-
-	say("(a) Kafka ceiling: consume->produce copy")
-	d, err := topics.CopyTopic(ctx, c.Kafka, c.Topics.Input[0], "copy-"+suffix, int64(n))
-	if err != nil {
-		return nil, err
-	}
-	res.KafkaCeiling = float64(n) / d.Seconds()
-
-	say("(b) scoring ceiling: ONNX Runtime alone")
-	cc, err := c.validate(true, true)
-	if err != nil {
-		return nil, err
-	}
-	if res.Scoring, err = scoringCeiling(cc); err != nil {
-		return nil, err
-	}
-
-	say("(c) catch-up: a streamscore process from offset zero")
 	bin, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	res.CatchUp, err = benchCatchUp(ctx, bin, c, n)
+	cc, err := c.validate(true, true)
 	if err != nil {
 		return nil, err
 	}
-
-	say("(e) backfill")
-	bf, err := runBackfill(ctx, cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 256}, zap.NewNop(), io.Discard)
-	if err != nil {
-		return nil, err
-	}
-	res.Backfill = bf.EventsPerSecond
-
-	rates := []float64{1_000, 10_000, 50_000, math.Round(0.8 * res.CatchUp.EventsPerSecond)}
-	for i, r := range rates {
-		say("(d) latency at %.0f events/s offered", r)
-		lc := benchTopics(base, fmt.Sprintf("lat%d-%s", i, suffix))
-		if err := createBenchTopics(ctx, lc, 3, lc.Topics.Input[0], lc.Topics.Labels); err != nil {
+	if plan.has("a") || plan.has("c") || plan.has("e") {
+		if err := createBenchTopics(ctx, c, benchPartitions, c.Topics.Input[0], c.Topics.Labels, "copy-"+suffix); err != nil {
 			return nil, err
 		}
-		lp, err := benchLatency(ctx, bin, lc, r, step)
+		p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
 		if err != nil {
 			return nil, err
 		}
-		res.Latency = append(res.Latency, lp)
+		say("producing %d events", n)
+		_, err = produceEvents(ctx, p, produceOptions{events: n, seed: 7, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+		p.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 
-	res.Ratios["catch_up_over_kafka_ceiling"] = res.CatchUp.EventsPerSecond / res.KafkaCeiling
-	res.Ratios["backfill_over_catch_up"] = res.Backfill / res.CatchUp.EventsPerSecond
+	if plan.has("a") {
+		say("(a) Kafka ceiling: consume->produce copy")
+		d, err := topics.CopyTopic(ctx, c.Kafka, c.Topics.Input[0], "copy-"+suffix, int64(n))
+		if err != nil {
+			return nil, err
+		}
+		res.KafkaCeiling = float64(n) / d.Seconds()
+	}
+
+	if plan.has("b") {
+		say("(b) scoring ceiling: ONNX Runtime alone")
+		if res.Scoring, err = scoringCeiling(cc); err != nil {
+			return nil, err
+		}
+	}
+
+	if plan.has("c") {
+		say("(c) catch-up: a streamscore process from offset zero")
+		if res.CatchUp, err = benchCatchUp(ctx, bin, c, n); err != nil {
+			return nil, err
+		}
+	}
+
+	if plan.has("e") {
+		say("(e) backfill")
+		bf, err := runBackfill(ctx, cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 256}, zap.NewNop(), io.Discard)
+		if err != nil {
+			return nil, err
+		}
+		res.Backfill = bf.EventsPerSecond
+	}
+
+	if plan.has("d") {
+		rates := plan.rates
+		if len(rates) == 0 {
+			rates = []float64{1_000, 10_000, 50_000}
+			if res.CatchUp.EventsPerSecond > 0 {
+				rates = append(rates, math.Round(0.8*res.CatchUp.EventsPerSecond))
+			}
+		}
+		for i, r := range rates {
+			say("(d) latency at %.0f events/s offered", r)
+			lc := benchTopics(base, fmt.Sprintf("lat%d-%s", i, suffix))
+			if err := createBenchTopics(ctx, lc, benchPartitions, lc.Topics.Input[0], lc.Topics.Labels); err != nil {
+				return nil, err
+			}
+			lp, err := benchLatency(ctx, pipelineSubject(bin), lc, r, step)
+			if err != nil {
+				return nil, err
+			}
+			res.Latency = append(res.Latency, lp)
+			say("(d) Kafka floor: a relay at %.0f events/s offered", r)
+			rc := benchTopics(base, fmt.Sprintf("relay%d-%s", i, suffix))
+			if err := createBenchTopics(ctx, rc, benchPartitions, rc.Topics.Input[0]); err != nil {
+				return nil, err
+			}
+			if lp, err = benchLatency(ctx, relaySubject, rc, r, step); err != nil {
+				return nil, err
+			}
+			res.KafkaLatency = append(res.KafkaLatency, lp)
+		}
+	}
+
 	best := 0.0
 	for _, s := range res.Scoring {
 		best = math.Max(best, s.RowsPerSecond)
 	}
-	// Everything but the model: the catch-up's wall time per event minus the model's share
-	// at its best batch size.
-	res.Ratios["non_model_us_per_event"] = 1e6/res.CatchUp.EventsPerSecond - 1e6/best
-	res.Ratios["model_us_per_event_best_batch"] = 1e6 / best
+	if cu := res.CatchUp.EventsPerSecond; cu > 0 {
+		if res.KafkaCeiling > 0 {
+			res.Ratios["catch_up_over_kafka_ceiling"] = cu / res.KafkaCeiling
+		}
+		if res.Backfill > 0 {
+			res.Ratios["backfill_over_catch_up"] = res.Backfill / cu
+		}
+		if best > 0 {
+			// Everything but the model: the catch-up's wall time per event minus the
+			// model's share at its best batch size.
+			res.Ratios["non_model_us_per_event"] = 1e6/cu - 1e6/best
+		}
+	}
+	if best > 0 {
+		res.Ratios["model_us_per_event_best_batch"] = 1e6 / best
+	}
 	return res, nil
 }
+
+// benchPartitions is the partition count of the bench's topics.
+const benchPartitions = 3
 
 func benchTopics(base *Config, id string) *Config {
 	c := *base
@@ -368,7 +433,7 @@ func benchCatchUp(ctx context.Context, bin string, c *Config, n int) (catchUpRes
 		return r, err
 	}
 	defer adm.Close()
-	if err := createBenchTopics(ctx, c, 3, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter); err != nil {
+	if err := createBenchTopics(ctx, c, benchPartitions, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter); err != nil {
 		return r, err
 	}
 	start := time.Now()
@@ -403,33 +468,61 @@ func benchCatchUp(ctx context.Context, bin string, c *Config, n int) (catchUpRes
 	return r, nil
 }
 
-// benchLatency runs a streamscore process, offers events at rate for d, and measures, for
-// every event, the time from its produce call to the moment a subscriber reads its
-// prediction.
-func benchLatency(ctx context.Context, bin string, c *Config, rate float64, d time.Duration) (latencyPoint, error) {
-	lp := latencyPoint{Offered: rate}
-	if err := createBenchTopics(ctx, c, 3, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter); err != nil {
-		return lp, err
+// latencySubject is what benchLatency offers load to: it starts consuming c's input topic
+// and writing one record per event to c's predictions topic, and returns the process to
+// read the peak RSS of (0: none of its own) and a stop function.
+type latencySubject func(ctx context.Context, c *Config) (pid int, stop func(), err error)
+
+// pipelineSubject runs `streamscore run` in a child process and waits for it to join its
+// group.
+func pipelineSubject(bin string) latencySubject {
+	return func(ctx context.Context, c *Config) (int, func(), error) {
+		if err := createBenchTopics(ctx, c, benchPartitions, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter); err != nil {
+			return 0, nil, err
+		}
+		cmd, stop, err := startRun(bin, c)
+		if err != nil {
+			return 0, nil, err
+		}
+		adm, err := topics.NewAdmin(c.Kafka)
+		if err != nil {
+			stop()
+			return 0, nil, err
+		}
+		defer adm.Close()
+		for wait := time.Now().Add(time.Minute); ; {
+			if m, err := adm.AssignedMembers(ctx, c.Group); err == nil && m == 1 {
+				return cmd.Process.Pid, stop, nil
+			}
+			if time.Now().After(wait) {
+				stop()
+				return 0, nil, errors.New("latency: the pipeline did not join its group in a minute")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
-	cmd, stop, err := startRun(bin, c)
+}
+
+// relaySubject is the Kafka floor: topics.Relay in this process.
+func relaySubject(ctx context.Context, c *Config) (int, func(), error) {
+	if err := createBenchTopics(ctx, c, benchPartitions, c.Topics.Predictions); err != nil {
+		return 0, nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- topics.Relay(rctx, c.Kafka, c.Topics.Input[0], c.Topics.Predictions) }()
+	return 0, func() { cancel(); <-done }, nil
+}
+
+// benchLatency starts subject, offers events at rate for d, and measures, for every event,
+// the time from its produce call to the moment a subscriber reads its prediction.
+func benchLatency(ctx context.Context, subject latencySubject, c *Config, rate float64, d time.Duration) (latencyPoint, error) {
+	lp := latencyPoint{Offered: rate}
+	pid, stop, err := subject(ctx, c)
 	if err != nil {
 		return lp, err
 	}
 	defer stop()
-	adm, err := topics.NewAdmin(c.Kafka)
-	if err != nil {
-		return lp, err
-	}
-	defer adm.Close()
-	for wait := time.Now().Add(time.Minute); ; {
-		if m, err := adm.AssignedMembers(ctx, c.Group); err == nil && m == 1 {
-			break
-		}
-		if time.Now().After(wait) {
-			return lp, errors.New("latency: the pipeline did not join its group in a minute")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	reader, err := topics.NewReader(c.Kafka, true, c.Topics.Predictions)
 	if err != nil {
 		return lp, err
@@ -444,7 +537,7 @@ func benchLatency(ctx context.Context, bin string, c *Config, rate float64, d ti
 	sent := map[pos]time.Time{}
 	var lat []time.Duration
 	pending := map[pos]time.Time{} // predictions read before their produce ack arrived
-	warmSeen := 0
+	warmSeen := map[int32]bool{}   // partitions a warm-up event came back from
 
 	n := int(rate * d.Seconds())
 	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
@@ -470,7 +563,7 @@ func benchLatency(ctx context.Context, bin string, c *Config, rate float64, d ti
 				k := pos{pr.Source.Partition, pr.Source.Offset}
 				if ts, ok := sent[k]; ok {
 					if ts.IsZero() { // a warm-up event
-						warmSeen++
+						warmSeen[k.p] = true
 					} else {
 						lat = append(lat, now.Sub(ts))
 					}
@@ -492,24 +585,29 @@ func benchLatency(ctx context.Context, bin string, c *Config, rate float64, d ti
 	}()
 
 	gen := sim.New(sim.Config{Seed: 9})
-	// Warm up: the first events would also time the reader's and the pipeline's start-up
-	// (metadata, offsets, first fetch). Send events until one comes back, then measure.
+	// Warm up: the first events would also time the reader's and the subject's start-up
+	// (metadata, offsets, each partition's first fetch). Send events until one has come back
+	// from every partition, then measure.
+	parts := map[int32]bool{}
 	for warm := time.Now().Add(time.Minute); ; {
 		tx := gen.Next()
 		p.ProduceResult(c.Topics.Input[0], tx.Key(), tx.AppendEvent(nil), func(part int32, off int64, ts time.Time, err error) {
 			mu.Lock()
 			sent[pos{part, off}] = time.Time{} // a warm-up event: not measured
+			if err == nil {
+				parts[part] = true
+			}
 			mu.Unlock()
 		})
 		time.Sleep(20 * time.Millisecond)
 		mu.Lock()
-		warmed := warmSeen > 0 || len(pending) > 0
+		warmed := len(parts) > 0 && len(warmSeen) == len(parts) && len(parts) >= benchPartitions
 		mu.Unlock()
 		if warmed {
 			break
 		}
 		if time.Now().After(warm) {
-			return lp, errors.New("latency: no prediction came back within a minute")
+			return lp, errors.New("latency: predictions did not come back from every partition within a minute")
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // let the warm-up events drain
@@ -547,9 +645,11 @@ func benchLatency(ctx context.Context, bin string, c *Config, rate float64, d ti
 		stopRead()
 		<-readDone
 	}
-	_, hwm, err := procStats(cmd.Process.Pid)
-	if err != nil {
-		return lp, err
+	var hwm int64
+	if pid != 0 {
+		if _, hwm, err = procStats(pid); err != nil {
+			return lp, err
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -571,19 +671,33 @@ func benchLatency(ctx context.Context, bin string, c *Config, rate float64, d ti
 func printBench(w io.Writer, r *benchResults) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%s\n", r.Machine)
-	fmt.Fprintf(tw, "(a) Kafka ceiling (consume->produce copy, %d events)\t%.0f events/s\n", r.Events, r.KafkaCeiling)
+	if r.KafkaCeiling > 0 {
+		fmt.Fprintf(tw, "(a) Kafka ceiling (consume->produce copy, %d events)\t%.0f events/s\n", r.Events, r.KafkaCeiling)
+	}
 	for _, s := range r.Scoring {
 		fmt.Fprintf(tw, "(b) ONNX Runtime alone, batch %d\t%.0f rows/s (%.1f us/call)\n", s.Batch, s.RowsPerSecond, s.MicrosPerCall)
 	}
-	fmt.Fprintf(tw, "(c) catch-up from offset zero (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
-		r.Events, r.CatchUp.EventsPerSecond, r.CatchUp.CPUMicrosPerEvt, r.CatchUp.PeakRSSMiB)
-	for _, l := range r.Latency {
+	if r.CatchUp.EventsPerSecond > 0 {
+		fmt.Fprintf(tw, "(c) catch-up from offset zero (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
+			r.Events, r.CatchUp.EventsPerSecond, r.CatchUp.CPUMicrosPerEvt, r.CatchUp.PeakRSSMiB)
+	}
+	for i, l := range r.Latency {
 		fmt.Fprintf(tw, "(d) offered %.0f events/s (achieved %.0f, %d events)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n",
 			l.Offered, l.Achieved, l.Events, l.P50Ms, l.P99Ms, l.P999Ms, l.PeakRSS)
+		if i < len(r.KafkaLatency) {
+			k := r.KafkaLatency[i]
+			fmt.Fprintf(tw, "    Kafka floor (relay, no decoding, no model)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", k.P50Ms, k.P99Ms, k.P999Ms)
+		}
 	}
-	fmt.Fprintf(tw, "(e) backfill into a topic\t%.0f events/s\n", r.Backfill)
-	fmt.Fprintf(tw, "c/a: catch-up over the Kafka ceiling\t%.2f\n", r.Ratios["catch_up_over_kafka_ceiling"])
-	fmt.Fprintf(tw, "per event: model at its best batch / everything else\t%.2f us / %.2f us\n",
-		r.Ratios["model_us_per_event_best_batch"], r.Ratios["non_model_us_per_event"])
+	if r.Backfill > 0 {
+		fmt.Fprintf(tw, "(e) backfill into a topic\t%.0f events/s\n", r.Backfill)
+	}
+	if v, ok := r.Ratios["catch_up_over_kafka_ceiling"]; ok {
+		fmt.Fprintf(tw, "c/a: catch-up over the Kafka ceiling\t%.2f\n", v)
+	}
+	if v, ok := r.Ratios["non_model_us_per_event"]; ok {
+		fmt.Fprintf(tw, "per event: model at its best batch / everything else\t%.2f us / %.2f us\n",
+			r.Ratios["model_us_per_event_best_batch"], v)
+	}
 	tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -90,7 +91,8 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	return zc.Build()
 }
 
-// serveMetrics serves /metrics and /healthz on addr until ctx ends. It returns the address
+// serveMetrics serves /metrics, /healthz and the Go profiler (/debug/pprof/) on addr until
+// ctx ends. It returns the address
 // actually bound (useful with port 0).
 func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *zap.Logger) (string, error) {
 	if addr == "" {
@@ -100,6 +102,11 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("metrics address %s: %w", addr, err)

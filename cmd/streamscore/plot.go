@@ -7,10 +7,12 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
-// plotLatency draws event-to-prediction latency percentiles against offered load.
-func plotLatency(pts []latencyPoint, path string) error {
+// plotLatency draws event-to-prediction latency percentiles against offered load, and the
+// Kafka floor (the relay's percentiles, dashed) beside them.
+func plotLatency(pts, floor []latencyPoint, path string) error {
 	p := plot.New()
 	p.Title.Text = "streamscore: event-to-prediction latency vs offered load"
 	p.X.Label.Text = "offered load (events/s, log scale)"
@@ -27,7 +29,11 @@ func plotLatency(pts []latencyPoint, path string) error {
 		{"p99", func(l latencyPoint) float64 { return l.P99Ms }, color.RGBA{R: 255, G: 127, B: 14, A: 255}},
 		{"p99.9", func(l latencyPoint) float64 { return l.P999Ms }, color.RGBA{R: 214, G: 39, B: 40, A: 255}},
 	}
-	for _, s := range series {
+	for i := range 2 * len(series) {
+		s, pts, name := series[i%len(series)], pts, series[i%len(series)].name
+		if i >= len(series) {
+			pts, name = floor, "Kafka floor "+name
+		}
 		xy := make(plotter.XYs, 0, len(pts))
 		for _, l := range pts {
 			if v := s.get(l); v > 0 && l.Offered > 0 {
@@ -39,11 +45,15 @@ func plotLatency(pts []latencyPoint, path string) error {
 		}
 		line, points, err := plotter.NewLinePoints(xy)
 		if err != nil {
-			return fmt.Errorf("plotting %s: %w", s.name, err)
+			return fmt.Errorf("plotting %s: %w", name, err)
 		}
 		line.Color, points.Color = s.col, s.col
+		if i >= len(series) {
+			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			points.Shape = draw.CircleGlyph{}
+		}
 		p.Add(line, points)
-		p.Legend.Add(s.name, line, points)
+		p.Legend.Add(name, line, points)
 	}
 	p.Legend.Top, p.Legend.Left = true, true
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
