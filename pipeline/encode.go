@@ -29,6 +29,8 @@ type Prediction struct {
 // predictionEncoder appends prediction JSON without reflection or allocation beyond dst.
 type predictionEncoder struct {
 	modelJSON []byte // `"model":{"name":…,"version":…}` prepared once
+	scoredAt  time.Time
+	scoredStr []byte // scoredAt formatted: a batch's predictions share it
 }
 
 func newPredictionEncoder(name, version string) *predictionEncoder {
@@ -62,9 +64,12 @@ func (e *predictionEncoder) append(dst []byte, topic string, partition int32, of
 	dst = append(dst, ',')
 	dst = append(dst, e.modelJSON...)
 	dst = append(dst, `,"event_time":"`...)
-	dst = eventTime.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = appendRFC3339NanoUTC(dst, eventTime)
 	dst = append(dst, `","scored_at":"`...)
-	dst = scoredAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
+	if !scoredAt.Equal(e.scoredAt) || e.scoredStr == nil {
+		e.scoredAt, e.scoredStr = scoredAt, scoredAt.UTC().AppendFormat(e.scoredStr[:0], "2006-01-02T15:04:05.000000Z07:00")
+	}
+	dst = append(dst, e.scoredStr...)
 	dst = append(dst, '"')
 	if features != nil {
 		dst = append(dst, `,"features":[`...)
@@ -78,6 +83,34 @@ func (e *predictionEncoder) append(dst []byte, topic string, partition int32, of
 	}
 	dst = append(dst, '}')
 	return dst
+}
+
+// appendRFC3339NanoUTC appends t in UTC as time.RFC3339Nano does, without its general
+// layout interpreter.
+func appendRFC3339NanoUTC(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, time.RFC3339Nano)
+	}
+	hour, min, sec := t.Clock()
+	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':', byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
 }
 
 const hexDigits = "0123456789abcdef"

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -44,4 +45,27 @@ func FuzzPredictionRoundTrip(f *testing.F) {
 			t.Fatalf("event time %v", p.EventTime)
 		}
 	})
+}
+
+// The event time is written exactly as time.RFC3339Nano writes it, for any instant.
+func TestAppendRFC3339NanoUTC(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	times := []time.Time{
+		time.Date(2018, 4, 1, 0, 7, 56, 0, time.UTC),
+		time.Date(2018, 4, 1, 0, 7, 56, 120_000_000, time.FixedZone("x", 3600)),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(0, 0),
+	}
+	for range 100_000 {
+		times = append(times, time.Unix(0, r.Int64()-r.Int64()/2).Add(time.Duration(r.IntN(1000))))
+	}
+	for _, tm := range times {
+		want := tm.UTC().Format(time.RFC3339Nano)
+		if got := string(appendRFC3339NanoUTC([]byte("x"), tm)); got != "x"+want {
+			t.Fatalf("%v: got %q, want %q", tm, got[1:], want)
+		}
+	}
 }
