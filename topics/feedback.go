@@ -7,7 +7,9 @@ import (
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamscore/streamscore/pipeline"
 )
@@ -224,19 +226,39 @@ func (f *Feedback) Partitions() []int32 { return f.parts }
 func (f *Feedback) Rewind(ctx context.Context) error { return f.start(ctx, false) }
 
 // CaughtUp implements pipeline.FeedbackSource: a partition is caught up when the broker's
-// last stable offset is not beyond the records Poll has returned.
+// last stable offset is not beyond the records Poll has returned. It is one ListOffsets
+// request per partition leader, on the client's cached metadata (the live pipeline asks
+// once per input fetch while a labels partition is idle; kadm would add a Metadata round
+// trip to each).
 func (f *Feedback) CaughtUp(ctx context.Context) (map[int32]bool, error) {
-	ends, err := f.adm.adm.ListCommittedOffsets(ctx, f.o.Topic)
-	if err == nil {
-		err = ends.Error()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.IsolationLevel = 1 // read committed: the last stable offset
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = f.o.Topic
+	for _, p := range f.parts {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = -1 // the end
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
 	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, f.adm.cl)
 	if err != nil {
 		return nil, err
 	}
-	out := map[int32]bool{}
-	ends.Each(func(e kadm.ListedOffset) {
-		out[e.Partition] = f.next[e.Partition] >= e.Offset
-	})
+	out := make(map[int32]bool, len(f.parts))
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return nil, fmt.Errorf("end offset of %s/%d: %w", t.Topic, p.Partition, err)
+			}
+			out[p.Partition] = f.next[p.Partition] >= p.Offset
+		}
+	}
+	if len(out) != len(f.parts) {
+		return nil, fmt.Errorf("end offsets of %s: %d of %d partitions answered", f.o.Topic, len(out), len(f.parts))
+	}
 	return out, nil
 }
 
