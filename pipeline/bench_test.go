@@ -3,10 +3,13 @@ package pipeline
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/scorer"
 )
 
 func BenchmarkDecode(b *testing.B) {
@@ -101,4 +104,39 @@ func BenchmarkWindowFeatures(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkOperator is the whole operator per event, in memory: fetch batches of up to 300
+// records, decode, the handbook's 15 features (windows over events and over the labels),
+// micro-batching, the reference model on ONNX Runtime, encoding, a sink that acknowledges
+// at once, and commit tracking. No Kafka: this is the pipeline's own CPU cost per event.
+func BenchmarkOperator(b *testing.B) {
+	s, fs := handbookSpec(b)
+	model := openTestModel(b)
+	const n = 20_000
+	recs, _, labels := genRecords(n, 3000, 500, 17*time.Second, 0, rand.New(rand.NewPCG(1, 2)))
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ResetTimer()
+	for i := range b.N {
+		src := &memSource{recs: recs, rng: rand.New(rand.NewPCG(uint64(i), 9)), onCommit: func([]Offset) {}}
+		op, err := New(Config{
+			Schema: s, Features: fs, Model: model,
+			Topics:   Topics{Predictions: "preds", Alerts: "alerts", DeadLetter: "dlq"},
+			Batch:    scorer.BatcherConfig{MaxSize: 1024},
+			Feedback: &memFeedback{recs: labels, rng: rand.New(rand.NewPCG(uint64(i), 3))},
+		}, src, DiscardSink{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := op.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	events := float64(b.N * n)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/events, "allocs/event")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/events, "B/event")
 }

@@ -511,6 +511,14 @@ func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
 	o.st.Rows.Add(int64(n))
 
 	now := o.cfg.Now()
+	// One allocation per batch for the values and one for the prediction outputs, not one
+	// each per row: they stay alive until the last of the batch's records is acknowledged.
+	perRow := 192 + len(o.cfg.Topics.Predictions)
+	if o.cfg.IncludeFeatures {
+		perRow += 12 * f
+	}
+	vals := make([]byte, 0, n*perRow)
+	outs := make([]Output, n)
 	for i := range b.Rows {
 		r := &b.Rows[i]
 		rec := r.rec
@@ -519,14 +527,17 @@ func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
 		if o.cfg.IncludeFeatures {
 			feat = r.feat
 		}
-		val := o.enc.append(make([]byte, 0, 192+len(rec.Key)+len(rec.Topic)+12*len(feat)), rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
+		start := len(vals)
+		vals = o.enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
+		val := vals[start:len(vals):len(vals)]
 		alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
-		outs := int32(1)
+		count := int32(1)
 		if alert {
-			outs++
+			count++
 		}
-		o.tr.add(r.h, outs)
-		o.produce(&Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Source: rec}, r.h, &o.st.Predictions)
+		o.tr.add(r.h, count)
+		outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Source: rec}
+		o.produce(&outs[i], r.h, &o.st.Predictions)
 		if alert {
 			o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Source: rec}, r.h, &o.st.Alerts)
 		}
