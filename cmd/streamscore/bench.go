@@ -32,15 +32,17 @@ import (
 
 // benchResults is what `streamscore bench` measures; it is also written as JSON.
 type benchResults struct {
-	Machine      string             `json:"machine"`
-	Events       int                `json:"events"`
-	KafkaCeiling float64            `json:"kafka_ceiling_events_per_s"`
-	Scoring      []scoringPoint     `json:"scoring_ceiling"`
-	CatchUp      catchUpResult      `json:"catch_up"`
-	Latency      []latencyPoint     `json:"latency"`
-	KafkaLatency []latencyPoint     `json:"kafka_floor_latency"` // the relay at the same loads
-	Backfill     float64            `json:"backfill_events_per_s"`
-	Ratios       map[string]float64 `json:"ratios"`
+	Machine      string         `json:"machine"`
+	Events       int            `json:"events"`
+	KafkaCeiling float64        `json:"kafka_ceiling_events_per_s"`
+	Scoring      []scoringPoint `json:"scoring_ceiling"`
+	CatchUp      catchUpResult  `json:"catch_up"`
+	Latency      []latencyPoint `json:"latency"`
+	// LatencyLabels: the same loads with each event's label written a simulated week later.
+	LatencyLabels []latencyPoint     `json:"latency_labels_flowing"`
+	KafkaLatency  []latencyPoint     `json:"kafka_floor_latency"` // the relay at the same loads
+	Backfill      float64            `json:"backfill_events_per_s"`
+	Ratios        map[string]float64 `json:"ratios"`
 }
 
 type scoringPoint struct {
@@ -111,7 +113,7 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			if len(res.Latency) > 0 {
-				if err := plotLatency(res.Latency, res.KafkaLatency, filepath.Join(out, "latency.png")); err != nil {
+				if err := plotLatency(res, filepath.Join(out, "latency.png")); err != nil {
 					return err
 				}
 			}
@@ -214,17 +216,26 @@ func runBench(ctx context.Context, base *Config, plan benchPlan, progress io.Wri
 			if err := createBenchTopics(ctx, lc, benchPartitions, lc.Topics.Input[0], lc.Topics.Labels); err != nil {
 				return nil, err
 			}
-			lp, err := benchLatency(ctx, pipelineSubject(bin), lc, r, step)
+			lp, err := benchLatency(ctx, pipelineSubject(bin), lc, r, step, false)
 			if err != nil {
 				return nil, err
 			}
 			res.Latency = append(res.Latency, lp)
+			say("(d) latency at %.0f events/s offered, labels flowing", r)
+			fc := benchTopics(base, fmt.Sprintf("flow%d-%s", i, suffix))
+			if err := createBenchTopics(ctx, fc, benchPartitions, fc.Topics.Input[0], fc.Topics.Labels); err != nil {
+				return nil, err
+			}
+			if lp, err = benchLatency(ctx, pipelineSubject(bin), fc, r, step, true); err != nil {
+				return nil, err
+			}
+			res.LatencyLabels = append(res.LatencyLabels, lp)
 			say("(d) Kafka floor: a relay at %.0f events/s offered", r)
 			rc := benchTopics(base, fmt.Sprintf("relay%d-%s", i, suffix))
 			if err := createBenchTopics(ctx, rc, benchPartitions, rc.Topics.Input[0]); err != nil {
 				return nil, err
 			}
-			if lp, err = benchLatency(ctx, relaySubject, rc, r, step); err != nil {
+			if lp, err = benchLatency(ctx, relaySubject, rc, r, step, false); err != nil {
 				return nil, err
 			}
 			res.KafkaLatency = append(res.KafkaLatency, lp)
@@ -516,7 +527,10 @@ func relaySubject(ctx context.Context, c *Config) (int, func(), error) {
 
 // benchLatency starts subject, offers events at rate for d, and measures, for every event,
 // the time from its produce call to the moment a subscriber reads its prediction.
-func benchLatency(ctx context.Context, subject latencySubject, c *Config, rate float64, d time.Duration) (latencyPoint, error) {
+// With labels, each event's label is written to the labels topic a simulated week after it,
+// as in production, so events wait for the labels their features join (pipeline.Feedback);
+// without, the labels topic stays empty and its partitions idle.
+func benchLatency(ctx context.Context, subject latencySubject, c *Config, rate float64, d time.Duration, labels bool) (latencyPoint, error) {
 	lp := latencyPoint{Offered: rate}
 	pid, stop, err := subject(ctx, c)
 	if err != nil {
@@ -584,13 +598,32 @@ func benchLatency(ctx context.Context, subject latencySubject, c *Config, rate f
 		}
 	}()
 
-	gen := sim.New(sim.Config{Seed: 9})
+	st := newEventStream(9, 0)
+	if labels {
+		// A simulated week and a day first, so that labels are due from the first measured
+		// event on; the subject scores these while warming up.
+		if _, err := produceEvents(ctx, p, produceOptions{days: 8, stream: st, holdLabels: true,
+			topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil); err != nil {
+			return lp, err
+		}
+	}
+	next := func() sim.Tx {
+		tx := st.gen.Next()
+		if labels {
+			for len(st.pending) > 0 && !st.pending[0].Time.Add(7*24*time.Hour).After(tx.Time) {
+				p.ProduceRaw(c.Topics.Labels, st.pending[0].Key(), st.pending[0].AppendLabel(nil), nil, func(error) {})
+				st.pending = st.pending[1:]
+			}
+			st.pending = append(st.pending, tx)
+		}
+		return tx
+	}
 	// Warm up: the first events would also time the reader's and the subject's start-up
 	// (metadata, offsets, each partition's first fetch). Send events until one has come back
 	// from every partition, then measure.
 	parts := map[int32]bool{}
 	for warm := time.Now().Add(time.Minute); ; {
-		tx := gen.Next()
+		tx := next()
 		p.ProduceResult(c.Topics.Input[0], tx.Key(), tx.AppendEvent(nil), func(part int32, off int64, ts time.Time, err error) {
 			mu.Lock()
 			sent[pos{part, off}] = time.Time{} // a warm-up event: not measured
@@ -619,7 +652,7 @@ func benchLatency(ctx context.Context, subject latencySubject, c *Config, rate f
 		if due := start.Add(time.Duration(float64(i) / rate * float64(time.Second))); time.Until(due) > 0 {
 			time.Sleep(time.Until(due))
 		}
-		tx := gen.Next()
+		tx := next()
 		p.ProduceResult(c.Topics.Input[0], tx.Key(), tx.AppendEvent(nil), func(part int32, off int64, ts time.Time, err error) {
 			if err != nil {
 				return
@@ -636,14 +669,37 @@ func benchLatency(ctx context.Context, subject latencySubject, c *Config, rate f
 		})
 	}
 	lp.Achieved = float64(n) / time.Since(start).Seconds()
-	select {
-	case err := <-readDone:
-		if err != nil {
-			return lp, err
+	// Events go on, unmeasured, until the last measured prediction is read: with labels,
+	// the last events would otherwise wait for labels that never come (the idle timeout).
+	stopTrailer, trailerDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(trailerDone)
+		tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopTrailer:
+				return
+			case <-tick.C:
+			}
+			tx := next()
+			p.ProduceResult(c.Topics.Input[0], tx.Key(), tx.AppendEvent(nil), func(part int32, off int64, _ time.Time, err error) {
+				mu.Lock()
+				sent[pos{part, off}] = time.Time{} // not measured
+				mu.Unlock()
+			})
 		}
+	}()
+	select {
+	case err = <-readDone:
 	case <-time.After(2 * time.Minute):
 		stopRead()
 		<-readDone
+	}
+	close(stopTrailer)
+	<-trailerDone
+	if err != nil {
+		return lp, err
 	}
 	var hwm int64
 	if pid != 0 {
@@ -684,6 +740,10 @@ func printBench(w io.Writer, r *benchResults) {
 	for i, l := range r.Latency {
 		fmt.Fprintf(tw, "(d) offered %.0f events/s (achieved %.0f, %d events)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n",
 			l.Offered, l.Achieved, l.Events, l.P50Ms, l.P99Ms, l.P999Ms, l.PeakRSS)
+		if i < len(r.LatencyLabels) {
+			k := r.LatencyLabels[i]
+			fmt.Fprintf(tw, "    with labels flowing (each a simulated week after its event)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n", k.P50Ms, k.P99Ms, k.P999Ms, k.PeakRSS)
+		}
 		if i < len(r.KafkaLatency) {
 			k := r.KafkaLatency[i]
 			fmt.Fprintf(tw, "    Kafka floor (relay, no decoding, no model)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", k.P50Ms, k.P99Ms, k.P999Ms)

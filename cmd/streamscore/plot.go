@@ -10,9 +10,18 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// plotLatency draws event-to-prediction latency percentiles against offered load, and the
-// Kafka floor (the relay's percentiles, dashed) beside them.
-func plotLatency(pts, floor []latencyPoint, path string) error {
+// latencySeries is one set of latency points to plot.
+type latencySeries struct {
+	name   string
+	pts    []latencyPoint
+	dashes []vg.Length
+	glyph  draw.GlyphDrawer
+}
+
+// plotLatency draws event-to-prediction latency percentiles against offered load: the
+// pipeline's (labels topic idle), the pipeline's with labels flowing, and the Kafka floor
+// (the relay's).
+func plotLatency(r *benchResults, path string) error {
 	p := plot.New()
 	p.Title.Text = "streamscore: event-to-prediction latency vs offered load"
 	p.X.Label.Text = "offered load (events/s, log scale)"
@@ -20,7 +29,12 @@ func plotLatency(pts, floor []latencyPoint, path string) error {
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
 	p.Add(plotter.NewGrid())
-	series := []struct {
+	groups := []latencySeries{
+		{"", r.Latency, nil, draw.CircleGlyph{}},
+		{"labels flowing ", r.LatencyLabels, []vg.Length{vg.Points(1), vg.Points(2)}, draw.TriangleGlyph{}},
+		{"Kafka floor ", r.KafkaLatency, []vg.Length{vg.Points(5), vg.Points(3)}, draw.SquareGlyph{}},
+	}
+	percentiles := []struct {
 		name string
 		get  func(latencyPoint) float64
 		col  color.RGBA
@@ -29,32 +43,27 @@ func plotLatency(pts, floor []latencyPoint, path string) error {
 		{"p99", func(l latencyPoint) float64 { return l.P99Ms }, color.RGBA{R: 255, G: 127, B: 14, A: 255}},
 		{"p99.9", func(l latencyPoint) float64 { return l.P999Ms }, color.RGBA{R: 214, G: 39, B: 40, A: 255}},
 	}
-	for i := range 2 * len(series) {
-		s, pts, name := series[i%len(series)], pts, series[i%len(series)].name
-		if i >= len(series) {
-			pts, name = floor, "Kafka floor "+name
-		}
-		xy := make(plotter.XYs, 0, len(pts))
-		for _, l := range pts {
-			if v := s.get(l); v > 0 && l.Offered > 0 {
-				xy = append(xy, plotter.XY{X: l.Offered, Y: v})
+	for _, g := range groups {
+		for _, pc := range percentiles {
+			xy := make(plotter.XYs, 0, len(g.pts))
+			for _, l := range g.pts {
+				if v := pc.get(l); v > 0 && l.Offered > 0 {
+					xy = append(xy, plotter.XY{X: l.Offered, Y: v})
+				}
 			}
+			if len(xy) == 0 {
+				continue
+			}
+			line, points, err := plotter.NewLinePoints(xy)
+			if err != nil {
+				return fmt.Errorf("plotting %s%s: %w", g.name, pc.name, err)
+			}
+			line.Color, points.Color = pc.col, pc.col
+			line.Dashes, points.Shape = g.dashes, g.glyph
+			p.Add(line, points)
+			p.Legend.Add(g.name+pc.name, line, points)
 		}
-		if len(xy) == 0 {
-			continue
-		}
-		line, points, err := plotter.NewLinePoints(xy)
-		if err != nil {
-			return fmt.Errorf("plotting %s: %w", name, err)
-		}
-		line.Color, points.Color = s.col, s.col
-		if i >= len(series) {
-			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			points.Shape = draw.CircleGlyph{}
-		}
-		p.Add(line, points)
-		p.Legend.Add(name, line, points)
 	}
 	p.Legend.Top, p.Legend.Left = true, true
-	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+	return p.Save(8*vg.Inch, 5.5*vg.Inch, path)
 }
