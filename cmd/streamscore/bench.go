@@ -74,6 +74,7 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 	var seconds float64
 	var only []string
 	var rates []float64
+	var replot string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the Kafka ceiling, the scoring ceiling, catch-up, latency under load, backfill and peak RSS",
@@ -86,6 +87,18 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
     back by a subscriber: event-to-prediction p50, p99, p99.9;
 (e) backfill throughput; and the ratios. Results go to OUT/results.json and OUT/latency.png.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if replot != "" {
+				b, err := os.ReadFile(filepath.Join(replot, "results.json"))
+				if err != nil {
+					return err
+				}
+				var res benchResults
+				if err := json.Unmarshal(b, &res); err != nil {
+					return fmt.Errorf("%s: %w", filepath.Join(replot, "results.json"), err)
+				}
+				printBench(cmd.OutOrStdout(), &res)
+				return plotLatency(&res, filepath.Join(replot, "latency.png"))
+			}
 			c, err := g.load()
 			if err != nil {
 				return err
@@ -125,6 +138,7 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().IntVar(&events, "events", 1_000_000, "pre-produced events for the ceiling, catch-up and backfill runs")
 	cmd.Flags().StringVar(&out, "out", "bin/bench", "folder for results.json and latency.png")
 	cmd.Flags().Float64Var(&seconds, "seconds", 4, "duration of each offered-load step")
+	cmd.Flags().StringVar(&replot, "replot", "", "measure nothing: print the table of DIR/results.json and redraw DIR/latency.png")
 	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these stages (a,b,c,d,e); default all")
 	cmd.Flags().Float64SliceVar(&rates, "rates", nil, "offered loads for (d), events/s (default 1000,10000,50000 and 80% of the catch-up rate)")
 	return cmd

@@ -30,7 +30,7 @@ func plotLatency(r *benchResults, path string) error {
 	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
 	p.Add(plotter.NewGrid())
 	groups := []latencySeries{
-		{"", r.Latency, nil, draw.CircleGlyph{}},
+		{"labels idle ", r.Latency, nil, draw.CircleGlyph{}},
 		{"labels flowing ", r.LatencyLabels, []vg.Length{vg.Points(1), vg.Points(2)}, draw.TriangleGlyph{}},
 		{"Kafka floor ", r.KafkaLatency, []vg.Length{vg.Points(5), vg.Points(3)}, draw.SquareGlyph{}},
 	}
