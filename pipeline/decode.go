@@ -178,7 +178,6 @@ func (e *Event) Has(i int) bool { return e.Present&(1<<uint(i)) != 0 }
 type Decoder struct {
 	s         *Schema
 	tok       *json.Tokenizer
-	buf       []byte
 	reference bool // tests: always take the reference path
 }
 
