@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"sync"
+
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // FileSink writes outputs as JSON lines: a prediction's value as it would go to its topic,
@@ -39,9 +41,9 @@ func (s *FileSink) Produce(out *Output, ack func(error)) {
 		}
 	case out.Topic == s.deadLetter:
 		b := append(s.buf[:0], `{"dead_letter":{"error_class":`...)
-		b = appendJSONString(b, headerValue(out.Headers, "error.class"))
+		b = appendJSONString(b, record.HeaderValue(out.Headers, record.HeaderErrorClass))
 		b = append(b, `,"error_message":`...)
-		b = appendJSONString(b, headerValue(out.Headers, "error.message"))
+		b = appendJSONString(b, record.HeaderValue(out.Headers, record.HeaderErrorMessage))
 		b = append(b, `,"source":{"topic":`...)
 		b = appendJSONString(b, []byte(out.Source.Topic))
 		b = append(b, `,"partition":`...)
@@ -68,15 +70,6 @@ func (s *FileSink) Flush(context.Context) error {
 		return s.err
 	}
 	return s.w.Flush()
-}
-
-func headerValue(hs []Header, key string) []byte {
-	for _, h := range hs {
-		if h.Key == key {
-			return h.Value
-		}
-	}
-	return nil
 }
 
 // DiscardSink acknowledges every output at once and writes nothing: for drivers that only

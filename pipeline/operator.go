@@ -18,37 +18,17 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/scorer"
 )
 
-// Record is one input record.
-type Record struct {
-	Topic       string
-	Partition   int32
-	Offset      int64
-	LeaderEpoch int32
-	Key         []byte
-	Value       []byte
-	Timestamp   time.Time
-	Headers     []Header
-}
-
-// Header is a record header.
-type Header struct {
-	Key   string
-	Value []byte
-}
-
-// Output is one record for a sink. The sink may keep the slices until it acknowledges.
-type Output struct {
-	Topic   string
-	Key     []byte
-	Value   []byte
-	Headers []Header
-	// Source is the input record that caused the output (file sinks write it; topic sinks
-	// ignore it, since the value carries it).
-	Source *Record
-}
+// The record types are defined in package record, so that topics can use them without
+// importing the operator; these aliases keep the operator's API in its own words.
+type (
+	Record = record.Record
+	Header = record.Header
+	Output = record.Output
+)
 
 // Source yields input records. Fetch blocks until it has records; a bounded source returns
 // io.EOF after its last record. Fetch is only called from one goroutine.
@@ -359,7 +339,7 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 		handles := make([]handle, len(recs))
 		for i := range recs {
 			r := &recs[i]
-			handles[i] = o.tr.begin(TopicPartition{r.Topic, r.Partition}, r.Offset, r.LeaderEpoch, r.Timestamp)
+			handles[i] = o.tr.begin(TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset, r.LeaderEpoch, r.Timestamp)
 		}
 		if isGroup {
 			gs.AllowRebalance()
@@ -461,11 +441,11 @@ func (o *Operator) deadLetter(r *Record, h handle, cause error) {
 	out := &Output{
 		Topic: o.cfg.Topics.DeadLetter, Key: r.Key, Value: r.Value, Source: r,
 		Headers: []Header{
-			{Key: "error.class", Value: []byte(class)},
-			{Key: "error.message", Value: []byte(cause.Error())},
-			{Key: "source.topic", Value: []byte(r.Topic)},
-			{Key: "source.partition", Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
-			{Key: "source.offset", Value: strconv.AppendInt(nil, r.Offset, 10)},
+			{Key: record.HeaderErrorClass, Value: []byte(class)},
+			{Key: record.HeaderErrorMessage, Value: []byte(cause.Error())},
+			{Key: record.HeaderSourceTopic, Value: []byte(r.Topic)},
+			{Key: record.HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
+			{Key: record.HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
 		},
 	}
 	o.sink.Produce(out, func(err error) {
@@ -536,10 +516,10 @@ func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
 			count++
 		}
 		o.tr.add(r.h, count)
-		outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Source: rec}
+		outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Source: rec, Features: r.feat, EventTime: r.eventTime}
 		o.produce(&outs[i], r.h, &o.st.Predictions)
 		if alert {
-			o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Source: rec}, r.h, &o.st.Alerts)
+			o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Source: rec, Features: r.feat, EventTime: r.eventTime}, r.h, &o.st.Alerts)
 		}
 		o.tr.release(r.h)
 	}

@@ -60,7 +60,7 @@ type slowSink struct {
 }
 
 func (k *slowSink) Produce(out *Output, ack func(error)) {
-	id := srcID{TopicPartition{out.Source.Topic, out.Source.Partition}, out.Source.Offset}
+	id := srcID{TopicPartition{Topic: out.Source.Topic, Partition: out.Source.Partition}, out.Source.Offset}
 	k.mu.Lock()
 	k.pending[id]++
 	k.n++
@@ -129,7 +129,7 @@ func genRecords(n, customers, terminals int, spacing time.Duration, badEvery int
 			i, ts.Format(time.RFC3339), cust, term, amount)
 		if badEvery > 0 && rng.IntN(badEvery) == 0 {
 			v = v[:len(v)-3] // truncated: dead-lettered
-			bad[srcID{TopicPartition{"in", p}, off}] = true
+			bad[srcID{TopicPartition{Topic: "in", Partition: p}, off}] = true
 		} else {
 			lp := int32(term % 2)
 			labels = append(labels, Record{Topic: "labels", Partition: lp, Offset: lnext[lp], Timestamp: ts,
@@ -164,7 +164,7 @@ func TestOperatorCommitsOnlyAcknowledgedOutputs(t *testing.T) {
 				if r.Partition != o.Partition || r.Offset >= o.Offset {
 					continue
 				}
-				id := srcID{TopicPartition{r.Topic, r.Partition}, r.Offset}
+				id := srcID{TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset}
 				if sink.pending[id] != 0 || len(sink.acked[id]) == 0 {
 					violations = append(violations, fmt.Sprintf("commit %d on %v covers offset %d with %d outputs in flight, %d acked",
 						o.Offset, o.TopicPartition, r.Offset, sink.pending[id], len(sink.acked[id])))
@@ -193,7 +193,7 @@ func TestOperatorCommitsOnlyAcknowledgedOutputs(t *testing.T) {
 	}
 	last := map[TopicPartition]int64{}
 	for _, r := range recs {
-		id := srcID{TopicPartition{r.Topic, r.Partition}, r.Offset}
+		id := srcID{TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset}
 		last[id.tp] = r.Offset
 		got := sink.acked[id]
 		var preds, dlq int
@@ -271,7 +271,7 @@ func (k *recordingSink) Produce(out *Output, ack func(error)) {
 			ack(err)
 			return
 		}
-		id := srcID{TopicPartition{p.Source.Topic, p.Source.Partition}, p.Source.Offset}
+		id := srcID{TopicPartition{Topic: p.Source.Topic, Partition: p.Source.Partition}, p.Source.Offset}
 		k.mu.Lock()
 		k.scores[id] = p.Score
 		k.feats[id] = p.Features

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // History reads the past of an input partition, to rebuild window state when the operator
@@ -38,17 +40,11 @@ type FeedbackSource interface {
 	Rewind(ctx context.Context) error
 }
 
-// FeedbackPoll is one Poll's result.
-type FeedbackPoll struct {
-	Records  []Record
-	Progress []FeedbackProgress
-}
-
-// FeedbackProgress says a bounded source has read the whole partition: nothing follows.
-type FeedbackProgress struct {
-	Partition int32
-	Ended     bool
-}
+// FeedbackPoll and FeedbackProgress are defined in package record.
+type (
+	FeedbackPoll     = record.FeedbackPoll
+	FeedbackProgress = record.FeedbackProgress
+)
 
 // series is one entity's rows: times (unix ns) and the group's stored values, with
 // stride len(group.fields). Event series are in log order; feedback series are kept in
@@ -232,7 +228,7 @@ func (ws *windowState) lowWater() int64 {
 // features computes the window columns of ev (record r) into feat, then adds the event to
 // its partition's state. It blocks while the feedback the event needs has not arrived.
 func (ws *windowState) features(ctx context.Context, r *Record, ev *Event, feat []float32) error {
-	tp := TopicPartition{r.Topic, r.Partition}
+	tp := TopicPartition{Topic: r.Topic, Partition: r.Partition}
 	var ps *partState
 	if ws.events != nil {
 		ps = ws.parts[tp]

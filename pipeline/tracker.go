@@ -3,21 +3,15 @@ package pipeline
 import (
 	"sync"
 	"time"
+
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
-// TopicPartition names one partition.
-type TopicPartition struct {
-	Topic     string
-	Partition int32
-}
-
-// Offset is a commit position: the next offset to consume, with the leader epoch of the
-// last record it covers.
-type Offset struct {
-	TopicPartition
-	Offset      int64
-	LeaderEpoch int32
-}
+// TopicPartition and Offset are defined in package record (see Record).
+type (
+	TopicPartition = record.TopicPartition
+	Offset         = record.Offset
+)
 
 // tracker knows, per partition, which records are still waiting for outputs to be
 // acknowledged, and the highest offset below which everything is done: the commit

@@ -13,7 +13,7 @@ func TestTrackerNeverCommitsAheadOfAcks(t *testing.T) {
 	for seed := uint64(0); seed < 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		tr := newTracker(nil)
-		tp := TopicPartition{"in", 0}
+		tp := TopicPartition{Topic: "in", Partition: 0}
 		const n = 500
 		type ref struct {
 			h      handle
@@ -70,7 +70,7 @@ func TestTrackerNeverCommitsAheadOfAcks(t *testing.T) {
 
 func TestTrackerDrainedAndForget(t *testing.T) {
 	tr := newTracker(nil)
-	a, b := TopicPartition{"in", 0}, TopicPartition{"in", 1}
+	a, b := TopicPartition{Topic: "in", Partition: 0}, TopicPartition{Topic: "in", Partition: 1}
 	ha := tr.begin(a, 0, 0, time.Time{})
 	tr.begin(b, 0, 0, time.Time{})
 	select {

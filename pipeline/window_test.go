@@ -210,7 +210,7 @@ func bruteForce(t *testing.T, s *Schema, recs, labels []Record) map[srcID][]floa
 		if dec.Decode(r.Value, r.Timestamp, ev) != nil {
 			continue
 		}
-		events = append(events, row{id: srcID{TopicPartition{r.Topic, r.Partition}, r.Offset}, t: ev.Time, cust: ev.Int[2], term: ev.Int[3], amount: ev.Num[4]})
+		events = append(events, row{id: srcID{TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset}, t: ev.Time, cust: ev.Int[2], term: ev.Int[3], amount: ev.Num[4]})
 	}
 	var labs []row
 	for _, r := range labels {
@@ -480,7 +480,7 @@ func TestWindowAggregates(t *testing.T) {
 		t.Fatalf("%d predictions, want %d: %v", len(got), len(want), got)
 	}
 	for off, w := range want {
-		g := got[srcID{TopicPartition{"in", 0}, off}]
+		g := got[srcID{TopicPartition{Topic: "in", Partition: 0}, off}]
 		for j := range w {
 			if g[j] != w[j] {
 				t.Fatalf("offset %d: features %v, want %v", off, g, w)

@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // History reads an input partition's past so that the operator can rebuild its window
@@ -25,7 +25,7 @@ type History struct {
 func NewHistory(cc ClientConfig) *History { return &History{cc: cc} }
 
 // Replay implements pipeline.History.
-func (h *History) Replay(ctx context.Context, tp pipeline.TopicPartition, end int64, fn func(*pipeline.Record) error) error {
+func (h *History) Replay(ctx context.Context, tp record.TopicPartition, end int64, fn func(*record.Record) error) error {
 	adm, err := NewAdmin(h.cc)
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ type Feedback struct {
 	end     map[int32]int64 // bounded: the partitions still open
 	cl      *kgo.Client
 	adm     *Admin
-	pending []pipeline.FeedbackProgress
+	pending []record.FeedbackProgress
 	next    map[int32]int64 // offset after the last record Poll returned (control records included)
 }
 
@@ -190,7 +190,7 @@ func (f *Feedback) start(ctx context.Context, first bool) error {
 			end = f.endAll[p]
 		}
 		if s.Offset >= end && f.o.Bounded {
-			f.pending = append(f.pending, pipeline.FeedbackProgress{Partition: p, Ended: true})
+			f.pending = append(f.pending, record.FeedbackProgress{Partition: p, Ended: true})
 			continue
 		}
 		if f.o.Bounded {
@@ -263,8 +263,8 @@ func (f *Feedback) CaughtUp(ctx context.Context) (map[int32]bool, error) {
 }
 
 // Poll implements pipeline.FeedbackSource.
-func (f *Feedback) Poll(ctx context.Context) (pipeline.FeedbackPoll, error) {
-	var out pipeline.FeedbackPoll
+func (f *Feedback) Poll(ctx context.Context) (record.FeedbackPoll, error) {
+	var out record.FeedbackPoll
 	if len(f.pending) > 0 {
 		out.Progress = append(out.Progress, f.pending...)
 		f.pending = f.pending[:0]
@@ -305,7 +305,7 @@ func (f *Feedback) Poll(ctx context.Context) (pipeline.FeedbackPoll, error) {
 			}
 		}
 		if f.o.Bounded && last >= end-1 {
-			out.Progress = append(out.Progress, pipeline.FeedbackProgress{Partition: p.Partition, Ended: true})
+			out.Progress = append(out.Progress, record.FeedbackProgress{Partition: p.Partition, Ended: true})
 			delete(f.end, p.Partition)
 			done = append(done, p.Partition)
 		}
@@ -334,8 +334,3 @@ func (f *Feedback) Close() {
 		f.adm.Close()
 	}
 }
-
-var (
-	_ pipeline.FeedbackSource = (*Feedback)(nil)
-	_ pipeline.History        = (*History)(nil)
-)

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
-	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // GroupOptions configure a consumer-group source.
@@ -49,8 +49,8 @@ type GroupSource struct {
 	max  int
 	lag  *prometheus.GaugeVec
 	mu   sync.Mutex
-	rev  func(context.Context, []pipeline.TopicPartition)
-	lost func([]pipeline.TopicPartition)
+	rev  func(context.Context, []record.TopicPartition)
+	lost func([]record.TopicPartition)
 }
 
 // NewGroupSource joins the group lazily, on the first Fetch.
@@ -134,17 +134,17 @@ func (o *GroupOptions) groupOpts() ([]kgo.Opt, error) {
 }
 
 // SetRebalanceHandlers implements pipeline.GroupSource.
-func (s *GroupSource) SetRebalanceHandlers(revoked func(context.Context, []pipeline.TopicPartition), lost func([]pipeline.TopicPartition)) {
+func (s *GroupSource) SetRebalanceHandlers(revoked func(context.Context, []record.TopicPartition), lost func([]record.TopicPartition)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rev, s.lost = revoked, lost
 }
 
-func toTPs(m map[string][]int32) []pipeline.TopicPartition {
-	var tps []pipeline.TopicPartition
+func toTPs(m map[string][]int32) []record.TopicPartition {
+	var tps []record.TopicPartition
 	for t, ps := range m {
 		for _, p := range ps {
-			tps = append(tps, pipeline.TopicPartition{Topic: t, Partition: p})
+			tps = append(tps, record.TopicPartition{Topic: t, Partition: p})
 		}
 	}
 	return tps
@@ -178,7 +178,7 @@ func (s *GroupSource) onLost(m map[string][]int32) {
 	s.dropLag(tps)
 }
 
-func (s *GroupSource) dropLag(tps []pipeline.TopicPartition) {
+func (s *GroupSource) dropLag(tps []record.TopicPartition) {
 	if s.lag == nil {
 		return
 	}
@@ -188,7 +188,7 @@ func (s *GroupSource) dropLag(tps []pipeline.TopicPartition) {
 }
 
 // Fetch implements pipeline.Source. It returns io.EOF once the client is closed.
-func (s *GroupSource) Fetch(ctx context.Context) ([]pipeline.Record, error) {
+func (s *GroupSource) Fetch(ctx context.Context) ([]record.Record, error) {
 	for {
 		fs := s.cl.PollRecords(ctx, s.max)
 		if fs.IsClientClosed() {
@@ -216,25 +216,25 @@ func (s *GroupSource) Fetch(ctx context.Context) ([]pipeline.Record, error) {
 	}
 }
 
-func convert(fs kgo.Fetches) []pipeline.Record {
+func convert(fs kgo.Fetches) []record.Record {
 	n := fs.NumRecords()
 	if n == 0 {
 		return nil
 	}
-	out := make([]pipeline.Record, 0, n)
+	out := make([]record.Record, 0, n)
 	fs.EachRecord(func(r *kgo.Record) { out = append(out, fromKgo(r)) })
 	return out
 }
 
-func fromKgo(r *kgo.Record) pipeline.Record {
-	pr := pipeline.Record{
+func fromKgo(r *kgo.Record) record.Record {
+	pr := record.Record{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, LeaderEpoch: r.LeaderEpoch,
 		Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
 	}
 	if len(r.Headers) > 0 {
-		pr.Headers = make([]pipeline.Header, len(r.Headers))
+		pr.Headers = make([]record.Header, len(r.Headers))
 		for i, h := range r.Headers {
-			pr.Headers[i] = pipeline.Header{Key: h.Key, Value: h.Value}
+			pr.Headers[i] = record.Header{Key: h.Key, Value: h.Value}
 		}
 	}
 	return pr
@@ -245,7 +245,7 @@ func (s *GroupSource) AllowRebalance() { s.cl.AllowRebalance() }
 
 // Commit implements pipeline.Committer with a synchronous commit that a rebalance cannot
 // cancel.
-func (s *GroupSource) Commit(ctx context.Context, offs []pipeline.Offset) error {
+func (s *GroupSource) Commit(ctx context.Context, offs []record.Offset) error {
 	m := make(map[string]map[int32]kgo.EpochOffset)
 	for _, o := range offs {
 		if m[o.Topic] == nil {
@@ -272,5 +272,3 @@ func (s *GroupSource) Commit(ctx context.Context, offs []pipeline.Offset) error 
 
 // Close leaves the group (running the revoke handler, which commits) and closes the client.
 func (s *GroupSource) Close() { s.cl.Close() }
-
-var _ pipeline.GroupSource = (*GroupSource)(nil)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // Reader consumes topics outside any group, from their start or their end, with
@@ -39,7 +39,7 @@ func NewReader(cc ClientConfig, fromStart bool, topics ...string) (*Reader, erro
 }
 
 // Fetch blocks until records arrive or ctx ends (ctx's error); io.EOF after Close.
-func (r *Reader) Fetch(ctx context.Context) ([]pipeline.Record, error) {
+func (r *Reader) Fetch(ctx context.Context) ([]record.Record, error) {
 	for {
 		fs := r.cl.PollFetches(ctx)
 		if fs.IsClientClosed() {

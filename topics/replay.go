@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // ReplayOptions bound a replay.
@@ -128,7 +128,7 @@ func (r *Replay) Total() int64 { return r.total }
 func (r *Replay) Fetched() int64 { return r.fetched.Load() }
 
 // Fetch implements pipeline.Source.
-func (r *Replay) Fetch(ctx context.Context) ([]pipeline.Record, error) {
+func (r *Replay) Fetch(ctx context.Context) ([]record.Record, error) {
 	for r.open > 0 {
 		fs := r.cl.PollRecords(ctx, r.max)
 		if err := ctx.Err(); err != nil {
@@ -146,7 +146,7 @@ func (r *Replay) Fetch(ctx context.Context) ([]pipeline.Record, error) {
 		if ferr != nil {
 			return nil, ferr
 		}
-		out := make([]pipeline.Record, 0, fs.NumRecords())
+		out := make([]record.Record, 0, fs.NumRecords())
 		var done map[string][]int32
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			ends := r.end[p.Topic]
@@ -192,5 +192,3 @@ func (r *Replay) Close() {
 		r.cl.Close()
 	}
 }
-
-var _ pipeline.Source = (*Replay)(nil)

@@ -5,16 +5,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // Produce implements pipeline.Sink. The record's timestamp is the produce time.
-func (p *Producer) Produce(out *pipeline.Output, ack func(error)) {
+func (p *Producer) Produce(out *record.Output, ack func(error)) {
 	p.cl.Produce(context.Background(), toKgo(out), func(_ *kgo.Record, err error) { ack(err) })
 }
 
 // toKgo converts an output to a franz-go record (timestamp: set at produce time).
-func toKgo(out *pipeline.Output) *kgo.Record {
+func toKgo(out *record.Output) *kgo.Record {
 	r := &kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value}
 	if len(out.Headers) > 0 {
 		r.Headers = make([]kgo.RecordHeader, len(out.Headers))
@@ -24,5 +24,3 @@ func toKgo(out *pipeline.Output) *kgo.Record {
 	}
 	return r
 }
-
-var _ pipeline.Sink = (*Producer)(nil)

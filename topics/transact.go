@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
-	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // TransactSession is the exactly-once source and sink in one: a consumer group whose
@@ -72,7 +72,7 @@ func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, e
 }
 
 // Fetch implements pipeline.Source: it polls, and begins a transaction for what it returns.
-func (t *TransactSession) Fetch(ctx context.Context) ([]pipeline.Record, error) {
+func (t *TransactSession) Fetch(ctx context.Context) ([]record.Record, error) {
 	for {
 		fs := t.s.PollRecords(ctx, t.max)
 		if fs.IsClientClosed() {
@@ -96,7 +96,7 @@ func (t *TransactSession) Fetch(ctx context.Context) ([]pipeline.Record, error) 
 }
 
 // Produce implements pipeline.Sink inside the open transaction.
-func (t *TransactSession) Produce(out *pipeline.Output, ack func(error)) {
+func (t *TransactSession) Produce(out *record.Output, ack func(error)) {
 	t.s.Produce(context.Background(), toKgo(out), func(_ *kgo.Record, err error) { ack(err) })
 }
 
@@ -119,9 +119,3 @@ func (t *TransactSession) EndBatch(ctx context.Context) (bool, error) {
 
 // Close leaves the group and closes the client. Call it after the operator stopped.
 func (t *TransactSession) Close() { t.s.Close() }
-
-var (
-	_ pipeline.Source        = (*TransactSession)(nil)
-	_ pipeline.Sink          = (*TransactSession)(nil)
-	_ pipeline.Transactional = (*TransactSession)(nil)
-)
