@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
@@ -61,7 +62,7 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 			if o.out == "" {
 				o.out = "topic:" + c.Topics.Backfill
 			}
-			cc, log, err := c.prepare(true)
+			cc, log, err := prepare(c, true)
 			if err != nil {
 				return err
 			}
@@ -107,7 +108,7 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
-func runBackfill(ctx context.Context, c *compiled, o backfillOptions, log *zap.Logger, progressOut io.Writer) (*backfillSummary, error) {
+func runBackfill(ctx context.Context, c *config.Compiled, o backfillOptions, log *zap.Logger, progressOut io.Writer) (*backfillSummary, error) {
 	kind, name, ok := strings.Cut(o.out, ":")
 	if !ok || name == "" || (kind != "topic" && kind != "file") {
 		return nil, fmt.Errorf("--out %q: want topic:NAME or file:PATH", o.out)
@@ -119,22 +120,22 @@ func runBackfill(ctx context.Context, c *compiled, o backfillOptions, log *zap.L
 		return nil, err
 	}
 	defer src.Close()
-	model, err := scorer.Open(c.modelOptions())
+	model, err := scorer.Open(c.ModelOptions())
 	if err != nil {
 		return nil, err
 	}
 	defer model.Close()
 
-	oc := c.operatorConfig(model)
+	oc := c.Operator(model)
 	oc.Topics = pipeline.Topics{Predictions: name, DeadLetter: name + ".dlq"} // no alerts from a backfill
-	if o.batchSize > 0 {
-		oc.Batch = scorer.BatcherConfig{MaxSize: o.batchSize, MaxWait: c.Batch.MaxWait}
+	if oc.Batch, err = c.BatchJobBatcher(o.batchSize); err != nil {
+		return nil, fmt.Errorf("--batch-size: %w", err)
 	}
 	oc.Logger = log
 	oc.Metrics = pipeline.NewMetrics(prometheus.NewRegistry())
 	stats := &pipeline.Stats{}
 	oc.Stats = stats
-	closeState, err := c.stateSources(ctx, kc, &oc, true)
+	closeState, err := stateSources(ctx, c, kc, &oc, true)
 	if err != nil {
 		return nil, err
 	}

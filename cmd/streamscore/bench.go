@@ -24,7 +24,8 @@ import (
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
-	"github.com/streamscore/streamscore/cmd/streamscore/sim"
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
@@ -154,7 +155,7 @@ type benchPlan struct {
 
 func (p benchPlan) has(stage string) bool { return len(p.stages) == 0 || p.stages[stage] }
 
-func runBench(ctx context.Context, base *Config, plan benchPlan, progress io.Writer) (*benchResults, error) {
+func runBench(ctx context.Context, base *config.Config, plan benchPlan, progress io.Writer) (*benchResults, error) {
 	n, step := plan.events, plan.step
 	res := &benchResults{Machine: fmt.Sprintf("%d CPUs, %s/%s, broker on the same machine", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH), Events: n, Ratios: map[string]float64{}}
 	say := func(format string, args ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", args...) }
@@ -164,7 +165,7 @@ func runBench(ctx context.Context, base *Config, plan benchPlan, progress io.Wri
 	if err != nil {
 		return nil, err
 	}
-	cc, err := c.validate(true, true)
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +178,7 @@ func runBench(ctx context.Context, base *Config, plan benchPlan, progress io.Wri
 			return nil, err
 		}
 		say("producing %d events", n)
-		_, err = produceEvents(ctx, p, produceOptions{events: n, seed: 7, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+		_, err = sim.Produce(ctx, p, sim.ProduceOptions{Events: n, Seed: 7, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
 		p.Close()
 		if err != nil {
 			return nil, err
@@ -282,7 +283,7 @@ func runBench(ctx context.Context, base *Config, plan benchPlan, progress io.Wri
 // benchPartitions is the partition count of the bench's topics.
 const benchPartitions = 3
 
-func benchTopics(base *Config, id string) *Config {
+func benchTopics(base *config.Config, id string) *config.Config {
 	c := *base
 	c.Topics.Input = []string{"tx-" + id}
 	c.Topics.Labels = "labels-" + id
@@ -296,7 +297,7 @@ func benchTopics(base *Config, id string) *Config {
 	return &c
 }
 
-func createBenchTopics(ctx context.Context, c *Config, partitions int32, names ...string) error {
+func createBenchTopics(ctx context.Context, c *config.Config, partitions int32, names ...string) error {
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {
 		return err
@@ -312,9 +313,9 @@ func createBenchTopics(ctx context.Context, c *Config, partitions int32, names .
 // benchRows returns 4096 realistic model inputs: the rows of golden.jsonl beside the model
 // (test-period rows with their window features), repeated; without one, the stateless
 // features of simulated events (window columns left 0).
-func benchRows(cc *compiled, f int) ([]float32, error) {
+func benchRows(cc *config.Compiled, f int) ([]float32, error) {
 	rows := make([]float32, 4096*f)
-	if raw, err := os.ReadFile(filepath.Join(filepath.Dir(cc.resolve(cc.Model.Path)), "golden.jsonl")); err == nil {
+	if raw, err := os.ReadFile(filepath.Join(filepath.Dir(cc.Resolve(cc.Model.Path)), "golden.jsonl")); err == nil {
 		var golden [][]float32
 		for _, line := range bytes.Split(raw, []byte("\n")) {
 			var g struct {
@@ -332,22 +333,22 @@ func benchRows(cc *compiled, f int) ([]float32, error) {
 		}
 	}
 	gen := sim.New(sim.Config{Seed: 3})
-	dec := pipeline.NewDecoder(cc.schema)
+	dec := pipeline.NewDecoder(cc.Schema)
 	ev := dec.NewEvent()
 	for i := 0; i < 4096; i++ {
 		tx := gen.Next()
 		if err := dec.Decode(tx.AppendEvent(nil), time.Time{}, ev); err != nil {
 			return nil, err
 		}
-		if err := cc.features.Extract(ev, rows[i*f:]); err != nil {
+		if err := cc.Features.Extract(ev, rows[i*f:]); err != nil {
 			return nil, err
 		}
 	}
 	return rows, nil
 }
 
-func scoringCeiling(cc *compiled) ([]scoringPoint, error) {
-	model, err := scorer.Open(cc.modelOptions())
+func scoringCeiling(cc *config.Compiled) ([]scoringPoint, error) {
+	model, err := scorer.Open(cc.ModelOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -377,8 +378,8 @@ func scoringCeiling(cc *compiled) ([]scoringPoint, error) {
 
 // writeRunConfig writes c, with an absolute model path, as dir/streamscore.yaml for a
 // child process to load.
-func writeRunConfig(c *Config, dir string) (string, error) {
-	abs, err := filepath.Abs(c.resolve(c.Model.Path))
+func writeRunConfig(c *config.Config, dir string) (string, error) {
+	abs, err := filepath.Abs(c.Resolve(c.Model.Path))
 	if err != nil {
 		return "", err
 	}
@@ -393,7 +394,7 @@ func writeRunConfig(c *Config, dir string) (string, error) {
 }
 
 // startRun starts `streamscore run` with c in a child process.
-func startRun(bin string, c *Config) (*exec.Cmd, func(), error) {
+func startRun(bin string, c *config.Config) (*exec.Cmd, func(), error) {
 	dir, err := os.MkdirTemp("", "streamscore-bench")
 	if err != nil {
 		return nil, nil, err
@@ -451,7 +452,7 @@ func peakRSSOf(pid int) (int64, error) {
 	return 0, errors.New("no VmHWM")
 }
 
-func benchCatchUp(ctx context.Context, bin string, c *Config, n int) (catchUpResult, error) {
+func benchCatchUp(ctx context.Context, bin string, c *config.Config, n int) (catchUpResult, error) {
 	var r catchUpResult
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {
@@ -496,12 +497,12 @@ func benchCatchUp(ctx context.Context, bin string, c *Config, n int) (catchUpRes
 // latencySubject is what benchLatency offers load to: it starts consuming c's input topic
 // and writing one record per event to c's predictions topic, and returns the process to
 // read the peak RSS of (0: none of its own) and a stop function.
-type latencySubject func(ctx context.Context, c *Config) (pid int, stop func(), err error)
+type latencySubject func(ctx context.Context, c *config.Config) (pid int, stop func(), err error)
 
 // pipelineSubject runs `streamscore run` in a child process and waits for it to join its
 // group.
 func pipelineSubject(bin string) latencySubject {
-	return func(ctx context.Context, c *Config) (int, func(), error) {
+	return func(ctx context.Context, c *config.Config) (int, func(), error) {
 		if err := createBenchTopics(ctx, c, benchPartitions, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter); err != nil {
 			return 0, nil, err
 		}
@@ -529,7 +530,7 @@ func pipelineSubject(bin string) latencySubject {
 }
 
 // relaySubject is the Kafka floor: topics.Relay in this process.
-func relaySubject(ctx context.Context, c *Config) (int, func(), error) {
+func relaySubject(ctx context.Context, c *config.Config) (int, func(), error) {
 	if err := createBenchTopics(ctx, c, benchPartitions, c.Topics.Predictions); err != nil {
 		return 0, nil, err
 	}
@@ -544,7 +545,7 @@ func relaySubject(ctx context.Context, c *Config) (int, func(), error) {
 // With labels, each event's label is written to the labels topic a simulated week after it,
 // as in production, so events wait for the labels their features join (pipeline.Feedback);
 // without, the labels topic stays empty and its partitions idle.
-func benchLatency(ctx context.Context, subject latencySubject, c *Config, rate float64, d time.Duration, labels bool) (latencyPoint, error) {
+func benchLatency(ctx context.Context, subject latencySubject, c *config.Config, rate float64, d time.Duration, labels bool) (latencyPoint, error) {
 	lp := latencyPoint{Offered: rate}
 	pid, stop, err := subject(ctx, c)
 	if err != nil {
@@ -612,25 +613,22 @@ func benchLatency(ctx context.Context, subject latencySubject, c *Config, rate f
 		}
 	}()
 
-	st := newEventStream(9, 0)
+	st := sim.NewStream(9, 0)
 	if labels {
 		// A simulated week and a day first, so that labels are due from the first measured
 		// event on; the subject scores these while warming up.
-		if _, err := produceEvents(ctx, p, produceOptions{days: 8, stream: st, holdLabels: true,
-			topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil); err != nil {
+		if _, err := sim.Produce(ctx, p, sim.ProduceOptions{Days: 8, Stream: st, HoldLabels: true,
+			Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil); err != nil {
 			return lp, err
 		}
 	}
 	next := func() sim.Tx {
-		tx := st.gen.Next()
-		if labels {
-			for len(st.pending) > 0 && !st.pending[0].Time.Add(7*24*time.Hour).After(tx.Time) {
-				p.ProduceRaw(c.Topics.Labels, st.pending[0].Key(), st.pending[0].AppendLabel(nil), nil, func(error) {})
-				st.pending = st.pending[1:]
-			}
-			st.pending = append(st.pending, tx)
+		if !labels {
+			return st.Next(0, nil)
 		}
-		return tx
+		return st.Next(7*24*time.Hour, func(l *sim.Tx) {
+			p.ProduceRaw(c.Topics.Labels, l.Key(), l.AppendLabel(nil), nil, func(error) {})
+		})
 	}
 	// Warm up: the first events would also time the reader's and the subject's start-up
 	// (metadata, offsets, each partition's first fetch). Send events until one has come back

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/pipeline"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkCatchUpVsBackfill(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		stats := &pipeline.Stats{}
-		cc, err := c.validate(true, true)
+		cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,7 +73,7 @@ func BenchmarkCatchUpVsBackfill(b *testing.B) {
 
 func benchBrokers(b *testing.B) []string {
 	b.Helper()
-	v := splitList(os.Getenv("STREAMSCORE_TEST_BROKERS"))
+	v := config.SplitList(os.Getenv("STREAMSCORE_TEST_BROKERS"))
 	if len(v) == 0 {
 		b.Skip("SKIPPED: needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make bench does)")
 	}

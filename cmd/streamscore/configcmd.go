@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
+
+	"github.com/streamscore/streamscore/internal/config"
 )
 
 func newConfigCmd(g *globalFlags) *cobra.Command {
@@ -17,7 +19,7 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := c.validate(true, true); err != nil {
+			if _, err := c.Validate(config.Needs{Kafka: true, Model: true}); err != nil {
 				return err
 			}
 			shown := *c
@@ -35,8 +37,8 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 		Use:   "env",
 		Short: "List the STREAMSCORE_* environment variables",
 		Run: func(cmd *cobra.Command, _ []string) {
-			for _, e := range envVars {
-				fmt.Fprintf(cmd.OutOrStdout(), "%-28s %s\n", e.name, e.help)
+			for _, e := range config.EnvVars() {
+				fmt.Fprintf(cmd.OutOrStdout(), "%-28s %s\n", e.Name, e.Help)
 			}
 		},
 	})

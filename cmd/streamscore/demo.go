@@ -17,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/topics"
 )
@@ -98,7 +100,7 @@ predictions, alerts, dead-lettered, throughput and event-to-prediction latency.`
 	return cmd
 }
 
-func runDemo(ctx context.Context, c *Config, o demoOptions, progressOut io.Writer) (*demoSummary, error) {
+func runDemo(ctx context.Context, c *config.Config, o demoOptions, progressOut io.Writer) (*demoSummary, error) {
 	broker, err := topics.NewEmbeddedBroker(3, append(append([]string{}, c.Topics.Input...),
 		c.Topics.Labels, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)...)
 	if err != nil {
@@ -108,11 +110,11 @@ func runDemo(ctx context.Context, c *Config, o demoOptions, progressOut io.Write
 	c.Kafka.Brokers = broker.Addrs()
 	c.Kafka.TLS, c.Kafka.SASL = topics.TLSConfig{}, topics.SASLConfig{}
 	c.Group = "streamscore-demo"
-	cc, err := c.validate(true, true)
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 	if err != nil {
 		return nil, err
 	}
-	log, err := newLogger(c.Log.Level, c.Log.Format)
+	log, err := c.Log.NewLogger()
 	if err != nil {
 		return nil, err
 	}
@@ -148,19 +150,19 @@ func runDemo(ctx context.Context, c *Config, o demoOptions, progressOut io.Write
 	defer prod.Close()
 	start := time.Now()
 	var produced atomic.Int64
-	prodRes := make(chan produceResult, 1)
+	prodRes := make(chan sim.ProduceResult, 1)
 	prodErr := make(chan error, 1)
 	go func() {
-		r, err := produceEvents(ctx, prod, produceOptions{
-			events: o.events, rate: o.rate, seed: o.seed, badFraction: o.badFraction,
-			topic: c.Topics.Input[0], labels: c.Topics.Labels,
+		r, err := sim.Produce(ctx, prod, sim.ProduceOptions{
+			Events: o.events, Rate: o.rate, Seed: o.seed, BadFraction: o.badFraction,
+			Topic: c.Topics.Input[0], Labels: c.Topics.Labels,
 		}, &produced)
 		prodErr <- err
 		prodRes <- r
 	}()
 
 	bar := newBar(progressOut, o.events)
-	var res produceResult
+	var res sim.ProduceResult
 	producing := true
 	lastProgress, lastDone := time.Now(), int64(-1)
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -173,7 +175,7 @@ func runDemo(ctx context.Context, c *Config, o demoOptions, progressOut io.Write
 		if done != lastDone {
 			lastDone, lastProgress = done, time.Now()
 		}
-		if !producing && done >= res.events {
+		if !producing && done >= res.Events {
 			break
 		}
 		if time.Since(lastProgress) > o.timeout {
@@ -219,8 +221,8 @@ func runDemo(ctx context.Context, c *Config, o demoOptions, progressOut io.Write
 
 	q := stats.Latency.Quantiles(0.5, 0.99)
 	s := &demoSummary{
-		Events: res.events, BadInjected: res.bad, Uncommitted: behind,
-		Seconds: elapsed.Seconds(), EventsPerSecond: float64(res.events) / elapsed.Seconds(),
+		Events: res.Events, BadInjected: res.Bad, Uncommitted: behind,
+		Seconds: elapsed.Seconds(), EventsPerSecond: float64(res.Events) / elapsed.Seconds(),
 		LatencyP50Ms: float64(q[0]) / 1e6, LatencyP99Ms: float64(q[1]) / 1e6,
 		Batches: stats.Batches.Load(), Model: l.model.Name(), ModelVersion: l.model.Version(),
 	}

@@ -5,13 +5,15 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/streamscore/streamscore/internal/config"
 )
 
 // TestDemoEndToEnd runs the demo driver on the embedded broker: every event gets exactly
 // one prediction or dead letter, every injected bad event is dead-lettered, and the final
 // commit covers the whole input.
 func TestDemoEndToEnd(t *testing.T) {
-	c, err := loadConfig("../../streamscore.yaml")
+	c, err := config.Load("../../streamscore.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/pipeline"
-	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -60,7 +60,7 @@ known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
 			if o.from, err = parseFrom(from); err != nil {
 				return err
 			}
-			cc, log, err := c.prepare(false)
+			cc, log, err := prepare(c, false)
 			if err != nil {
 				return err
 			}
@@ -86,25 +86,25 @@ known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
 
 // exportLayout is the columns of c's export: fixed columns, the features in model order,
 // the label.
-func (c *compiled) exportLayout() exportLayout {
-	k := c.schema.FieldIndex(c.Schema.KeyField)
+func exportLayoutOf(c *config.Compiled) exportLayout {
+	k := c.Schema.FieldIndex(c.Schema.KeyField)
 	return exportLayout{
-		ID:        c.exportIDField(),
+		ID:        exportIDField(c),
 		Key:       c.Schema.KeyField,
-		StringKey: k >= 0 && c.schema.Fields[k].Type == pipeline.TypeString,
-		Features:  c.features.Names(),
+		StringKey: k >= 0 && c.Schema.Fields[k].Type == pipeline.TypeString,
+		Features:  c.Features.Names(),
 		Label:     strings.ToUpper(c.Feedback.LabelField),
 	}
 }
 
-func (c *compiled) exportIDField() string {
+func exportIDField(c *config.Compiled) string {
 	if c.Feedback.IDField != "" {
 		return c.Feedback.IDField
 	}
 	return "id"
 }
 
-func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logger, progressOut io.Writer) (*exportSummary, error) {
+func runExport(ctx context.Context, c *config.Compiled, o exportOptions, log *zap.Logger, progressOut io.Writer) (*exportSummary, error) {
 	kind, path, ok := strings.Cut(o.out, ":")
 	if !ok || kind != "file" || path == "" {
 		return nil, fmt.Errorf("--out %q: want file:PATH.csv or file:PATH.parquet", o.out)
@@ -113,8 +113,8 @@ func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logge
 	if err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
-	idField := c.schema.FieldIndex(c.Feedback.IDField)
-	keyField := c.schema.FieldIndex(c.Schema.KeyField)
+	idField := c.Schema.FieldIndex(c.Feedback.IDField)
+	keyField := c.Schema.FieldIndex(c.Schema.KeyField)
 	if idField < 0 || keyField < 0 || c.Feedback.LabelField == "" {
 		return nil, errors.New("export needs feedback.id_field and feedback.label_field, and schema.key_field; the id field must be in the event schema too")
 	}
@@ -135,20 +135,22 @@ func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logge
 		return nil, err
 	}
 	defer f.Close()
-	w, err := newWriter(f, c.exportLayout())
+	w, err := newWriter(f, exportLayoutOf(c))
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
 
 	// No model: the export is the features (and a training set may be for a new model).
-	oc := c.operatorConfig(pipeline.FeaturesOnly{N: c.features.Len()})
+	oc := c.Operator(pipeline.FeaturesOnly{N: c.Features.Len()})
 	oc.Topics = pipeline.Topics{Predictions: "export", DeadLetter: "export.dlq"}
-	oc.Batch = scorer.BatcherConfig{MaxSize: 256, MaxWait: c.Batch.MaxWait}
+	if oc.Batch, err = c.BatchJobBatcher(256); err != nil {
+		return nil, err
+	}
 	oc.Logger = log
 	oc.Metrics = pipeline.NewMetrics(prometheus.NewRegistry())
 	stats := &pipeline.Stats{}
 	oc.Stats = stats
-	closeState, err := c.stateSources(ctx, kc, &oc, true)
+	closeState, err := stateSources(ctx, c, kc, &oc, true)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +194,7 @@ func runExport(ctx context.Context, c *compiled, o exportOptions, log *zap.Logge
 // readLabels reads the whole labels topic (to the end offsets seen now) into a map from
 // the id field to the label field. Records that do not decode are skipped and counted in
 // the log: they carry no usable label.
-func readLabels(ctx context.Context, c *compiled, kc topics.ClientConfig, log *zap.Logger) (map[int64]float64, error) {
+func readLabels(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, log *zap.Logger) (map[int64]float64, error) {
 	fb := c.Feedback
 	if err := fb.Schema.Compile(); err != nil {
 		return nil, err

@@ -21,6 +21,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -281,12 +283,12 @@ func TestExportParquetMatchesCSV(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := produceEvents(ctx, p, produceOptions{days: 2, seed: 3, badFraction: 0.003, labelDelay: 24 * time.Hour, holdLabels: true, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+	res, err := sim.Produce(ctx, p, sim.ProduceOptions{Days: 2, Seed: 3, BadFraction: 0.003, LabelDelay: 24 * time.Hour, HoldLabels: true, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
 	p.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := c.validate(true, false)
+	cc, err := c.Validate(config.Needs{Kafka: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,8 +303,8 @@ func TestExportParquetMatchesCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cs.Rows != ps.Rows || cs.Labelled != ps.Labelled || cs.Rows == 0 || cs.Labelled == 0 || cs.Labelled == cs.Rows || cs.Rows != res.events-res.bad || cs.Labelled != res.labels {
-		t.Fatalf("CSV export %+v, Parquet export %+v; want the same, with %d rows, %d labelled", *cs, *ps, res.events-res.bad, res.labels)
+	if cs.Rows != ps.Rows || cs.Labelled != ps.Labelled || cs.Rows == 0 || cs.Labelled == 0 || cs.Labelled == cs.Rows || cs.Rows != res.Events-res.Bad || cs.Labelled != res.Labels {
+		t.Fatalf("CSV export %+v, Parquet export %+v; want the same, with %d rows, %d labelled", *cs, *ps, res.Events-res.Bad, res.Labels)
 	}
 
 	f, err := os.Open(csvPath)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -29,7 +31,7 @@ func buildBinary(t testing.TB) string {
 }
 
 // writeConfig writes c as a YAML file the binary can load.
-func writeConfig(t testing.TB, c *Config) string {
+func writeConfig(t testing.TB, c *config.Config) string {
 	t.Helper()
 	p, err := writeRunConfig(c, t.TempDir())
 	if err != nil {
@@ -67,7 +69,7 @@ func TestIntegrationExactlyOnceUnderSIGKILL(t *testing.T) {
 	}
 }
 
-func killLoop(t *testing.T, c *Config, delivery string) *demoSummary {
+func killLoop(t *testing.T, c *config.Config, delivery string) *demoSummary {
 	t.Helper()
 	c.Delivery = delivery
 	createInputTopics(t, c, 3)
@@ -82,7 +84,7 @@ func killLoop(t *testing.T, c *Config, delivery string) *demoSummary {
 	}
 	defer logf.Close()
 
-	produced := make(chan produceResult, 1)
+	produced := make(chan sim.ProduceResult, 1)
 	go func() {
 		// ~12 s of input at a steady rate, so the kills land mid-stream.
 		produced <- produceAt(t, c, *killEvents, float64(*killEvents)/12, 0.002, 41)
@@ -123,7 +125,7 @@ func killLoop(t *testing.T, c *Config, delivery string) *demoSummary {
 	}
 	res := <-produced
 	final := startProcess(t, bin, cfg, logf)
-	out := awaitOutputs(t, c, res.events, 2*time.Second)
+	out := awaitOutputs(t, c, res.Events, 2*time.Second)
 	if err := final.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -132,9 +134,9 @@ func killLoop(t *testing.T, c *Config, delivery string) *demoSummary {
 	}
 	s := &demoSummary{}
 	out.fill(s)
-	missing := res.events - (s.Predictions + s.DeadLettered)
+	missing := res.Events - (s.Predictions + s.DeadLettered)
 	report(t, "kill test (%s): %d SIGKILLs (%d while writing outputs); input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d",
-		delivery, kills, working, res.events, s.Predictions+s.DeadLettered+s.Duplicates, s.Predictions, s.DeadLettered, missing, s.Duplicates)
+		delivery, kills, working, res.Events, s.Predictions+s.DeadLettered+s.Duplicates, s.Predictions, s.DeadLettered, missing, s.Duplicates)
 	if missing != 0 {
 		t.Fatalf("%d input events have no output after %d SIGKILLs", missing, kills)
 	}
@@ -165,7 +167,7 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 	createInputTopics(t, c, 3)
 	job := startLive(t, c, nil)
 
-	produced := make(chan produceResult, 1)
+	produced := make(chan sim.ProduceResult, 1)
 	go func() { produced <- produceAt(t, c, 40_000, 4_000, 0.002, 51) }() // ~10 s
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -180,15 +182,15 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 	before := job.stats.Done.Load()
 	kafka("start")
 	res := <-produced
-	out := awaitOutputs(t, c, res.events, 2*time.Second)
+	out := awaitOutputs(t, c, res.Events, 2*time.Second)
 	if err := job.stop(); err != nil {
 		t.Fatal(err)
 	}
 	s := &demoSummary{}
 	out.fill(s)
 	report(t, "broker restart: %d events done before the stop; input %d, predictions %d, dead letters %d, missing %d, duplicates %d",
-		before, res.events, s.Predictions, s.DeadLettered, res.events-s.Predictions-s.DeadLettered, s.Duplicates)
-	if s.Predictions+s.DeadLettered != res.events {
-		t.Fatalf("lost events across a broker restart: %+v for %d", s, res.events)
+		before, res.Events, s.Predictions, s.DeadLettered, res.Events-s.Predictions-s.DeadLettered, s.Duplicates)
+	if s.Predictions+s.DeadLettered != res.Events {
+		t.Fatalf("lost events across a broker restart: %+v for %d", s, res.Events)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -28,7 +30,7 @@ testdata/model/train.py trains the reference model on this file.`,
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(c.Log.Level, c.Log.Format)
+			log, err := c.Log.NewLogger()
 			if err != nil {
 				return err
 			}
@@ -48,7 +50,7 @@ testdata/model/train.py trains the reference model on this file.`,
 
 // simulateAndExport produces days of simulated events and their delayed labels into an
 // embedded broker, then exports them.
-func simulateAndExport(ctx context.Context, c *Config, days int, seed uint64, out string, log *zap.Logger, progress io.Writer) (*exportSummary, error) {
+func simulateAndExport(ctx context.Context, c *config.Config, days int, seed uint64, out string, log *zap.Logger, progress io.Writer) (*exportSummary, error) {
 	broker, err := topics.NewEmbeddedBroker(3, append(append([]string{}, c.Topics.Input...), c.Topics.Labels)...)
 	if err != nil {
 		return nil, err
@@ -56,7 +58,7 @@ func simulateAndExport(ctx context.Context, c *Config, days int, seed uint64, ou
 	defer broker.Close()
 	c.Kafka.Brokers = broker.Addrs()
 	c.Kafka.TLS, c.Kafka.SASL = topics.TLSConfig{}, topics.SASLConfig{}
-	cc, err := c.validate(true, false)
+	cc, err := c.Validate(config.Needs{Kafka: true})
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +66,11 @@ func simulateAndExport(ctx context.Context, c *Config, days int, seed uint64, ou
 	if err != nil {
 		return nil, err
 	}
-	res, err := produceEvents(ctx, p, produceOptions{days: days, seed: seed, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+	res, err := sim.Produce(ctx, p, sim.ProduceOptions{Days: days, Seed: seed, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
 	p.Close()
 	if err != nil {
 		return nil, err
 	}
-	log.Info("simulated", zap.Int64("events", res.events), zap.Int64("labels", res.labels), zap.Duration("took", res.elapsed))
+	log.Info("simulated", zap.Int64("events", res.Events), zap.Int64("labels", res.Labels), zap.Duration("took", res.Elapsed))
 	return runExport(ctx, cc, exportOptions{out: out}, log, progress)
 }

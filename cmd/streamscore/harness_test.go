@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/topics"
 )
@@ -25,7 +27,7 @@ func realBrokers(t *testing.T) []string {
 	if v == "" {
 		t.Skip("SKIPPED: integration test needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make test does)")
 	}
-	return splitList(v)
+	return config.SplitList(v)
 }
 
 // embeddedBroker starts the in-process kfake broker for fast tests.
@@ -41,9 +43,9 @@ func embeddedBroker(t *testing.T) []string {
 
 // testConfig is streamscore.yaml with the given brokers and topic and group names unique
 // to this test.
-func testConfig(t testing.TB, brokers []string) *Config {
+func testConfig(t testing.TB, brokers []string) *config.Config {
 	t.Helper()
-	c, err := loadConfig("../../streamscore.yaml")
+	c, err := config.Load("../../streamscore.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func testConfig(t testing.TB, brokers []string) *Config {
 	return c
 }
 
-func createInputTopics(t testing.TB, c *Config, partitions int32) {
+func createInputTopics(t testing.TB, c *config.Config, partitions int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -87,9 +89,9 @@ type liveJob struct {
 	stop  func() error
 }
 
-func startLive(t *testing.T, c *Config, log *zap.Logger) *liveJob {
+func startLive(t *testing.T, c *config.Config, log *zap.Logger) *liveJob {
 	t.Helper()
-	cc, err := c.validate(true, true)
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,22 +129,22 @@ func startLive(t *testing.T, c *Config, log *zap.Logger) *liveJob {
 	return &liveJob{stats: stats, reg: reg, stop: stop}
 }
 
-func produceT(t testing.TB, c *Config, n int, bad float64, seed uint64) produceResult {
+func produceT(t testing.TB, c *config.Config, n int, bad float64, seed uint64) sim.ProduceResult {
 	t.Helper()
 	return produceAt(t, c, n, 0, bad, seed)
 }
 
 // produceAt produces n events of a new simulation at rate events/s (0: as fast as
 // possible), and their labels.
-func produceAt(t testing.TB, c *Config, n int, rate, bad float64, seed uint64) produceResult {
+func produceAt(t testing.TB, c *config.Config, n int, rate, bad float64, seed uint64) sim.ProduceResult {
 	t.Helper()
-	return produceStream(t, c, newEventStream(seed, bad), n, rate, false)
+	return produceStream(t, c, sim.NewStream(seed, bad), n, rate, false)
 }
 
 // awaitOutputs reads the output topics from the start until want input records have a
 // prediction or a dead letter, then keeps reading until nothing new arrives for quiet, so
 // that duplicates written late are counted too.
-func awaitOutputs(t *testing.T, c *Config, want int64, quiet time.Duration) *outputAudit {
+func awaitOutputs(t *testing.T, c *config.Config, want int64, quiet time.Duration) *outputAudit {
 	t.Helper()
 	a := newOutputAudit(c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
 	r, err := topics.NewReader(c.Kafka, true, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
@@ -171,7 +173,7 @@ func awaitOutputs(t *testing.T, c *Config, want int64, quiet time.Duration) *out
 	}
 }
 
-func behind(t testing.TB, c *Config) int64 {
+func behind(t testing.TB, c *config.Config) int64 {
 	t.Helper()
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {

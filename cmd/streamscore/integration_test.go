@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamscore/streamscore/cmd/streamscore/sim"
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
@@ -24,16 +25,16 @@ func TestIntegrationLiveScoring(t *testing.T) {
 	createInputTopics(t, c, 3)
 	job := startLive(t, c, nil)
 	res := produceT(t, c, 10000, 0.01, 11)
-	a := awaitOutputs(t, c, res.events, 2*time.Second)
+	a := awaitOutputs(t, c, res.Events, 2*time.Second)
 	if err := job.stop(); err != nil {
 		t.Fatal(err)
 	}
 	s := &demoSummary{}
 	a.fill(s)
 	report(t, "events %d: predictions %d, alerts %d, dead letters %d (injected %d), duplicates %d",
-		res.events, s.Predictions, s.Alerts, s.DeadLettered, res.bad, s.Duplicates)
-	if s.Predictions+s.DeadLettered != res.events || s.DeadLettered != res.bad || res.bad == 0 || s.Duplicates != 0 {
-		t.Fatalf("outputs do not match the input: %+v, bad injected %d", s, res.bad)
+		res.Events, s.Predictions, s.Alerts, s.DeadLettered, res.Bad, s.Duplicates)
+	if s.Predictions+s.DeadLettered != res.Events || s.DeadLettered != res.Bad || res.Bad == 0 || s.Duplicates != 0 {
+		t.Fatalf("outputs do not match the input: %+v, bad injected %d", s, res.Bad)
 	}
 	if n := behind(t, c); n != 0 {
 		t.Fatalf("%d input records not committed after a graceful stop", n)
@@ -49,7 +50,7 @@ func TestIntegrationTwoInstancesShareTheGroup(t *testing.T) {
 	b := startLive(t, c, nil)
 	waitMembers(t, c, 2)
 	res := produceT(t, c, 20000, 0.005, 12)
-	out := awaitOutputs(t, c, res.events, 2*time.Second)
+	out := awaitOutputs(t, c, res.Events, 2*time.Second)
 	s := &demoSummary{}
 	out.fill(s)
 	t.Logf("instance A fetched %d, B fetched %d; predictions %d, dead letters %d, duplicates %d",
@@ -57,15 +58,15 @@ func TestIntegrationTwoInstancesShareTheGroup(t *testing.T) {
 	if a.stats.In.Load() == 0 || b.stats.In.Load() == 0 {
 		t.Fatalf("one instance did no work: A %d, B %d", a.stats.In.Load(), b.stats.In.Load())
 	}
-	if a.stats.In.Load()+b.stats.In.Load() != res.events {
-		t.Fatalf("instances fetched %d + %d records, %d were produced", a.stats.In.Load(), b.stats.In.Load(), res.events)
+	if a.stats.In.Load()+b.stats.In.Load() != res.Events {
+		t.Fatalf("instances fetched %d + %d records, %d were produced", a.stats.In.Load(), b.stats.In.Load(), res.Events)
 	}
-	if s.Predictions+s.DeadLettered != res.events || s.Duplicates != 0 {
-		t.Fatalf("outputs %+v for %d events", s, res.events)
+	if s.Predictions+s.DeadLettered != res.Events || s.Duplicates != 0 {
+		t.Fatalf("outputs %+v for %d events", s, res.Events)
 	}
 }
 
-func waitMembers(t *testing.T, c *Config, n int) {
+func waitMembers(t *testing.T, c *config.Config, n int) {
 	t.Helper()
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {
@@ -94,21 +95,21 @@ func TestIntegrationRestartResumesFromCommittedOffsets(t *testing.T) {
 	createInputTopics(t, c, 3)
 	first := startLive(t, c, nil)
 	r1 := produceT(t, c, 5000, 0.01, 21)
-	awaitOutputs(t, c, r1.events, 500*time.Millisecond)
+	awaitOutputs(t, c, r1.Events, 500*time.Millisecond)
 	if err := first.stop(); err != nil {
 		t.Fatal(err)
 	}
 	r2 := produceT(t, c, 5000, 0.01, 22) // written while no pipeline runs
 	second := startLive(t, c, nil)
-	out := awaitOutputs(t, c, r1.events+r2.events, 2*time.Second)
+	out := awaitOutputs(t, c, r1.Events+r2.Events, 2*time.Second)
 	s := &demoSummary{}
 	out.fill(s)
 	t.Logf("first run fetched %d, second %d; outputs %+v", first.stats.In.Load(), second.stats.In.Load(), *s)
-	if second.stats.In.Load() != r2.events {
-		t.Fatalf("restarted pipeline fetched %d records, want exactly the %d written after the stop", second.stats.In.Load(), r2.events)
+	if second.stats.In.Load() != r2.Events {
+		t.Fatalf("restarted pipeline fetched %d records, want exactly the %d written after the stop", second.stats.In.Load(), r2.Events)
 	}
-	if s.Predictions+s.DeadLettered != r1.events+r2.events || s.Duplicates != 0 {
-		t.Fatalf("outputs %+v for %d events", s, r1.events+r2.events)
+	if s.Predictions+s.DeadLettered != r1.Events+r2.Events || s.Duplicates != 0 {
+		t.Fatalf("outputs %+v for %d events", s, r1.Events+r2.Events)
 	}
 }
 
@@ -152,11 +153,11 @@ func TestIntegrationForeignClients(t *testing.T) {
 	// Score the same events directly: the handbook features by brute force (no labels were
 	// written, so the terminal windows are empty), then the model.
 	want := handbookFeatures(txs)
-	cc, err := c.validate(true, true)
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	model, err := scorer.Open(cc.modelOptions())
+	model, err := scorer.Open(cc.ModelOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func kafkaTool(ctx context.Context, tool string, args ...string) *exec.Cmd {
 
 // readInputs returns every input record's value by partition and offset, read with our
 // own reader.
-func readInputs(t *testing.T, c *Config) map[[2]int64][]byte {
+func readInputs(t *testing.T, c *config.Config) map[[2]int64][]byte {
 	t.Helper()
 	out := map[[2]int64][]byte{}
 	r, err := topics.NewReader(c.Kafka, true, c.Topics.Input[0])

@@ -21,7 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
+
+	"github.com/streamscore/streamscore/internal/config"
 )
 
 func main() {
@@ -56,39 +57,24 @@ func newRoot() *cobra.Command {
 }
 
 // load reads the config the flags point at and applies flag overrides.
-func (g *globalFlags) load() (*Config, error) {
+func (g *globalFlags) load() (*config.Config, error) {
 	path := g.config
 	if path == "" {
 		if _, err := os.Stat("streamscore.yaml"); err == nil {
 			path = "streamscore.yaml"
 		}
 	}
-	c, err := loadConfig(path)
+	c, err := config.Load(path)
 	if err != nil {
 		return nil, err
 	}
 	if g.brokers != "" {
-		c.Kafka.Brokers = splitList(g.brokers)
+		c.Kafka.Brokers = config.SplitList(g.brokers)
 	}
 	if g.logLevel != "" {
 		c.Log.Level = g.logLevel
 	}
 	return c, nil
-}
-
-func newLogger(level, format string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
-	}
-	zc := zap.NewProductionConfig()
-	if format == "console" {
-		zc = zap.NewDevelopmentConfig()
-		zc.DisableStacktrace = true
-	}
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	zc.OutputPaths = []string{"stderr"}
-	return zc.Build()
 }
 
 // serveMetrics serves /metrics, /healthz and the Go profiler (/debug/pprof/) on addr until

@@ -10,7 +10,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/streamscore/streamscore/cmd/streamscore/sim"
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/topics"
 )
@@ -115,7 +116,7 @@ func TestIntegrationDeadLetterTopicUnavailable(t *testing.T) {
 	}
 	p.Close()
 
-	cc, err := c.validate(true, true)
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 	if err != nil {
 		t.Fatal(err)
 	}

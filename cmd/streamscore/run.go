@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
@@ -49,10 +49,10 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			}
 			// Live scoring only: batch jobs (backfill, export) read ahead in large fetches
 			// and are faster left to the default GC pacing.
-			if err := c.applyMemoryLimit(); err != nil {
+			if err := c.ApplyMemoryLimit(); err != nil {
 				return err
 			}
-			cc, log, err := c.prepare(true)
+			cc, log, err := prepare(c, true)
 			if err != nil {
 				return err
 			}
@@ -96,38 +96,27 @@ type live struct {
 // buildLive checks the brokers and topics, loads the model and wires an operator between a
 // consumer-group source and a producer sink, or, for exactly-once, a transactional session
 // that is both.
-func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log *zap.Logger, stats *pipeline.Stats) (*live, error) {
+func buildLive(ctx context.Context, c *config.Compiled, reg prometheus.Registerer, log *zap.Logger, stats *pipeline.Stats) (*live, error) {
 	kc := c.Kafka
 	kc.Logger = log
 	kc.Metrics = topics.NewClientMetrics(reg)
 	if err := ensureTopics(ctx, c, kc); err != nil {
 		return nil, err
 	}
-	model, err := scorer.Open(c.modelOptions())
+	model, err := scorer.Open(c.ModelOptions())
 	if err != nil {
 		return nil, err
 	}
 	l := &live{model: model, closer: []func(){func() { model.Close() }}}
-	group := topics.GroupOptions{
-		Group: c.Group, Topics: c.Topics.Input, StartAt: c.StartAt, Registry: reg,
-		SessionTimeout: c.SessionTimeout, InstanceID: c.InstanceID,
-	}
 	var src pipeline.Source
 	var sink pipeline.Sink
-	if c.Delivery == "exactly-once" {
-		id := c.TransactionalID
-		if id == "" {
-			id = c.Group + "-" + c.InstanceID
-			if c.InstanceID == "" {
-				host, err := os.Hostname()
-				if err != nil {
-					l.close()
-					return nil, fmt.Errorf("exactly-once: set transactional_id (no hostname: %w)", err)
-				}
-				id = c.Group + "-" + host
-			}
+	if c.ExactlyOnce() {
+		to, err := c.TransactOptions(reg)
+		if err != nil {
+			l.close()
+			return nil, err
 		}
-		ts, err := topics.NewTransactSession(kc, topics.TransactOptions{GroupOptions: group, TransactionalID: id})
+		ts, err := topics.NewTransactSession(kc, to)
 		if err != nil {
 			l.close()
 			return nil, err
@@ -135,12 +124,12 @@ func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log 
 		l.closer = append([]func(){ts.Close}, l.closer...)
 		src, sink = ts, ts
 	} else {
-		gs, err := topics.NewGroupSource(kc, group)
+		gs, err := topics.NewGroupSource(kc, c.GroupOptions(reg))
 		if err != nil {
 			l.close()
 			return nil, err
 		}
-		p, err := topics.NewProducer(kc, topics.ProducerOptions{Compression: c.Producer.Compression, Linger: c.Producer.Linger})
+		p, err := topics.NewProducer(kc, c.ProducerOptions())
 		if err != nil {
 			gs.Close()
 			l.close()
@@ -151,12 +140,12 @@ func buildLive(ctx context.Context, c *compiled, reg prometheus.Registerer, log 
 		l.closer = append([]func(){gs.Close, p.Close}, l.closer...)
 		src, sink = gs, p
 	}
-	oc := c.operatorConfig(model)
+	oc := c.Operator(model)
 	oc.Metrics = pipeline.NewMetrics(reg)
 	oc.Stats = stats
 	oc.Logger = log
 	oc.MeasureLatency = true
-	closeState, err := c.stateSources(ctx, kc, &oc, false)
+	closeState, err := stateSources(ctx, c, kc, &oc, false)
 	if err != nil {
 		l.close()
 		return nil, err
@@ -185,7 +174,7 @@ func (l *live) run(ctx context.Context) error {
 
 // ensureTopics checks the input topics exist and creates missing output topics when
 // topics.create is on.
-func ensureTopics(ctx context.Context, c *compiled, kc topics.ClientConfig) error {
+func ensureTopics(ctx context.Context, c *config.Compiled, kc topics.ClientConfig) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	adm, err := topics.NewAdmin(kc)
@@ -208,7 +197,7 @@ func ensureTopics(ctx context.Context, c *compiled, kc topics.ClientConfig) erro
 	for _, t := range []string{c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter} {
 		specs = append(specs, topics.TopicSpec{Name: t, Partitions: n})
 	}
-	if c.features.UsesFeedback() {
+	if c.Features.UsesFeedback() {
 		specs = append(specs, topics.TopicSpec{Name: c.Topics.Labels, Partitions: n})
 	}
 	return adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, specs...)

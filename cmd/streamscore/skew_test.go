@@ -12,12 +12,14 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/topics"
 )
 
 // produceStream continues st: n events at rate events/s (0: as fast as possible); hold
 // keeps the labels not yet due for the next call.
-func produceStream(t testing.TB, c *Config, st *eventStream, n int, rate float64, hold bool) produceResult {
+func produceStream(t testing.TB, c *config.Config, st *sim.Stream, n int, rate float64, hold bool) sim.ProduceResult {
 	t.Helper()
 	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
 	if err != nil {
@@ -26,7 +28,7 @@ func produceStream(t testing.TB, c *Config, st *eventStream, n int, rate float64
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := produceEvents(ctx, p, produceOptions{events: n, rate: rate, stream: st, holdLabels: hold, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+	res, err := sim.Produce(ctx, p, sim.ProduceOptions{Events: n, Rate: rate, Stream: st, HoldLabels: hold, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +48,10 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	c.IncludeFeatures = true
 	createInputTopics(t, c, 6)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	st := newEventStream(1, 0.002)
+	st := sim.NewStream(1, 0.002)
 
 	var total, bad int64
-	add := func(r produceResult) { total += r.events; bad += r.bad }
+	add := func(r sim.ProduceResult) { total += r.Events; bad += r.Bad }
 	first := startLive(t, c, log)
 	add(produceStream(t, c, st, 20_000, 5_000, true)) // trickle: small batches
 	add(produceStream(t, c, st, 50_000, 0, true))     // flood: full batches
@@ -91,7 +93,7 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	ls := &demoSummary{}
 	live.fill(ls)
 
-	cc, err := c.validate(true, true)
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,7 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := readExport(t, csvPath, cc.features.Len())
+	rows := readExport(t, csvPath, cc.Features.Len())
 	liveFeatures, err := readPredictions(ctx, c.Kafka, "topic:"+c.Topics.Predictions)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/streamscore/streamscore/cmd/streamscore/sim"
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -131,7 +132,7 @@ func TestExportMatchesHandbookBruteForce(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	res, err := produceEvents(ctx, p, produceOptions{days: days, seed: seed, badFraction: bad, topic: c.Topics.Input[0], labels: c.Topics.Labels}, nil)
+	res, err := sim.Produce(ctx, p, sim.ProduceOptions{Days: days, Seed: seed, BadFraction: bad, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
 	p.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -148,12 +149,12 @@ func TestExportMatchesHandbookBruteForce(t *testing.T) {
 			txs = append(txs, tx)
 		}
 	}
-	if len(txs) < 100_000 || int64(len(txs)) != res.events-res.bad {
-		t.Fatalf("%d well-formed transactions regenerated, %d produced (want the same, and at least 100k)", len(txs), res.events-res.bad)
+	if len(txs) < 100_000 || int64(len(txs)) != res.Events-res.Bad {
+		t.Fatalf("%d well-formed transactions regenerated, %d produced (want the same, and at least 100k)", len(txs), res.Events-res.Bad)
 	}
 	want := handbookFeatures(txs)
 
-	cc, err := c.validate(true, false)
+	cc, err := c.Validate(config.Needs{Kafka: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,9 +163,9 @@ func TestExportMatchesHandbookBruteForce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := readExport(t, out, cc.features.Len())
-	if int64(len(rows)) != s.Rows || len(rows) != len(txs) || s.DeadLettered != res.bad {
-		t.Fatalf("export: %d rows (summary %d), %d dead-lettered; want %d rows, %d dead-lettered", len(rows), s.Rows, s.DeadLettered, len(txs), res.bad)
+	rows := readExport(t, out, cc.Features.Len())
+	if int64(len(rows)) != s.Rows || len(rows) != len(txs) || s.DeadLettered != res.Bad {
+		t.Fatalf("export: %d rows (summary %d), %d dead-lettered; want %d rows, %d dead-lettered", len(rows), s.Rows, s.DeadLettered, len(txs), res.Bad)
 	}
 	withTerminalHistory := 0
 	for _, tx := range txs {
@@ -176,7 +177,7 @@ func TestExportMatchesHandbookBruteForce(t *testing.T) {
 		for j := range w {
 			if row.features[j] != w[j] {
 				t.Fatalf("transaction %d (%s, customer %d, terminal %d): column %s is %v, brute force %v\nexport %v\nbrute  %v",
-					tx.ID, tx.Time.Format(time.RFC3339), tx.CustomerID, tx.TerminalID, cc.features.Names()[j], row.features[j], w[j], row.features, w)
+					tx.ID, tx.Time.Format(time.RFC3339), tx.CustomerID, tx.TerminalID, cc.Features.Names()[j], row.features[j], w[j], row.features, w)
 			}
 		}
 		if row.label != strconv.Itoa(tx.Fraud) {
@@ -187,5 +188,5 @@ func TestExportMatchesHandbookBruteForce(t *testing.T) {
 		}
 	}
 	report(t, "export vs brute force: %d events (%d days, %d malformed dead-lettered), %d features each, %d with terminal history: 0 mismatches",
-		len(txs), days, res.bad, cc.features.Len(), withTerminalHistory)
+		len(txs), days, res.Bad, cc.Features.Len(), withTerminalHistory)
 }

@@ -1,0 +1,100 @@
+package config
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// The typed options of each component, from a validated config. Every key of Config that
+// a component uses is copied here and nowhere else.
+
+// ModelOptions is model.* for scorer.Open.
+func (c *Compiled) ModelOptions() scorer.Options {
+	return scorer.Options{
+		Path: c.Resolve(c.Model.Path), Name: c.Model.Name, Device: scorer.Device(c.Model.Device),
+		CUDADevice: c.Model.GPU, Threads: c.Model.Threads, InputName: c.Model.Input, OutputName: c.Model.Output,
+	}
+}
+
+// BatcherConfig is batch.* for scorer.NewBatcher: every knob, adaptive ones included.
+func (c *Compiled) BatcherConfig() scorer.BatcherConfig { return c.batcherConfig() }
+
+func (c *Config) batcherConfig() scorer.BatcherConfig {
+	return scorer.BatcherConfig{
+		MaxSize: c.Batch.MaxSize, MaxWait: c.Batch.MaxWait, QueueSize: c.Batch.QueueSize,
+		Adaptive: c.Batch.Adaptive, TargetUtilisation: c.Batch.TargetUtilisation,
+		PreferredSizes: append([]int(nil), c.Batch.PreferredSizes...),
+	}
+}
+
+// BatchJobBatcher is the batcher of a bounded replay (backfill, export): batch.* with the
+// batch size of the job instead of batch.max_size. Scores do not depend on it.
+func (c *Compiled) BatchJobBatcher(size int) (scorer.BatcherConfig, error) {
+	bc := c.batcherConfig()
+	if size <= 0 {
+		return bc, nil
+	}
+	bc.MaxSize = size
+	if bc.QueueSize != 0 && bc.QueueSize < size {
+		bc.QueueSize = 0 // the default, 4 batches
+	}
+	if err := CheckBatcher(bc); err != nil {
+		return bc, fmt.Errorf("batch size %d with the config's batch settings: %w", size, err)
+	}
+	return bc, nil
+}
+
+// Operator is the operator's configuration for model m: schema, features, threshold,
+// output topics, batcher, commit and drain timing. Drivers add the source-specific parts
+// (state sources, metrics, logger).
+func (c *Compiled) Operator(m pipeline.Scorer) pipeline.Config {
+	return pipeline.Config{
+		Schema: c.Schema, Features: c.Features, Model: m, Threshold: float32(c.Threshold),
+		Topics:          pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter},
+		Batch:           c.batcherConfig(),
+		CommitInterval:  c.CommitInterval,
+		DrainTimeout:    c.DrainTimeout,
+		IncludeFeatures: c.IncludeFeatures,
+	}
+}
+
+// GroupOptions is the consumer group of `run`; reg gets the lag gauge.
+func (c *Compiled) GroupOptions(reg prometheus.Registerer) topics.GroupOptions {
+	return topics.GroupOptions{
+		Group: c.Group, Topics: c.Topics.Input, StartAt: c.StartAt, Registry: reg,
+		SessionTimeout: c.SessionTimeout, InstanceID: c.InstanceID,
+	}
+}
+
+// ProducerOptions is producer.* for the output topics of `run`.
+func (c *Compiled) ProducerOptions() topics.ProducerOptions {
+	return topics.ProducerOptions{Compression: c.Producer.Compression, Linger: c.Producer.Linger}
+}
+
+// TransactOptions is the exactly-once session of `run`: the group, and the
+// transactional id (transactional_id, else <group>-<instance_id or host name>), which a
+// restarted instance must keep.
+func (c *Compiled) TransactOptions(reg prometheus.Registerer) (topics.TransactOptions, error) {
+	id := c.TransactionalID
+	if id == "" {
+		suffix := c.InstanceID
+		if suffix == "" {
+			host, err := os.Hostname()
+			if err != nil || host == "" {
+				return topics.TransactOptions{}, ErrNoHostname
+			}
+			suffix = host
+		}
+		id = c.Group + "-" + suffix
+	}
+	return topics.TransactOptions{GroupOptions: c.GroupOptions(reg), TransactionalID: id}, nil
+}
+
+// ExactlyOnce reports whether `run` writes in transactions.
+func (c *Compiled) ExactlyOnce() bool { return c.Delivery == DeliveryExactlyOnce }

@@ -1,0 +1,148 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// ProduceOptions say what Produce writes, where, and how fast.
+type ProduceOptions struct {
+	Events      int
+	Rate        float64 // events/s; 0: as fast as possible
+	Seed        uint64
+	BadFraction float64
+	Topic       string
+	Labels      string // "" : no labels
+	// LabelDelay: a transaction's label is written once the simulated clock has passed its
+	// time by this much (the handbook's feedback delay); default 7 days.
+	LabelDelay time.Duration
+	// Stream, when set, continues an earlier call's simulation (Seed and BadFraction are
+	// then ignored); HoldLabels keeps the labels not yet due for the next call instead of
+	// writing them all at the end.
+	Stream     *Stream
+	HoldLabels bool
+	// Days, when > 0, stops at the first transaction of that simulated day instead.
+	Days int
+}
+
+// Stream is the simulator with the labels it still owes.
+type Stream struct {
+	gen     *Generator
+	bad     *Corruptor
+	pending []Tx // transactions whose labels are not yet due, in time order
+}
+
+// NewStream starts a simulation with malformed events mixed in at badFraction.
+func NewStream(seed uint64, badFraction float64) *Stream {
+	return &Stream{gen: New(Config{Seed: seed}), bad: NewCorruptor(seed, badFraction)}
+}
+
+// ProduceResult counts what Produce wrote.
+type ProduceResult struct {
+	Events, Bad, Labels int64
+	Elapsed             time.Duration
+}
+
+// RawProducer is what Produce needs of a Kafka producer.
+type RawProducer interface {
+	ProduceRaw(topic string, key, value []byte, headers map[string]string, ack func(error))
+	Flush(ctx context.Context) error
+}
+
+// Produce writes generated events (and their labels) and waits for every ack.
+// progress, when not nil, is incremented per event handed to the producer.
+func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *atomic.Int64) (ProduceResult, error) {
+	var res ProduceResult
+	st := o.Stream
+	if st == nil {
+		st = NewStream(o.Seed, o.BadFraction)
+	}
+	if o.LabelDelay <= 0 {
+		o.LabelDelay = 7 * 24 * time.Hour
+	}
+	var failed atomic.Pointer[error]
+	ack := func(err error) {
+		if err != nil {
+			failed.CompareAndSwap(nil, &err)
+		}
+	}
+	start := time.Now()
+	for i := 0; i < o.Events || o.Days > 0; i++ {
+		if i&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			if e := failed.Load(); e != nil {
+				return res, fmt.Errorf("producing events: %w", *e)
+			}
+		}
+		if o.Rate > 0 {
+			due := start.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					return res, ctx.Err()
+				}
+			}
+		}
+		tx := st.gen.Next()
+		if o.Days > 0 && st.gen.Day() >= o.Days {
+			break
+		}
+		// Labels become known labelDelay after their transaction: write the ones now due
+		// first, so that each labels partition is in time order.
+		for o.Labels != "" && len(st.pending) > 0 && !st.pending[0].Time.Add(o.LabelDelay).After(tx.Time) {
+			l := &st.pending[0]
+			p.ProduceRaw(o.Labels, l.Key(), l.AppendLabel(make([]byte, 0, 160)), nil, ack)
+			res.Labels++
+			st.pending = st.pending[1:]
+		}
+		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
+		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
+		res.Events++
+		if kind != "" {
+			res.Bad++
+		} else if o.Labels != "" {
+			st.pending = append(st.pending, tx)
+		}
+		if progress != nil {
+			progress.Add(1)
+		}
+	}
+	if !o.HoldLabels {
+		// The simulation stops here; its clock runs on past the last labels' due times.
+		for i := range st.pending {
+			p.ProduceRaw(o.Labels, st.pending[i].Key(), st.pending[i].AppendLabel(make([]byte, 0, 160)), nil, ack)
+			res.Labels++
+		}
+		st.pending = nil
+	}
+	if err := p.Flush(ctx); err != nil {
+		return res, fmt.Errorf("flushing events: %w", err)
+	}
+	if e := failed.Load(); e != nil {
+		return res, fmt.Errorf("producing events: %w", *e)
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// Next returns the stream's next transaction for a caller that produces by itself (a
+// latency probe): it first hands label the transactions whose labels are due (at least
+// delay older than the new one), in time order, and then owes the new one's label. A
+// nil label: the stream owes no labels.
+func (s *Stream) Next(delay time.Duration, label func(*Tx)) Tx {
+	tx := s.gen.Next()
+	if label == nil {
+		return tx
+	}
+	for len(s.pending) > 0 && !s.pending[0].Time.Add(delay).After(tx.Time) {
+		label(&s.pending[0])
+		s.pending = s.pending[1:]
+	}
+	s.pending = append(s.pending, tx)
+	return tx
+}
