@@ -98,3 +98,36 @@ func (c *Compiled) TransactOptions(reg prometheus.Registerer) (topics.TransactOp
 
 // ExactlyOnce reports whether `run` writes in transactions.
 func (c *Compiled) ExactlyOnce() bool { return c.Delivery == DeliveryExactlyOnce }
+
+// FeedbackOptions is the labels topic that feedback windows join; bounded for backfills
+// and exports, which stop at the end offsets seen at start.
+func (c *Compiled) FeedbackOptions(bounded bool) topics.FeedbackOptions {
+	return topics.FeedbackOptions{Topic: c.Topics.Labels, Bounded: bounded}
+}
+
+// OutputTopics is what `run` creates when topics.create is on: the predictions, alerts
+// and dead-letter topics (and the labels topic when feedback windows read it), each with
+// topics.partitions partitions or, when that is 0, inputPartitions; and the replication
+// factor (topics.replication_factor, -1: the broker's default). None when create is off.
+func (c *Compiled) OutputTopics(inputPartitions int32) (replication int16, specs []topics.TopicSpec) {
+	if !c.Topics.Create {
+		return c.Topics.ReplicationFactor, nil
+	}
+	n := c.Topics.Partitions
+	if n <= 0 {
+		n = inputPartitions
+	}
+	names := []string{c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter}
+	if c.Features.UsesFeedback() {
+		names = append(names, c.Topics.Labels)
+	}
+	for _, t := range names {
+		if t != "" {
+			specs = append(specs, topics.TopicSpec{Name: t, Partitions: n})
+		}
+	}
+	return c.Topics.ReplicationFactor, specs
+}
+
+// BackfillOut is where a backfill writes by default: topic:<topics.backfill>.
+func (c *Compiled) BackfillOut() string { return "topic:" + c.Topics.Backfill }
