@@ -55,17 +55,25 @@ func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer
 	}
 	steps := []struct {
 		stage Stage
+		title string // the progress line as it starts; stage d says one per load
 		run   func() error
 	}{
-		{StageKafkaCeiling, func() (err error) { res.KafkaCeiling, err = r.kafkaCeiling(ctx, c); return err }},
-		{StageScoringCeiling, func() (err error) { res.Scoring, err = scoringCeiling(cc); return err }},
-		{StageCatchUp, func() (err error) { res.CatchUp, err = catchUp(ctx, r.child, c, plan.Events); return err }},
-		{StageBackfill, func() (err error) { res.Backfill, err = r.backfill(ctx, c); return err }},
-		{StageLatency, func() error { return r.latency(ctx, res) }},
+		{StageKafkaCeiling, "(a) Kafka ceiling: consume->produce copy",
+			func() (err error) { res.KafkaCeiling, err = r.kafkaCeiling(ctx, c); return err }},
+		{StageScoringCeiling, "(b) scoring ceiling: ONNX Runtime alone",
+			func() (err error) { res.Scoring, err = scoringCeiling(cc); return err }},
+		{StageCatchUp, "(c) catch-up: a streamscore process from offset zero",
+			func() (err error) { res.CatchUp, err = catchUp(ctx, r.child, c, plan.Events); return err }},
+		{StageBackfill, "(e) backfill",
+			func() (err error) { res.Backfill, err = r.backfill(ctx, c); return err }},
+		{StageLatency, "", func() error { return r.latency(ctx, res) }},
 	}
 	for _, s := range steps {
 		if !plan.Has(s.stage) {
 			continue
+		}
+		if s.title != "" {
+			r.say("%s", s.title)
 		}
 		if err := s.run(); err != nil {
 			return nil, err
@@ -126,7 +134,6 @@ func (r *runner) copyTopic() string { return "copy-" + r.suffix }
 
 // kafkaCeiling is stage a: a minimal franz-go consume->produce copy of the backlog.
 func (r *runner) kafkaCeiling(ctx context.Context, c *config.Config) (float64, error) {
-	r.say("(a) Kafka ceiling: consume->produce copy")
 	d, err := topics.CopyTopic(ctx, c.Kafka, c.Topics.Input[0], r.copyTopic(), int64(r.plan.Events))
 	if err != nil {
 		return 0, err
@@ -136,7 +143,6 @@ func (r *runner) kafkaCeiling(ctx context.Context, c *config.Config) (float64, e
 
 // backfill is stage e: a `streamscore backfill` child replays the backlog into a topic.
 func (r *runner) backfill(ctx context.Context, c *config.Config) (float64, error) {
-	r.say("(e) backfill")
 	s, err := r.child.backfill(ctx, c, c.Topics.Backfill)
 	if err != nil {
 		return 0, err
