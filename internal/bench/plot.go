@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -13,15 +13,15 @@ import (
 // latencySeries is one set of latency points to plot.
 type latencySeries struct {
 	name   string
-	pts    []latencyPoint
+	pts    []LatencyPoint
 	dashes []vg.Length
 	glyph  draw.GlyphDrawer
 }
 
-// plotLatency draws event-to-prediction latency percentiles against offered load: the
+// PlotLatency draws event-to-prediction latency percentiles against offered load: the
 // pipeline's (labels topic idle), the pipeline's with labels flowing, and the Kafka floor
 // (the relay's).
-func plotLatency(r *benchResults, path string) error {
+func PlotLatency(r *Results, path string) error {
 	p := plot.New()
 	p.Title.Text = "streamscore: event-to-prediction latency vs offered load"
 	p.X.Label.Text = "offered load (events/s, log scale)"
@@ -36,12 +36,12 @@ func plotLatency(r *benchResults, path string) error {
 	}
 	percentiles := []struct {
 		name string
-		get  func(latencyPoint) float64
+		get  func(LatencyPoint) float64
 		col  color.RGBA
 	}{
-		{"p50", func(l latencyPoint) float64 { return l.P50Ms }, color.RGBA{R: 31, G: 119, B: 180, A: 255}},
-		{"p99", func(l latencyPoint) float64 { return l.P99Ms }, color.RGBA{R: 255, G: 127, B: 14, A: 255}},
-		{"p99.9", func(l latencyPoint) float64 { return l.P999Ms }, color.RGBA{R: 214, G: 39, B: 40, A: 255}},
+		{"p50", func(l LatencyPoint) float64 { return l.P50Ms }, color.RGBA{R: 31, G: 119, B: 180, A: 255}},
+		{"p99", func(l LatencyPoint) float64 { return l.P99Ms }, color.RGBA{R: 255, G: 127, B: 14, A: 255}},
+		{"p99.9", func(l LatencyPoint) float64 { return l.P999Ms }, color.RGBA{R: 214, G: 39, B: 40, A: 255}},
 	}
 	for _, g := range groups {
 		for _, pc := range percentiles {

@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/streamscore/streamscore/internal/config"
+)
+
+func TestParseBackfillSummary(t *testing.T) {
+	out := "some notice\n" + `{"events":1000,"predictions":998,"dead_lettered":2,"seconds":0.5,"events_per_second":2000,"mean_batch_size":250,"out":"topic:bf","model":"fraud","model_version":"3f2a"}` + "\n\n"
+	s, err := parseBackfillSummary([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := backfillSummary{Events: 1000, Predictions: 998, DeadLettered: 2, Seconds: 0.5, EventsPerSecond: 2000, MeanBatch: 250, Out: "topic:bf", Model: "fraud", ModelVersion: "3f2a"}
+	if *s != want {
+		t.Errorf("summary %+v, want %+v", *s, want)
+	}
+	for name, bad := range map[string]string{
+		"empty":       "",
+		"not json":    "backfilled 1000 events\n",
+		"no rate":     `{"events":0,"seconds":0}`,
+		"json object": `{"events":"many"}`,
+	} {
+		if _, err := parseBackfillSummary([]byte(bad)); err == nil {
+			t.Errorf("%s: %q parsed without error", name, bad)
+		}
+	}
+}
+
+// TestWriteConfig: the child's config is the bench's, with the model path made absolute
+// so that the child may run from anywhere.
+func TestWriteConfig(t *testing.T) {
+	c := config.Default()
+	c.Topics.Input = []string{"tx-bench-x"}
+	c.Group = "g-bench-x"
+	c.Model.Path = "testdata/model.onnx"
+	path, err := writeConfig(&c, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := config.LoadWith(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Group != "g-bench-x" || len(back.Topics.Input) != 1 || back.Topics.Input[0] != "tx-bench-x" {
+		t.Errorf("group %q, input %v: not the bench's", back.Group, back.Topics.Input)
+	}
+	if !filepath.IsAbs(back.Model.Path) || !strings.HasSuffix(back.Model.Path, "testdata/model.onnx") {
+		t.Errorf("model path %q, want an absolute path to testdata/model.onnx", back.Model.Path)
+	}
+}

@@ -1,0 +1,10 @@
+// Package bench is the harness behind streamscore-bench: it measures, on a real broker, the
+// Kafka ceiling (a) and the scoring ceiling (b) that bound streamscore, the catch-up rate (c)
+// and the event-to-prediction latency under offered load (d) of a `streamscore run` child
+// process, and the backfill rate (e) of a `streamscore backfill` child, and reports them as
+// a table, results.json and latency.png.
+//
+// It lives outside cmd/streamscore so that the production binary links neither the plotting
+// library nor the harness, and it drives the production binary the way an operator would:
+// as a child process with a config file, never through its package main.
+package bench

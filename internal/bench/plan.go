@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+)
+
+// Stage names one measurement of the bench: "a" to "e".
+type Stage string
+
+// The stages, in the order the table prints them.
+const (
+	StageKafkaCeiling   Stage = "a" // a franz-go consume->produce copy
+	StageScoringCeiling Stage = "b" // ONNX Runtime alone
+	StageCatchUp        Stage = "c" // a streamscore process from offset zero
+	StageLatency        Stage = "d" // event-to-prediction latency under offered load
+	StageBackfill       Stage = "e" // a streamscore backfill into a topic
+)
+
+// ParseStages reads the --only flag: stage letters, each on its own ("a", "c").
+// None means every stage.
+func ParseStages(only []string) (map[Stage]bool, error) {
+	stages := map[Stage]bool{}
+	for _, s := range only {
+		if len(s) != 1 || !strings.Contains("abcde", s) {
+			return nil, fmt.Errorf("--only: unknown stage %q (a, b, c, d or e)", s)
+		}
+		stages[Stage(s)] = true
+	}
+	return stages, nil
+}
+
+// Plan says what Run measures and with which streamscore binary.
+type Plan struct {
+	// Events is the number of pre-produced events of stages a, c and e.
+	Events int
+	// Step is how long each offered load of stage d lasts.
+	Step time.Duration
+	// Stages to run; empty: all of them.
+	Stages map[Stage]bool
+	// Rates are the offered loads of stage d in events/s; empty: DefaultRates.
+	Rates []float64
+	// Binary is the streamscore executable that stages c, d and e run as a child process.
+	Binary string
+	// ChildLogLevel is the --log-level of those children (empty: error).
+	ChildLogLevel string
+}
+
+// Has says whether p runs stage s.
+func (p Plan) Has(s Stage) bool { return len(p.Stages) == 0 || p.Stages[s] }
+
+// needsBinary says whether a stage of p runs the streamscore binary.
+func (p Plan) needsBinary() bool {
+	return p.Has(StageCatchUp) || p.Has(StageLatency) || p.Has(StageBackfill)
+}
+
+// needsBacklog says whether a stage of p reads the pre-produced events.
+func (p Plan) needsBacklog() bool {
+	return p.Has(StageKafkaCeiling) || p.Has(StageCatchUp) || p.Has(StageBackfill)
+}
+
+// validate says what to fix in p before anything is measured.
+func (p Plan) validate() error {
+	var errs []error
+	if p.Events <= 0 && p.needsBacklog() {
+		errs = append(errs, fmt.Errorf("--events %d: want at least 1", p.Events))
+	}
+	if p.Step <= 0 && p.Has(StageLatency) {
+		errs = append(errs, fmt.Errorf("--seconds %v: want a positive duration", p.Step.Seconds()))
+	}
+	for _, r := range p.Rates {
+		if !(r > 0) || math.IsInf(r, 0) {
+			errs = append(errs, fmt.Errorf("--rates: %v is not a positive number of events/s", r))
+		}
+	}
+	if p.needsBinary() {
+		if st, err := os.Stat(p.Binary); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			errs = append(errs, fmt.Errorf("--bin %q: not an executable streamscore binary (make build writes bin/streamscore)", p.Binary))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// latencyRates is the offered loads of stage d: p.Rates, or by default 1k, 10k and 50k
+// events/s and, when stage c ran, 80% of its catch-up rate (near saturation).
+func (p Plan) latencyRates(catchUp float64) []float64 {
+	if len(p.Rates) > 0 {
+		return p.Rates
+	}
+	rates := []float64{1_000, 10_000, 50_000}
+	if catchUp > 0 {
+		rates = append(rates, math.Round(0.8*catchUp))
+	}
+	return rates
+}

@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// ResultsFile and PlotFile are the names, inside the output folder, of what Save writes.
+const (
+	ResultsFile = "results.json"
+	PlotFile    = "latency.png"
+)
+
+// Results is what a bench run measures; it is also written as results.json, whose field
+// names are a contract with earlier runs (--replot reads them back).
+type Results struct {
+	Machine      string         `json:"machine"`
+	Events       int            `json:"events"`
+	KafkaCeiling float64        `json:"kafka_ceiling_events_per_s"`
+	Scoring      []ScoringPoint `json:"scoring_ceiling"`
+	CatchUp      CatchUpResult  `json:"catch_up"`
+	Latency      []LatencyPoint `json:"latency"`
+	// LatencyLabels: the same loads with each event's label written a simulated week later.
+	LatencyLabels []LatencyPoint     `json:"latency_labels_flowing"`
+	KafkaLatency  []LatencyPoint     `json:"kafka_floor_latency"` // the relay at the same loads
+	Backfill      float64            `json:"backfill_events_per_s"`
+	Ratios        map[string]float64 `json:"ratios"`
+}
+
+// ScoringPoint is ONNX Runtime alone at one batch size (stage b).
+type ScoringPoint struct {
+	Batch         int     `json:"batch"`
+	RowsPerSecond float64 `json:"rows_per_s"`
+	MicrosPerCall float64 `json:"us_per_call"`
+}
+
+// CatchUpResult is a streamscore process scoring a backlog from offset zero (stage c).
+type CatchUpResult struct {
+	EventsPerSecond float64 `json:"events_per_s"`
+	CPUMicrosPerEvt float64 `json:"cpu_us_per_event"`
+	PeakRSSMiB      float64 `json:"peak_rss_mib"`
+	Seconds         float64 `json:"seconds"`
+}
+
+// LatencyPoint is event-to-prediction latency at one offered load (stage d).
+type LatencyPoint struct {
+	Offered  float64 `json:"offered_events_per_s"`
+	Achieved float64 `json:"achieved_events_per_s"`
+	Events   int     `json:"events"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	P999Ms   float64 `json:"p999_ms"`
+	PeakRSS  float64 `json:"peak_rss_mib"`
+}
+
+// Keys of Results.Ratios.
+const (
+	RatioCatchUpOverKafka  = "catch_up_over_kafka_ceiling"
+	RatioBackfillOverCatch = "backfill_over_catch_up"
+	RatioNonModelMicros    = "non_model_us_per_event"
+	RatioModelMicrosAtBest = "model_us_per_event_best_batch"
+)
+
+// computeRatios fills r.Ratios from the stages that ran; a ratio whose inputs were not
+// measured is left out rather than written as 0.
+func computeRatios(r *Results) {
+	if r.Ratios == nil {
+		r.Ratios = map[string]float64{}
+	}
+	best := 0.0
+	for _, s := range r.Scoring {
+		best = math.Max(best, s.RowsPerSecond)
+	}
+	if cu := r.CatchUp.EventsPerSecond; cu > 0 {
+		if r.KafkaCeiling > 0 {
+			r.Ratios[RatioCatchUpOverKafka] = cu / r.KafkaCeiling
+		}
+		if r.Backfill > 0 {
+			r.Ratios[RatioBackfillOverCatch] = r.Backfill / cu
+		}
+		if best > 0 {
+			// Everything but the model: the catch-up's wall time per event minus the
+			// model's share at its best batch size.
+			r.Ratios[RatioNonModelMicros] = 1e6/cu - 1e6/best
+		}
+	}
+	if best > 0 {
+		r.Ratios[RatioModelMicrosAtBest] = 1e6 / best
+	}
+}
+
+// WriteResults writes r as dir/results.json, creating dir.
+func WriteResults(r *Results, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, ResultsFile)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// ReadResults reads dir/results.json as written by WriteResults.
+func ReadResults(dir string) (*Results, error) {
+	path := filepath.Join(dir, ResultsFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}

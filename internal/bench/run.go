@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/sim"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// partitions is the partition count of every topic the bench creates.
+const partitions = 3
+
+// runner holds what the stages of one Run share.
+type runner struct {
+	base     *config.Config
+	plan     Plan
+	child    child
+	suffix   string // makes this run's topic and group names unique
+	progress io.Writer
+}
+
+func (r *runner) say(format string, args ...any) {
+	fmt.Fprintf(r.progress, "bench: "+format+"\n", args...)
+}
+
+// Run measures the stages of plan against the brokers of base, on fresh topics named after
+// this run, writing a line of progress to progress as each stage starts. It runs one stage
+// at a time, in the order a, b, c, e, d (d's default loads depend on c), and returns the
+// first error. Cancelling ctx stops it between steps; the child processes it started are
+// stopped before it returns.
+func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer) (*Results, error) {
+	if err := plan.validate(); err != nil {
+		return nil, err
+	}
+	r := &runner{base: base, plan: plan, child: plan.child(), suffix: strconv.FormatInt(time.Now().UnixNano(), 36), progress: progress}
+	res := &Results{
+		Machine: fmt.Sprintf("%d CPUs, %s/%s, broker on the same machine", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH),
+		Events:  plan.Events, Ratios: map[string]float64{},
+	}
+	c := r.topicsFor("bench")
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
+	if err != nil {
+		return nil, err
+	}
+	if plan.needsBacklog() {
+		if err := r.produceBacklog(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	steps := []struct {
+		stage Stage
+		title string // the progress line as it starts; stage d says one per load
+		run   func() error
+	}{
+		{StageKafkaCeiling, "(a) Kafka ceiling: consume->produce copy",
+			func() (err error) { res.KafkaCeiling, err = r.kafkaCeiling(ctx, c); return err }},
+		{StageScoringCeiling, "(b) scoring ceiling: ONNX Runtime alone",
+			func() (err error) { res.Scoring, err = scoringCeiling(cc); return err }},
+		{StageCatchUp, "(c) catch-up: a streamscore process from offset zero",
+			func() (err error) { res.CatchUp, err = catchUp(ctx, r.child, c, plan.Events); return err }},
+		{StageBackfill, "(e) backfill",
+			func() (err error) { res.Backfill, err = r.backfill(ctx, c); return err }},
+		{StageLatency, "", func() error { return r.latency(ctx, res) }},
+	}
+	for _, s := range steps {
+		if !plan.Has(s.stage) {
+			continue
+		}
+		if s.title != "" {
+			r.say("%s", s.title)
+		}
+		if err := s.run(); err != nil {
+			return nil, err
+		}
+	}
+	computeRatios(res)
+	return res, nil
+}
+
+// topicsFor returns base with topics and a group of its own, named "<kind>-<run>", a short
+// commit interval and no metrics server.
+func (r *runner) topicsFor(kind string) *config.Config {
+	id := kind + "-" + r.suffix
+	c := *r.base
+	c.Topics.Input = []string{"tx-" + id}
+	c.Topics.Labels = "labels-" + id
+	c.Topics.Predictions = "preds-" + id
+	c.Topics.Alerts = "alerts-" + id
+	c.Topics.DeadLetter = "dlq-" + id
+	c.Topics.Backfill = "backfill-" + id
+	c.Group = "g-" + id
+	c.Metrics.Address = ""
+	c.CommitInterval = 100 * time.Millisecond
+	return &c
+}
+
+// createTopics creates names, with the bench's partition count, where they do not exist.
+func createTopics(ctx context.Context, c *config.Config, names ...string) error {
+	adm, err := topics.NewAdmin(c.Kafka)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	specs := make([]topics.TopicSpec, 0, len(names))
+	for _, n := range names {
+		specs = append(specs, topics.TopicSpec{Name: n, Partitions: partitions})
+	}
+	return adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, specs...)
+}
+
+// produceBacklog writes the plan's events, with their labels, to c's input topics: the
+// backlog that stages a, c and e read.
+func (r *runner) produceBacklog(ctx context.Context, c *config.Config) error {
+	if err := createTopics(ctx, c, c.Topics.Input[0], c.Topics.Labels, r.copyTopic()); err != nil {
+		return err
+	}
+	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	r.say("producing %d events", r.plan.Events)
+	_, err = sim.Produce(ctx, p, sim.ProduceOptions{Events: r.plan.Events, Seed: 7, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
+	return err
+}
+
+func (r *runner) copyTopic() string { return "copy-" + r.suffix }
+
+// kafkaCeiling is stage a: a minimal franz-go consume->produce copy of the backlog.
+func (r *runner) kafkaCeiling(ctx context.Context, c *config.Config) (float64, error) {
+	d, err := topics.CopyTopic(ctx, c.Kafka, c.Topics.Input[0], r.copyTopic(), int64(r.plan.Events))
+	if err != nil {
+		return 0, err
+	}
+	return float64(r.plan.Events) / d.Seconds(), nil
+}
+
+// backfill is stage e: a `streamscore backfill` child replays the backlog into a topic.
+func (r *runner) backfill(ctx context.Context, c *config.Config) (float64, error) {
+	s, err := r.child.backfill(ctx, c, c.Topics.Backfill)
+	if err != nil {
+		return 0, err
+	}
+	return s.EventsPerSecond, nil
+}
+
+// latency is stage d: at each offered load, the pipeline with the labels topic idle, the
+// pipeline with labels flowing, and the Kafka floor (a relay), each on topics of its own.
+func (r *runner) latency(ctx context.Context, res *Results) error {
+	for i, rate := range r.plan.latencyRates(res.CatchUp.EventsPerSecond) {
+		idle, flowing, floor, err := r.latencyAt(ctx, i, rate)
+		if err != nil {
+			return err
+		}
+		res.Latency = append(res.Latency, idle)
+		res.LatencyLabels = append(res.LatencyLabels, flowing)
+		res.KafkaLatency = append(res.KafkaLatency, floor)
+	}
+	return nil
+}
+
+func (r *runner) latencyAt(ctx context.Context, i int, rate float64) (idle, flowing, floor LatencyPoint, err error) {
+	pipeline := pipelineSubject(r.child)
+	r.say("(d) latency at %.0f events/s offered", rate)
+	if idle, err = r.measure(ctx, fmt.Sprintf("lat%d", i), pipeline, rate, false); err != nil {
+		return
+	}
+	r.say("(d) latency at %.0f events/s offered, labels flowing", rate)
+	if flowing, err = r.measure(ctx, fmt.Sprintf("flow%d", i), pipeline, rate, true); err != nil {
+		return
+	}
+	r.say("(d) Kafka floor: a relay at %.0f events/s offered", rate)
+	floor, err = r.measure(ctx, fmt.Sprintf("relay%d", i), relaySubject, rate, false)
+	return
+}
+
+// measure runs one latency probe on topics of its own named after kind; the subject
+// creates the other topics it reads or writes.
+func (r *runner) measure(ctx context.Context, kind string, subject latencySubject, rate float64, labels bool) (LatencyPoint, error) {
+	c := r.topicsFor(kind)
+	if err := createTopics(ctx, c, c.Topics.Input[0]); err != nil {
+		return LatencyPoint{Offered: rate}, err
+	}
+	return measureLatency(ctx, subject, c, rate, r.plan.Step, labels)
+}

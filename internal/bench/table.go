@@ -1,0 +1,52 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Print writes r as the bench's table: one line per stage that ran, then the ratios.
+func Print(w io.Writer, r *Results) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s\n", r.Machine)
+	if r.KafkaCeiling > 0 {
+		fmt.Fprintf(tw, "(a) Kafka ceiling (consume->produce copy, %d events)\t%.0f events/s\n", r.Events, r.KafkaCeiling)
+	}
+	for _, s := range r.Scoring {
+		fmt.Fprintf(tw, "(b) ONNX Runtime alone, batch %d\t%.0f rows/s (%.1f us/call)\n", s.Batch, s.RowsPerSecond, s.MicrosPerCall)
+	}
+	if r.CatchUp.EventsPerSecond > 0 {
+		fmt.Fprintf(tw, "(c) catch-up from offset zero (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
+			r.Events, r.CatchUp.EventsPerSecond, r.CatchUp.CPUMicrosPerEvt, r.CatchUp.PeakRSSMiB)
+	}
+	printLatency(tw, r)
+	if r.Backfill > 0 {
+		fmt.Fprintf(tw, "(e) backfill into a topic\t%.0f events/s\n", r.Backfill)
+	}
+	if v, ok := r.Ratios[RatioCatchUpOverKafka]; ok {
+		fmt.Fprintf(tw, "c/a: catch-up over the Kafka ceiling\t%.2f\n", v)
+	}
+	if v, ok := r.Ratios[RatioNonModelMicros]; ok {
+		fmt.Fprintf(tw, "per event: model at its best batch / everything else\t%.2f us / %.2f us\n",
+			r.Ratios[RatioModelMicrosAtBest], v)
+	}
+	return tw.Flush()
+}
+
+// printLatency writes the lines of stage (d): each offered load, with the labels-flowing
+// and Kafka-floor measurements at the same load beneath it.
+func printLatency(tw io.Writer, r *Results) {
+	for i, l := range r.Latency {
+		fmt.Fprintf(tw, "(d) offered %.0f events/s (achieved %.0f, %d events)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n",
+			l.Offered, l.Achieved, l.Events, l.P50Ms, l.P99Ms, l.P999Ms, l.PeakRSS)
+		if i < len(r.LatencyLabels) {
+			k := r.LatencyLabels[i]
+			fmt.Fprintf(tw, "    with labels flowing (each a simulated week after its event)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n", k.P50Ms, k.P99Ms, k.P999Ms, k.PeakRSS)
+		}
+		if i < len(r.KafkaLatency) {
+			k := r.KafkaLatency[i]
+			fmt.Fprintf(tw, "    Kafka floor (relay, no decoding, no model)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", k.P50Ms, k.P99Ms, k.P999Ms)
+		}
+	}
+}
