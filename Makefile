@@ -19,6 +19,7 @@ onnxruntime:
 
 build: onnxruntime
 	$(GO) build -o bin/streamscore ./cmd/streamscore
+	$(GO) build -o bin/streamscore-bench ./cmd/streamscore-bench
 
 ## demo: score simulated transactions end to end on an embedded broker (ARGS='--events 20000 --json')
 demo: build
@@ -53,12 +54,12 @@ kafka-start:
 kafka-stop:
 	@scripts/kafka.sh stop
 
-## bench: hot-path micro-benchmarks, then `streamscore bench` (table, bin/bench/results.json,
+## bench: hot-path micro-benchmarks, then `streamscore-bench` (table, bin/bench/results.json,
 ## bin/bench/latency.png) and the catch-up/backfill/RSS benchmarks, on a real broker
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./pipeline
 	@scripts/kafka.sh start
-	@rc=0; ./bin/streamscore bench --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
+	@rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
 	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -run='^$$' -bench='CatchUpVsBackfill|PeakRSS' -benchtime=1x -count=3 ./cmd/streamscore || rc=$$?; fi; \
 	scripts/kafka.sh stop; exit $$rc
 
