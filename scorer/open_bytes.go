@@ -1,0 +1,103 @@
+package scorer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// OpenBytes loads a model from the bytes of an .onnx file and validates its signature. It
+// exists for models that never touch a disk: the registry keeps them in Kafka, and an
+// instance loads the version an activation names straight from the bytes it read. o.Path
+// is not read; when set, it names the model in errors. The version is the first 8 hex
+// digits of the bytes' SHA-256, as with Open, so the same file has the same version
+// whichever way it was loaded.
+func OpenBytes(raw []byte, o Options) (*Model, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("model is empty (0 bytes)")
+	}
+	if err := initRuntime(); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	m := &Model{name: o.Name, version: hex.EncodeToString(sum[:4]), device: o.Device}
+	if m.name == "" {
+		m.name = "model"
+	}
+	if m.device == "" {
+		m.device = CPU
+	}
+	what := o.Path
+	if what == "" {
+		what = m.name + "@" + m.version
+	}
+
+	ins, outs, err := ort.GetInputOutputInfoWithONNXData(raw)
+	if err != nil {
+		return nil, fmt.Errorf("reading model signature of %s (is it an ONNX model?): %w", what, err)
+	}
+	in, err := pickIO(ins, o.InputName, "", "input")
+	if err != nil {
+		return nil, err
+	}
+	out, err := pickIO(outs, o.OutputName, "probabilities", "output")
+	if err != nil {
+		return nil, err
+	}
+	if in.DataType != ort.TensorElementDataTypeFloat || len(in.Dimensions) != 2 || in.Dimensions[1] <= 0 {
+		return nil, fmt.Errorf("model input %s: want a float tensor [N, F] with fixed F, got %s", in.Name, in.String())
+	}
+	if out.DataType != ort.TensorElementDataTypeFloat || len(out.Dimensions) < 1 || len(out.Dimensions) > 2 {
+		return nil, fmt.Errorf("model output %s: want a float tensor [N] or [N, C], got %s (export classifiers with zipmap disabled)", out.Name, out.String())
+	}
+	m.nFeatures = int(in.Dimensions[1])
+	m.cols = 1
+	m.outRank = len(out.Dimensions)
+	if len(out.Dimensions) == 2 {
+		m.cols = int(out.Dimensions[1])
+	}
+	if m.cols <= 0 {
+		return nil, fmt.Errorf("model output %s has an unknown column count: %s", out.Name, out.String())
+	}
+	m.scoreCol = m.cols - 1
+	if o.ScoreColumn != 0 {
+		m.scoreCol = o.ScoreColumn
+	}
+	if m.scoreCol < 0 || m.scoreCol >= m.cols {
+		return nil, fmt.Errorf("score column %d is outside the model's %d output columns", o.ScoreColumn, m.cols)
+	}
+
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("creating session options: %w", err)
+	}
+	defer so.Destroy()
+	threads := o.Threads
+	if threads <= 0 {
+		threads = 1
+	}
+	if err := so.SetIntraOpNumThreads(threads); err != nil {
+		return nil, fmt.Errorf("setting intra-op threads: %w", err)
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("setting inter-op threads: %w", err)
+	}
+	switch m.device {
+	case CPU:
+	case CUDA:
+		if err := appendCUDA(so, o.CUDADevice); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("device %q: want cpu or cuda", o.Device)
+	}
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(raw, []string{in.Name}, []string{out.Name}, so)
+	if err != nil {
+		return nil, fmt.Errorf("creating ONNX Runtime session for %s: %w", what, err)
+	}
+	m.sess = sess
+	return m, nil
+}
