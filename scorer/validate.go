@@ -85,7 +85,7 @@ func Validate(m *Model, width int, rows []float32) error {
 		for i, s := range scores[k] {
 			if math.Float32bits(s) != math.Float32bits(ref[i]) {
 				return &ValidationError{Kind: ErrBatchDependent, Detail: fmt.Sprintf(
-					"model scores %s %v in batches of %d but %v in batches of %d: a row's score must not "+
+					"model scores %[2]v for %[1]s in batches of %[3]d but %[4]v in batches of %[5]d: a row's score must not "+
 						"depend on the rows scored with it (live batches follow the load, so live and backfill "+
 						"scores would differ); remove batch-wide operations such as batch normalisation in "+
 						"training mode or means over the batch axis, and export again",
