@@ -501,8 +501,9 @@ type FollowOptions struct {
 }
 
 // Follow reads the activations from o.From on and calls fn with each, in log order, from
-// Follow's goroutine, until ctx ends (it returns ctx's error) or fn returns an error
-// (returned wrapped). It reads live: a new activation reaches fn as soon as the broker
+// Follow's goroutine, until ctx ends (it returns ctx's error), fn returns an error
+// (returned wrapped) or a fetch fails for good (the client retries transient errors
+// itself); a caller that must keep following calls it again from the last Offset + 1. It reads live: a new activation reaches fn as soon as the broker
 // answers the pending fetch (it answers when data arrives; an idle fetch waits 500 ms).
 func (r *Registry) Follow(ctx context.Context, o FollowOptions, fn func(Activation) error) error {
 	end, err := r.endOffset(ctx)
