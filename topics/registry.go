@@ -183,13 +183,13 @@ func OpenRegistry(ctx context.Context, cc ClientConfig, o RegistryOptions) (*Reg
 	}); err != nil {
 		return nil, fmt.Errorf("opening model registry: %w", err)
 	}
-	parts, err := adm.Partitions(ctx, o.Topic)
+	n, err := partitionsOnceVisible(ctx, adm, o.Topic)
 	if err != nil {
 		return nil, fmt.Errorf("opening model registry: %w", err)
 	}
-	if parts[o.Topic] != 1 {
+	if n != 1 {
 		return nil, fmt.Errorf("opening model registry: topic %s has %d partitions; the registry needs exactly one "+
-			"so that offsets order every activation: delete it or name another topic", o.Topic, parts[o.Topic])
+			"so that offsets order every activation: delete it or name another topic", o.Topic, n)
 	}
 	opts, err := cc.opts("registry")
 	if err != nil {
@@ -205,6 +205,32 @@ func OpenRegistry(ctx context.Context, cc ClientConfig, o RegistryOptions) (*Reg
 		return nil, fmt.Errorf("opening model registry: creating producer: %w", err)
 	}
 	return &Registry{cc: cc, topic: o.Topic, prod: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+// partitionsOnceVisible returns topic's partition count, waiting up to 15 s for a topic
+// just created to appear in the metadata: Apache Kafka acknowledges CreateTopics before
+// every broker's metadata cache knows the topic.
+func partitionsOnceVisible(ctx context.Context, adm *Admin, topic string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		md, err := adm.adm.Metadata(ctx, topic)
+		if err == nil {
+			if td, ok := md.Topics[topic]; ok && td.Err == nil && len(td.Partitions) > 0 {
+				return len(td.Partitions), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("topic %s does not appear in the metadata", topic)
+			}
+			return 0, fmt.Errorf("waiting for topic %s: %w", topic, err)
+		case <-tick.C:
+		}
+	}
 }
 
 // Topic is the registry topic's name.
