@@ -48,7 +48,12 @@ func runBatcher(t *testing.T, b *Batcher[int]) (context.CancelFunc, chan error) 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want nil or context.Canceled", err)
+		}
+	})
 	return cancel, done
 }
 
