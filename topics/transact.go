@@ -56,7 +56,6 @@ func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, e
 	}
 	opts = append(opts, gopts...)
 	opts = append(opts,
-		kgo.RequireStableFetchOffsets(),
 		kgo.TransactionalID(o.TransactionalID),
 		kgo.TransactionTimeout(o.TransactionTimeout),
 		kgo.ProducerLinger(0),
