@@ -314,8 +314,8 @@ func testFetchBlocks(t *testing.T, s SourceSetup) {
 	if r.err != nil || len(r.recs) == 0 {
 		t.Fatalf("Fetch = %d records, %v; want it to block until records arrive, then return them", len(r.recs), r.err)
 	}
-	all := append(r.recs, fetchAll(t, d, len(written)-len(r.recs), false)...)
-	checkFetched(t, written, all)
+	rest := fetchAll(t, d, len(written)-len(r.recs), false)
+	checkFetched(t, written, append(r.recs, rest...))
 }
 
 func testCancelUnblocks(t *testing.T, s SourceSetup) {
