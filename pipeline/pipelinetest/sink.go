@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/pipeline/record"
@@ -47,7 +48,8 @@ type SinkSetup struct {
 
 // TestSink runs the Sink contract on sinks made by setup, one fresh setup per subtest:
 //   - Produce calls ack exactly once per output, and Flush returns only after every ack;
-//   - an ack is nil only for an output that can be read back, as written: key, value,
+//   - an ack is nil only for an output that can be read back (after Commit, once the
+//     transaction is visible), as written: key, value,
 //     headers, and for keyed partitioning every output of a key on one partition;
 //   - the outputs of each key are read back in the order they were produced;
 //   - a sink that cannot write acknowledges with an error, never nil.
@@ -174,8 +176,14 @@ func testAckAndReadBack(t *testing.T, f SinkFeatures, s SinkSetup) {
 	if s.ReadBack == nil {
 		return
 	}
-	// What was acknowledged is durable: it is all there on the first read.
+	// What was acknowledged is durable: it is all there on the first read. A committed
+	// transaction becomes readable when the coordinator has written its markers, which
+	// Kafka does after EndTxn answers: that read polls until then.
 	got, err := s.ReadBack(ctx)
+	for s.Commit != nil && err == nil && len(got) < n && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond) // a poll interval, not a barrier: the loop checks
+		got, err = s.ReadBack(ctx)
+	}
 	if err != nil {
 		t.Fatalf("reading back: %v", err)
 	}
