@@ -9,6 +9,10 @@ export STREAMSCORE_CACHE ?= $(HOME)/.cache/streamscore
 export KAFKA_PORT ?= 39092
 ARGS ?=
 FUZZTIME ?= 10s
+# golangci-lint is pinned and installed into the tool cache by `make lint` when this exact
+# version is missing there; a PATH copy of another version is never used.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(STREAMSCORE_CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 .PHONY: all build demo test unit fuzz onnxruntime kafka-start kafka-stop bench lint compose-check clean
 
@@ -27,7 +31,7 @@ demo: build
 
 ## test: the whole suite: unit tests, fuzz targets briefly, and integration tests on a real
 ## Apache Kafka broker that this target installs, starts and always stops.
-test: onnxruntime
+test: lint onnxruntime
 	@scripts/kafka.sh start
 	@mkdir -p bin; rm -f bin/test-report.txt
 	@set -o pipefail; rc=0; \
@@ -37,6 +41,16 @@ test: onnxruntime
 	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz || rc=$$?; fi; \
 	scripts/kafka.sh stop; \
 	exit $$rc
+
+## lint: golangci-lint (.golangci.yml) over the whole tree; prints the findings and fails on any
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+
+# The versioned file name makes a version bump reinstall; GOBIN puts the binary in the cache.
+$(GOLANGCI_LINT):
+	@mkdir -p $(STREAMSCORE_CACHE)/bin
+	GOBIN=$(STREAMSCORE_CACHE)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(STREAMSCORE_CACHE)/bin/golangci-lint $@
 
 ## unit: the tests that need no broker (the integration tests say they were skipped)
 unit: onnxruntime

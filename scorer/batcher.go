@@ -14,21 +14,21 @@ import (
 type FlushReason int
 
 const (
-	// FlushSize: the batch reached MaxSize rows.
+	// FlushSize means the batch reached MaxSize rows.
 	FlushSize FlushReason = iota
-	// FlushIdle: the queue ran empty, so waiting longer would only add latency. This is
+	// FlushIdle means the queue ran empty, so waiting longer would only add latency. This is
 	// what keeps a lightly loaded pipeline at batch size one with no added wait. A batch
 	// held open by the adaptive rule is also flushed idle when its arrivals stop.
 	FlushIdle
-	// FlushWait: rows kept arriving one by one, never filling MaxSize, and the oldest row
+	// FlushWait means rows kept arriving one by one, never filling MaxSize, and the oldest row
 	// had waited MaxWait; or a batch held open by the adaptive rule reached MaxWait.
 	FlushWait
-	// FlushClose: the input was closed; the last partial batch goes out.
+	// FlushClose means the input was closed; the last partial batch goes out.
 	FlushClose
-	// FlushPreferred: the rows taken plus those queued reached one of PreferredSizes but
+	// FlushPreferred means the rows taken plus those queued reached one of PreferredSizes but
 	// not a larger one, and the batch was cut at that size.
 	FlushPreferred
-	// FlushTarget: the adaptive rule held the batch open because the scorer was the
+	// FlushTarget means the adaptive rule held the batch open because the scorer was the
 	// bottleneck, and it reached the size the cost model asked for.
 	FlushTarget
 )
@@ -310,7 +310,6 @@ func (b *Batcher[T]) Run(ctx context.Context) error {
 // Batcher's doc cuts it. closed says the input was closed; err is ctx's error when ctx
 // ended while the batch was held.
 func (b *Batcher[T]) collect(ctx context.Context, rows *[]T, start time.Time, timer *time.Timer) (reason FlushReason, closed bool, err error) {
-	pref := b.cfg.PreferredSizes
 	pi := 0                 // index of the smallest preferred size not below len(*rows)
 	target := 0             // > 0 while the batch is held open for that many rows
 	var stall time.Duration // how long a held batch waits for its next row
@@ -325,14 +324,9 @@ func (b *Batcher[T]) collect(ctx context.Context, rows *[]T, start time.Time, ti
 			if k >= target {
 				return FlushTarget, false, nil
 			}
-		} else {
-			for pi < len(pref) && pref[pi] < k {
-				pi++
-			}
-			if pi < len(pref) && pref[pi] == k && (pi+1 == len(pref) || pref[pi+1] > k+len(b.in)) {
-				if target, stall = b.holdTarget(k); target == 0 {
-					return FlushPreferred, false, nil
-				}
+		} else if b.atPreferred(k, &pi) {
+			if target, stall = b.holdTarget(k); target == 0 {
+				return FlushPreferred, false, nil
 			}
 		}
 		var r T
@@ -367,6 +361,18 @@ func (b *Batcher[T]) collect(ctx context.Context, rows *[]T, start time.Time, ti
 			return FlushWait, false, nil
 		}
 	}
+}
+
+// atPreferred says whether a batch of k rows is at a preferred size that the rows queued
+// would not carry to a larger one. *pi is the index of the smallest preferred size not
+// below the previous k; batches only grow, so it only moves forward.
+func (b *Batcher[T]) atPreferred(k int, pi *int) bool {
+	pref := b.cfg.PreferredSizes
+	for *pi < len(pref) && pref[*pi] < k {
+		*pi++
+	}
+	i := *pi
+	return i < len(pref) && pref[i] == k && (i+1 == len(pref) || pref[i+1] > k+len(b.in))
 }
 
 // holdTarget applies the adaptive rule to a batch of n rows that would be cut now: the size

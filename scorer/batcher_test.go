@@ -48,7 +48,12 @@ func runBatcher(t *testing.T, b *Batcher[int]) (context.CancelFunc, chan error) 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want nil or context.Canceled", err)
+		}
+	})
 	return cancel, done
 }
 
@@ -314,22 +319,29 @@ func TestBatcherCostModelFromFlushes(t *testing.T) {
 
 // At low load (each row submitted after the previous flush completed) the adaptive batcher
 // flushes every row alone, at once, exactly like the greedy one, though the flush function
-// is slow. "At once" is checked without timing: a batch flushed at once reads the clock three
-// times (its first row, the start and the end of its flush); a held batch reads it more.
+// is slow: on a fake clock that only the flush function moves, each flush costs 20µs.
+// "At once" is checked without timing: a batch flushed at once reads the clock three times
+// (its first row, the start and the end of its flush); a held batch reads it more.
 func TestBatcherAdaptiveLowLoadFlushesAtOnce(t *testing.T) {
 	out := make(chan flushed, 1)
+	var mu sync.Mutex
+	var now time.Time
+	var readings int
 	b, err := NewBatcher(BatcherConfig{MaxSize: 1000, MaxWait: time.Hour, Adaptive: true}, func(_ context.Context, batch Batch[int]) error {
-		spin(20 * time.Microsecond)
+		mu.Lock()
+		now = now.Add(20 * time.Microsecond)
+		mu.Unlock()
 		out <- flushed{rows: append([]int(nil), batch.Rows...), reason: batch.Reason}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var readings atomic.Int64
 	b.now = func() time.Time {
-		readings.Add(1)
-		return time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		readings++
+		return now
 	}
 	runBatcher(t, b)
 	const rows = 200
@@ -343,54 +355,32 @@ func TestBatcherAdaptiveLowLoadFlushesAtOnce(t *testing.T) {
 		}
 		// The flush function has returned once Run has measured it.
 		waitFor(t, func() bool { _, _, n := b.CostModel(); return n == i+1 }, "flush %d to be measured", i)
-		if got := readings.Load(); got != int64(3*(i+1)) {
+		mu.Lock()
+		got := readings
+		mu.Unlock()
+		if got != 3*(i+1) {
 			t.Fatalf("after %d batches the clock was read %d times, want %d: a batch was held", i+1, got, 3*(i+1))
 		}
 	}
-	if _, perCall, _ := b.CostModel(); perCall < 20*time.Microsecond {
-		t.Fatalf("per-call cost %v, but every flush spun for 20µs", perCall)
+	if _, perCall, _ := b.CostModel(); perCall != 20*time.Microsecond {
+		t.Fatalf("per-call cost %v, but every flush took 20µs", perCall)
 	}
 }
 
 // Under saturation (a producer much faster than a flush costing 50µs + 2µs·n) batches grow
-// large, in order, with or without Adaptive.
+// large, in order, with or without Adaptive. In virtual time (see sim), so that the verdict
+// does not depend on how fast the machine is: rows arrive every 100ns on average (10M
+// rows/s), so about 500 arrive while a batch of 256 is scored.
 func TestBatcherSaturatedBatchesGrow(t *testing.T) {
+	cost := func(n int) time.Duration { return 50*time.Microsecond + time.Duration(n)*2*time.Microsecond }
 	for _, adaptive := range []bool{false, true} {
 		t.Run(fmt.Sprintf("adaptive=%v", adaptive), func(t *testing.T) {
 			const rows = 20000
-			var sizes []int
-			seen := 0
-			var order error
-			b, err := NewBatcher(BatcherConfig{MaxSize: 256, Adaptive: adaptive}, func(_ context.Context, batch Batch[int]) error {
-				spin(50*time.Microsecond + time.Duration(len(batch.Rows))*2*time.Microsecond)
-				sizes = append(sizes, len(batch.Rows))
-				for _, r := range batch.Rows {
-					if r != seen && order == nil {
-						order = fmt.Errorf("row %d flushed where %d was due", r, seen)
-					}
-					seen++
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- b.Run(context.Background()) }()
-			for i := range rows {
-				if err := b.Submit(context.Background(), i); err != nil {
-					t.Fatal(err)
-				}
-				if i%1000 == 0 {
-					b.CostModel() // read while Run writes
-				}
-			}
-			b.CloseInput()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if order != nil || seen != rows {
-				t.Fatalf("%d of %d rows flushed; order: %v", seen, rows, order)
+			s := newSim(t, BatcherConfig{MaxSize: 256, Adaptive: adaptive}, rows, 100*time.Nanosecond, cost)
+			s.run(t) // checks that every row is flushed, in order
+			sizes := make([]int, len(s.batches))
+			for i, batch := range s.batches {
+				sizes[i] = len(batch.rows)
 			}
 			if mean := float64(rows) / float64(len(sizes)); mean < 32 {
 				t.Fatalf("mean batch %.1f rows under saturation, want at least 32 (sizes %v)", mean, sizes)

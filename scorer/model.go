@@ -14,9 +14,10 @@ import (
 // Device selects the execution provider.
 type Device string
 
+// The devices a model can run on.
 const (
-	CPU  Device = "cpu"
-	CUDA Device = "cuda"
+	CPU  Device = "cpu"  // ONNX Runtime's default CPU execution provider
+	CUDA Device = "cuda" // the CUDA execution provider (the GPU build of ONNX Runtime)
 )
 
 // ErrNoCUDA is returned by Open when device cuda is asked for and the loaded ONNX Runtime
@@ -69,19 +70,77 @@ func Open(o Options) (*Model, error) {
 	return OpenBytes(raw, o)
 }
 
-func appendCUDA(so *ort.SessionOptions, device int) error {
+// setShape records the input width and the output's columns, and picks the score column.
+func (m *Model) setShape(o Options, in, out ort.InputOutputInfo) error {
+	m.nFeatures = int(in.Dimensions[1])
+	m.cols = 1
+	m.outRank = len(out.Dimensions)
+	if len(out.Dimensions) == 2 {
+		m.cols = int(out.Dimensions[1])
+	}
+	if m.cols <= 0 {
+		return fmt.Errorf("model output %s has an unknown column count: %s", out.Name, out.String())
+	}
+	m.scoreCol = m.cols - 1
+	if o.ScoreColumn != 0 {
+		m.scoreCol = o.ScoreColumn
+	}
+	if m.scoreCol < 0 || m.scoreCol >= m.cols {
+		return fmt.Errorf("score column %d is outside the model's %d output columns", o.ScoreColumn, m.cols)
+	}
+	return nil
+}
+
+// newSessionOptions builds the session options for o on device; the caller destroys them.
+func newSessionOptions(o Options, device Device) (_ *ort.SessionOptions, err error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("creating session options: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, so.Destroy())
+		}
+	}()
+	threads := o.Threads
+	if threads <= 0 {
+		threads = 1
+	}
+	if err := so.SetIntraOpNumThreads(threads); err != nil {
+		return nil, fmt.Errorf("setting intra-op threads: %w", err)
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("setting inter-op threads: %w", err)
+	}
+	switch device {
+	case CPU:
+	case CUDA:
+		if err := appendCUDA(so, o.CUDADevice); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("device %q: want cpu or cuda", o.Device)
+	}
+	return so, nil
+}
+
+func appendCUDA(so *ort.SessionOptions, device int) (err error) {
 	co, err := ort.NewCUDAProviderOptions()
 	if err != nil {
-		return fmt.Errorf("%w: %v; device: cuda needs the GPU build of ONNX Runtime 1.29 "+
+		return fmt.Errorf("%w: %w; device: cuda needs the GPU build of ONNX Runtime 1.29 "+
 			"(libonnxruntime.so and libonnxruntime_providers_cuda.so from the onnxruntime-gpu wheel) with CUDA 12 "+
 			"and cuDNN 9 on the library path; set device: cpu to score on the CPU", ErrNoCUDA, err)
 	}
-	defer co.Destroy()
+	defer func() {
+		if derr := co.Destroy(); derr != nil && err == nil {
+			err = fmt.Errorf("releasing CUDA provider options: %w", derr)
+		}
+	}()
 	if err := co.Update(map[string]string{"device_id": fmt.Sprint(device)}); err != nil {
-		return fmt.Errorf("%w: setting device_id=%d: %v", ErrNoCUDA, device, err)
+		return fmt.Errorf("%w: setting device_id=%d: %w", ErrNoCUDA, device, err)
 	}
 	if err := so.AppendExecutionProviderCUDA(co); err != nil {
-		return fmt.Errorf("%w: %v; device: cuda needs the GPU build of ONNX Runtime (onnxruntime-gpu) with CUDA "+
+		return fmt.Errorf("%w: %w; device: cuda needs the GPU build of ONNX Runtime (onnxruntime-gpu) with CUDA "+
 			"and cuDNN installed; set device: cpu to score on the CPU", ErrNoCUDA, err)
 	}
 	return nil
@@ -128,7 +187,7 @@ func (m *Model) Device() Device { return m.device }
 // Score runs the model on n rows held row-major in features (len n*F) and writes the n
 // scores into out (len >= n). scratch is reused between calls to hold the raw output; pass
 // the value returned by the previous call, or nil.
-func (m *Model) Score(features []float32, n int, out []float32, scratch []float32) ([]float32, error) {
+func (m *Model) Score(features []float32, n int, out []float32, scratch []float32) (_ []float32, err error) {
 	if n == 0 {
 		return scratch, nil
 	}
@@ -146,7 +205,7 @@ func (m *Model) Score(features []float32, n int, out []float32, scratch []float3
 	if err != nil {
 		return scratch, fmt.Errorf("building input tensor: %w", err)
 	}
-	defer in.Destroy()
+	defer destroy(in, "input tensor", &err)
 	shape := ort.NewShape(int64(n), int64(m.cols))
 	if m.outRank == 1 {
 		shape = ort.NewShape(int64(n))
@@ -155,7 +214,7 @@ func (m *Model) Score(features []float32, n int, out []float32, scratch []float3
 	if err != nil {
 		return scratch, fmt.Errorf("building output tensor: %w", err)
 	}
-	defer outT.Destroy()
+	defer destroy(outT, "output tensor", &err)
 	if err := m.sess.Run([]ort.Value{in}, []ort.Value{outT}); err != nil {
 		return scratch, fmt.Errorf("running model %s: %w", m.name, err)
 	}
@@ -174,4 +233,12 @@ func (m *Model) Close() error {
 		}
 	})
 	return err
+}
+
+// destroy releases an ONNX Runtime value when a function returns, reporting a failure to
+// release it through *err unless the function failed already.
+func destroy(v interface{ Destroy() error }, what string, err *error) {
+	if derr := v.Destroy(); derr != nil && *err == nil {
+		*err = fmt.Errorf("releasing %s: %w", what, derr)
+	}
 }

@@ -53,48 +53,17 @@ func OpenBytes(raw []byte, o Options) (*Model, error) {
 	if out.DataType != ort.TensorElementDataTypeFloat || len(out.Dimensions) < 1 || len(out.Dimensions) > 2 {
 		return nil, fmt.Errorf("model output %s: want a float tensor [N] or [N, C], got %s (export classifiers with zipmap disabled)", out.Name, out.String())
 	}
-	m.nFeatures = int(in.Dimensions[1])
-	m.cols = 1
-	m.outRank = len(out.Dimensions)
-	if len(out.Dimensions) == 2 {
-		m.cols = int(out.Dimensions[1])
+	if err := m.setShape(o, in, out); err != nil {
+		return nil, err
 	}
-	if m.cols <= 0 {
-		return nil, fmt.Errorf("model output %s has an unknown column count: %s", out.Name, out.String())
-	}
-	m.scoreCol = m.cols - 1
-	if o.ScoreColumn != 0 {
-		m.scoreCol = o.ScoreColumn
-	}
-	if m.scoreCol < 0 || m.scoreCol >= m.cols {
-		return nil, fmt.Errorf("score column %d is outside the model's %d output columns", o.ScoreColumn, m.cols)
-	}
-
-	so, err := ort.NewSessionOptions()
+	so, err := newSessionOptions(o, m.device)
 	if err != nil {
-		return nil, fmt.Errorf("creating session options: %w", err)
-	}
-	defer so.Destroy()
-	threads := o.Threads
-	if threads <= 0 {
-		threads = 1
-	}
-	if err := so.SetIntraOpNumThreads(threads); err != nil {
-		return nil, fmt.Errorf("setting intra-op threads: %w", err)
-	}
-	if err := so.SetInterOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("setting inter-op threads: %w", err)
-	}
-	switch m.device {
-	case CPU:
-	case CUDA:
-		if err := appendCUDA(so, o.CUDADevice); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("device %q: want cpu or cuda", o.Device)
+		return nil, err
 	}
 	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(raw, []string{in.Name}, []string{out.Name}, so)
+	if derr := so.Destroy(); derr != nil && err == nil {
+		err = derr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("creating ONNX Runtime session for %s: %w", what, err)
 	}

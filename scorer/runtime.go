@@ -36,7 +36,7 @@ func CacheDir() string {
 func LibraryPath() (string, error) {
 	if p := os.Getenv(LibraryEnv); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%w: %s=%s: %v", ErrLibraryNotFound, LibraryEnv, p, err)
+			return "", fmt.Errorf("%w: %s=%s: %w", ErrLibraryNotFound, LibraryEnv, p, err)
 		}
 		return p, nil
 	}

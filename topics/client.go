@@ -182,8 +182,8 @@ func Ping(ctx context.Context, cc ClientConfig) error {
 // Produce is safe for concurrent use; it blocks when MaxBuffered records are waiting for
 // acknowledgement, which is how a slow broker pushes back on the operator.
 type Producer struct {
-	cl *kgo.Client
-	mu sync.Mutex
+	cl   *kgo.Client
+	acks inflight
 }
 
 // ProducerOptions tunes the producer.
@@ -256,15 +256,16 @@ func (p *Producer) ProduceRaw(topic string, key, value []byte, headers map[strin
 	for k, v := range headers {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
-	p.cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
-		if ack != nil {
-			ack(err)
-		}
-	})
+	p.acks.produce(p.cl.Produce, r, ack)
 }
 
-// Flush waits until everything produced so far is acknowledged.
-func (p *Producer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }
+// Flush waits until everything produced so far is acknowledged, refused records included.
+func (p *Producer) Flush(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return err
+	}
+	return p.acks.wait(ctx)
+}
 
 // Close flushes nothing: call Flush first.
 func (p *Producer) Close() { p.cl.Close() }

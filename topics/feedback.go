@@ -286,25 +286,9 @@ func (f *Feedback) Poll(ctx context.Context) (record.FeedbackPoll, error) {
 	})
 	var done []int32
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
-			return
-		}
-		end, open := f.end[p.Partition]
-		if f.o.Bounded && !open {
-			return
-		}
-		last := int64(-1)
-		for _, r := range p.Records {
-			if f.o.Bounded && r.Offset >= end {
-				break
-			}
-			last = r.Offset
-			f.next[p.Partition] = r.Offset + 1
-			if !r.Attrs.IsControl() {
-				out.Records = append(out.Records, fromKgo(r))
-			}
-		}
-		if f.o.Bounded && last >= end-1 {
+		var ended bool
+		out.Records, ended = f.take(out.Records, p)
+		if ended {
 			out.Progress = append(out.Progress, record.FeedbackProgress{Partition: p.Partition, Ended: true})
 			delete(f.end, p.Partition)
 			done = append(done, p.Partition)
@@ -323,6 +307,30 @@ func (f *Feedback) Poll(ctx context.Context) (record.FeedbackPoll, error) {
 		return out, io.EOF
 	}
 	return out, nil
+}
+
+// take appends the data records of one fetched partition to recs, up to the partition's end
+// when bounded, and says whether that end was reached.
+func (f *Feedback) take(recs []record.Record, p kgo.FetchTopicPartition) ([]record.Record, bool) {
+	if len(p.Records) == 0 {
+		return recs, false
+	}
+	end, open := f.end[p.Partition]
+	if f.o.Bounded && !open {
+		return recs, false
+	}
+	last := int64(-1)
+	for _, r := range p.Records {
+		if f.o.Bounded && r.Offset >= end {
+			break
+		}
+		last = r.Offset
+		f.next[p.Partition] = r.Offset + 1
+		if !r.Attrs.IsControl() {
+			recs = append(recs, fromKgo(r))
+		}
+	}
+	return recs, f.o.Bounded && last >= end-1
 }
 
 // Close stops the consumer.

@@ -16,14 +16,16 @@ import (
 // TransactSession is the exactly-once source and sink in one: a consumer group whose
 // consumed offsets are committed in the same Kafka transaction as the outputs (franz-go's
 // GroupTransactSession, KIP-447). Each Fetch begins a transaction; EndBatch commits it with
-// the offsets of everything fetched, or aborts it when the group rebalanced meanwhile, in
-// which case those records are fetched again and read_committed consumers never see the
-// aborted outputs. A restarted instance with the same transactional id fences its zombie
+// the offsets of everything fetched, or aborts it when the group rebalanced meanwhile or the
+// coordinator answered with a transient error (CONCURRENT_TRANSACTIONS right after the
+// previous transaction, a coordinator loading or moving), in which case those records are
+// fetched again and read_committed consumers never see the aborted outputs. A restarted instance with the same transactional id fences its zombie
 // predecessor. It implements pipeline.Source, pipeline.Sink and pipeline.Transactional.
 type TransactSession struct {
-	s   *kgo.GroupTransactSession
-	log *zap.Logger
-	max int
+	s    *kgo.GroupTransactSession
+	log  *zap.Logger
+	max  int
+	acks inflight
 }
 
 // TransactOptions configure a TransactSession.
@@ -54,7 +56,6 @@ func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, e
 	}
 	opts = append(opts, gopts...)
 	opts = append(opts,
-		kgo.RequireStableFetchOffsets(),
 		kgo.TransactionalID(o.TransactionalID),
 		kgo.TransactionTimeout(o.TransactionTimeout),
 		kgo.ProducerLinger(0),
@@ -97,22 +98,29 @@ func (t *TransactSession) Fetch(ctx context.Context) ([]record.Record, error) {
 
 // Produce implements pipeline.Sink inside the open transaction.
 func (t *TransactSession) Produce(out *record.Output, ack func(error)) {
-	t.s.Produce(context.Background(), toKgo(out), func(_ *kgo.Record, err error) { ack(err) })
+	t.acks.produce(t.s.Produce, toKgo(out), ack)
 }
 
-// Flush implements pipeline.Sink.
-func (t *TransactSession) Flush(ctx context.Context) error { return t.s.Client().Flush(ctx) }
+// Flush implements pipeline.Sink: it waits for every output's acknowledgement, those
+// refused outside a transaction included.
+func (t *TransactSession) Flush(ctx context.Context) error {
+	if err := t.s.Client().Flush(ctx); err != nil {
+		return err
+	}
+	return t.acks.wait(ctx)
+}
 
 // EndBatch implements pipeline.Transactional: it commits the open transaction with the
-// offsets of every record fetched, or aborts it after a rebalance (committed false; the
-// consumer rewinds to the committed offsets and the records come again).
+// offsets of every record fetched, or aborts it after a rebalance or a transient
+// coordinator error (committed false; the consumer rewinds to the committed offsets and the
+// records come again).
 func (t *TransactSession) EndBatch(ctx context.Context) (bool, error) {
 	committed, err := t.s.End(ctx, kgo.TryCommit)
 	if err != nil {
 		return false, fmt.Errorf("ending the transaction: %w", err)
 	}
 	if !committed {
-		t.log.Info("transaction aborted after a rebalance; its records will be fetched again")
+		t.log.Info("transaction aborted (a rebalance or a transient coordinator error); its records will be fetched again")
 	}
 	return committed, nil
 }
