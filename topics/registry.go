@@ -26,9 +26,11 @@ const DefaultRegistryTopic = "streamscore.models"
 // without asking anyone to raise a broker limit.
 const ChunkSize = 512 << 10
 
-// Roles an activation gives a version.
+// Role is what an activation makes of a version.
 type Role string
 
+// The roles: the live version scores every event and its predictions are the outputs; a
+// shadow version scores the same rows beside it into the shadow topic.
 const (
 	RoleLive      Role = "live"
 	RoleShadow    Role = "shadow"

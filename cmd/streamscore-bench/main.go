@@ -21,12 +21,18 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newCmd().ExecuteContext(ctx); err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "streamscore-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// run turns SIGINT and SIGTERM into a canceled context and runs the command; it returns
+// before main exits, so the signal handler is always released.
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return newCmd().ExecuteContext(ctx)
 }
 
 type flags struct {

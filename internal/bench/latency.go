@@ -75,7 +75,7 @@ func relaySubject(ctx context.Context, c *config.Config) (int, func(), error) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- topics.Relay(rctx, c.Kafka, c.Topics.Input[0], c.Topics.Predictions) }()
-	return 0, func() { cancel(); <-done }, nil
+	return 0, func() { cancel(); <-done }, nil //nolint:errcheck // after cancel the relay's error is the cancel's
 }
 
 // measureLatency starts subject, offers events at rate for d, and measures, for every
@@ -336,7 +336,7 @@ func (pr *probe) trailUntilRead(rate float64, readDone <-chan error, stopRead fu
 		return err
 	case <-time.After(readBackTimeout):
 		stopRead()
-		<-readDone // its error is the cancel's
+		<-readDone //nolint:errcheck // after stopRead its error is the cancel's
 		return nil
 	}
 }

@@ -26,7 +26,7 @@ const (
 func ParseStages(only []string) (map[Stage]bool, error) {
 	stages := map[Stage]bool{}
 	for _, s := range only {
-		if len(s) != 1 || !strings.Contains("abcde", s) {
+		if len(s) != 1 || !strings.ContainsAny(s, "abcde") {
 			return nil, fmt.Errorf("--only: unknown stage %q (a, b, c, d or e)", s)
 		}
 		stages[Stage(s)] = true

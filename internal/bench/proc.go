@@ -28,7 +28,7 @@ func PeakRSS(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseVmHWM(raw)
+	return parseVMHWM(raw)
 }
 
 // parseStatCPU reads utime+stime out of the contents of /proc/PID/stat. The command name
@@ -51,8 +51,8 @@ func parseStatCPU(raw []byte) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicksPerSecond, nil
 }
 
-// parseVmHWM reads the VmHWM line ("VmHWM:   123456 kB") of /proc/PID/status, in bytes.
-func parseVmHWM(raw []byte) (int64, error) {
+// parseVMHWM reads the VmHWM line ("VmHWM:   123456 kB") of /proc/PID/status, in bytes.
+func parseVMHWM(raw []byte) (int64, error) {
 	for _, line := range bytes.Split(raw, []byte("\n")) {
 		f := bytes.Fields(line)
 		if len(f) < 2 || string(f[0]) != "VmHWM:" {

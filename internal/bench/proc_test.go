@@ -30,17 +30,17 @@ func TestParseStatCPU(t *testing.T) {
 
 func TestParseVmHWM(t *testing.T) {
 	status := "Name:\tstreamscore\nVmPeak:\t  900000 kB\nVmHWM:\t  123456 kB\nVmRSS:\t  100000 kB\n"
-	got, err := parseVmHWM([]byte(status))
+	got, err := parseVMHWM([]byte(status))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := int64(123456) << 10; got != want {
 		t.Errorf("VmHWM = %d bytes, want %d", got, want)
 	}
-	if _, err := parseVmHWM([]byte("Name:\tx\nVmRSS:\t1 kB\n")); err == nil {
+	if _, err := parseVMHWM([]byte("Name:\tx\nVmRSS:\t1 kB\n")); err == nil {
 		t.Error("a status without VmHWM parsed without error")
 	}
-	if _, err := parseVmHWM([]byte("VmHWM:\tlots kB\n")); err == nil {
+	if _, err := parseVMHWM([]byte("VmHWM:\tlots kB\n")); err == nil {
 		t.Error("a VmHWM that is not a number parsed without error")
 	}
 }

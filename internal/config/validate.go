@@ -141,7 +141,7 @@ func (c *Config) compileSpec(p *problems) (*pipeline.Schema, *pipeline.FeatureSp
 	fs := &pipeline.FeatureSpec{Features: append([]pipeline.Feature(nil), c.Features...)}
 	if len(c.Feedback.Fields) > 0 {
 		fb := c.Feedback
-		if err := fb.Schema.Compile(); err != nil {
+		if err := fb.Compile(); err != nil {
 			p.err(fmt.Errorf("feedback: %w", err))
 		}
 		if fb.IdleTimeout < 0 {

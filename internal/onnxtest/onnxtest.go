@@ -29,8 +29,9 @@ const (
 	attrInt  = 2
 	attrInts = 7
 
-	// InputName and OutputName are the names of every model's input and output.
-	InputName  = "input"
+	// InputName is the name of every model's input.
+	InputName = "input"
+	// OutputName is the name of every model's output.
 	OutputName = "probabilities"
 )
 

@@ -78,27 +78,15 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 				return res, fmt.Errorf("producing events: %w", *e)
 			}
 		}
-		if o.Rate > 0 {
-			due := start.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))
-			if d := time.Until(due); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-					return res, ctx.Err()
-				}
-			}
+		if err := pace(ctx, start, i, o.Rate); err != nil {
+			return res, err
 		}
 		tx := st.gen.Next()
 		if o.Days > 0 && st.gen.Day() >= o.Days {
 			break
 		}
-		// Labels become known labelDelay after their transaction: write the ones now due
-		// first, so that each labels partition is in time order.
-		for o.Labels != "" && len(st.pending) > 0 && !st.pending[0].Time.Add(o.LabelDelay).After(tx.Time) {
-			l := &st.pending[0]
-			p.ProduceRaw(o.Labels, l.Key(), l.AppendLabel(make([]byte, 0, 160)), nil, ack)
-			res.Labels++
-			st.pending = st.pending[1:]
+		if o.Labels != "" {
+			res.Labels += st.writeDue(p, o.Labels, tx.Time.Add(-o.LabelDelay), ack)
 		}
 		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
 		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
@@ -128,6 +116,38 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// pace waits until event i is due at rate events per second from start (0: never waits).
+func pace(ctx context.Context, start time.Time, i int, rate float64) error {
+	if rate <= 0 {
+		return nil
+	}
+	d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second))))
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writeDue writes the owed labels of transactions at or before cutoff, in time order, so
+// that each labels partition is in time order; it returns how many it wrote.
+func (s *Stream) writeDue(p RawProducer, topic string, cutoff time.Time, ack func(error)) int64 {
+	var n int64
+	for len(s.pending) > 0 && !s.pending[0].Time.After(cutoff) {
+		l := &s.pending[0]
+		p.ProduceRaw(topic, l.Key(), l.AppendLabel(make([]byte, 0, 160)), nil, ack)
+		s.pending = s.pending[1:]
+		n++
+	}
+	return n
 }
 
 // Next returns the stream's next transaction for a caller that produces by itself (a
