@@ -72,8 +72,8 @@ func (s *FileSink) Flush(context.Context) error {
 	return s.w.Flush()
 }
 
-// DiscardSink acknowledges every output at once and writes nothing: for drivers that only
-// want the operator's side effects (export reads the features through Config.FeatureTap).
+// DiscardSink acknowledges every output at once and writes nothing: for benchmarks and
+// tests that only want the operator's side effects.
 // Safe for concurrent use.
 type DiscardSink struct{}
 

@@ -115,10 +115,6 @@ type Config struct {
 	// Feedback is the feedback topic that feedback windows join; required when the
 	// feature spec has any.
 	Feedback FeedbackSource
-	// FeatureTap, when set, sees every scorable event with its full feature vector, in
-	// fetch order, on the fetch goroutine (export writes the training set from it). The
-	// slices are only valid during the call. An error stops the operator.
-	FeatureTap func(r *Record, ev *Event, features []float32) error
 	// IncludeFeatures writes each prediction's feature vector into it ("features").
 	IncludeFeatures bool
 }
@@ -385,11 +381,6 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 				// work, not ctx: a record already fetched is finished after a stop request.
 				if err := o.state.features(work, r, ev, feat); err != nil {
 					return err
-				}
-			}
-			if o.cfg.FeatureTap != nil {
-				if err := o.cfg.FeatureTap(r, ev, feat); err != nil {
-					return fmt.Errorf("feature tap: %w", err)
 				}
 			}
 			if err := o.batch.Submit(work, row{h: handles[i], rec: r, eventTime: ev.Time, feat: feat}); err != nil {

@@ -1,24 +1,18 @@
 // Command streamscore scores Kafka event streams with ONNX models: live (run), as a bounded
 // replay (backfill), as a training-set export (export, features), and as a self-contained demo on
 // an embedded broker (demo). This package only parses flags, loads the config and wires
-// the drivers; the logic lives in pipeline, scorer and topics.
+// the drivers; the logic lives in internal/drivers and the packages below it.
 package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/pprof"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -56,6 +50,30 @@ func newRoot() *cobra.Command {
 	return root
 }
 
+// prepare validates c for a command that talks to Kafka (and loads the model, with
+// needModel) and builds its logger.
+func prepare(c *config.Config, needModel bool) (*config.Compiled, *zap.Logger, error) {
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: needModel})
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := c.Log.NewLogger()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cc, log, nil
+}
+
+// printJSON writes v as one line of JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
 // load reads the config the flags point at and applies flag overrides.
 func (g *globalFlags) load() (*config.Config, error) {
 	path := g.config
@@ -75,39 +93,4 @@ func (g *globalFlags) load() (*config.Config, error) {
 		c.Log.Level = g.logLevel
 	}
 	return c, nil
-}
-
-// serveMetrics serves /metrics, /healthz and the Go profiler (/debug/pprof/) on addr until
-// ctx ends. It returns the address
-// actually bound (useful with port 0).
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *zap.Logger) (string, error) {
-	if addr == "" {
-		return "", nil
-	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("metrics address %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("metrics server stopped", zap.Error(err))
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shut) // best effort: the process is exiting
-	}()
-	return ln.Addr().String(), nil
 }

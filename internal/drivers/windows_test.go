@@ -1,4 +1,4 @@
-package main
+package drivers
 
 import (
 	"context"
@@ -159,7 +159,7 @@ func TestExportMatchesHandbookBruteForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "export.csv")
-	s, err := runExport(ctx, cc, exportOptions{out: "file:" + out}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), io.Discard)
+	s, err := Export(ctx, cc, ExportOptions{Out: "file:" + out}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package drivers
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	c.Metrics.Address = ""
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := runDemo(ctx, c, demoOptions{events: 8000, badFraction: 0.02, seed: 3, timeout: time.Minute}, io.Discard)
+	s, err := Demo(ctx, c, DemoOptions{Events: 8000, BadFraction: 0.02, Seed: 3, Timeout: time.Minute}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

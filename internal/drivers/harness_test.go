@@ -1,4 +1,4 @@
-package main
+package drivers
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
@@ -100,13 +101,13 @@ func startLive(t *testing.T, c *config.Config, log *zap.Logger) *liveJob {
 	}
 	stats := &pipeline.Stats{}
 	reg := prometheus.NewRegistry()
-	l, err := buildLive(context.Background(), cc, reg, log, stats)
+	l, err := NewLive(context.Background(), cc, LiveDeps{Registry: reg, Logger: log, Stats: stats})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- l.run(ctx) }()
+	go func() { done <- l.Run(ctx) }()
 	stopped := false
 	stop := func() error {
 		if stopped {
@@ -141,36 +142,68 @@ func produceAt(t testing.TB, c *config.Config, n int, rate, bad float64, seed ui
 	return produceStream(t, c, sim.NewStream(seed, bad), n, rate, false)
 }
 
-// awaitOutputs reads the output topics from the start until want input records have a
-// prediction or a dead letter, then keeps reading until nothing new arrives for quiet, so
-// that duplicates written late are counted too.
-func awaitOutputs(t *testing.T, c *config.Config, want int64, quiet time.Duration) *outputAudit {
+// produced is the outcome of a produce call run on a goroutine of its own, which must
+// not call t.Fatal: the test goroutine receives it and judges.
+type produced struct {
+	res sim.ProduceResult
+	err error
+}
+
+// produceAsync runs produce on a goroutine; the channel receives its outcome.
+func produceAsync(c *config.Config, st *sim.Stream, n int, rate float64) <-chan produced {
+	ch := make(chan produced, 1)
+	go func() {
+		res, err := produce(c, st, n, rate, false)
+		ch <- produced{res, err}
+	}()
+	return ch
+}
+
+// result is the outcome of produceAsync, failing t on an error.
+func result(t testing.TB, ch <-chan produced) sim.ProduceResult {
 	t.Helper()
-	a := newOutputAudit(c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
+	p := <-ch
+	if p.err != nil {
+		t.Fatalf("producing: %v", p.err)
+	}
+	return p.res
+}
+
+// awaitScored reads the output topics until want input records have a prediction or a
+// dead letter, within a generous deadline. It only waits: the verdict is taken on
+// finalOutputs, once every writer has stopped.
+func awaitScored(t *testing.T, c *config.Config, want int64) {
+	t.Helper()
+	a := audit.NewOutputs(c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
 	r, err := topics.NewReader(c.Kafka, true, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	deadline := time.Now().Add(3 * time.Minute)
-	for a.scored() < want {
+	for a.Scored() < want {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %d of %d input records have an output", a.scored(), want)
+			t.Fatalf("timed out: %d of %d input records have an output", a.Scored(), want)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		recs, _ := r.Fetch(ctx) // a timeout just means nothing arrived this second
 		cancel()
-		a.add(recs)
+		a.Add(recs)
 	}
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), quiet)
-		recs, _ := r.Fetch(ctx)
-		cancel()
-		if len(recs) == 0 {
-			return a
-		}
-		a.add(recs)
+}
+
+// finalOutputs counts the output topics read to their end offsets. Called once every job
+// that writes them has stopped, it sees everything they wrote, late duplicates included,
+// however slow the machine: no quiet period decides when counting ends.
+func finalOutputs(t *testing.T, c *config.Config) *audit.Outputs {
+	t.Helper()
+	a := audit.NewOutputs(c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := a.ReadToEnd(ctx, c.Kafka); err != nil {
+		t.Fatalf("reading the outputs to their end: %v", err)
 	}
+	return a
 }
 
 func behind(t testing.TB, c *config.Config) int64 {

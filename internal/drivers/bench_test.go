@@ -1,10 +1,14 @@
-package main
+package drivers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -34,13 +38,13 @@ func BenchmarkCatchUpVsBackfill(b *testing.B) {
 			b.Fatal(err)
 		}
 		start := time.Now()
-		l, err := buildLive(context.Background(), cc, prometheus.NewRegistry(), zap.NewNop(), stats)
+		l, err := NewLive(context.Background(), cc, LiveDeps{Registry: prometheus.NewRegistry(), Logger: zap.NewNop(), Stats: stats})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- l.run(ctx) }()
+		go func() { done <- l.Run(ctx) }()
 		for stats.Done.Load() < n {
 			select {
 			case err := <-done:
@@ -55,11 +59,11 @@ func BenchmarkCatchUpVsBackfill(b *testing.B) {
 		}
 		c.Group += "x" // the next iteration catches up from zero again
 
-		bt, err := runBackfill(context.Background(), cc, backfillOptions{out: "topic:" + c.Topics.Backfill, batchSize: 256}, zap.NewNop(), io.Discard)
+		bt, err := Backfill(context.Background(), cc, BackfillOptions{Out: "topic:" + c.Topics.Backfill, BatchSize: 256}, zap.NewNop(), io.Discard)
 		if err != nil {
 			b.Fatal(err)
 		}
-		bf, err := runBackfill(context.Background(), cc, backfillOptions{out: "file:" + filepath.Join(b.TempDir(), "bf.jsonl"), batchSize: 256}, zap.NewNop(), io.Discard)
+		bf, err := Backfill(context.Background(), cc, BackfillOptions{Out: "file:" + filepath.Join(b.TempDir(), "bf.jsonl"), BatchSize: 256}, zap.NewNop(), io.Discard)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -124,4 +128,19 @@ func BenchmarkPeakRSSCatchUp(b *testing.B) {
 		b.ReportMetric(n/elapsed.Seconds(), "events/s_incl_startup")
 		b.Logf("%d-event backlog: peak RSS %.0f MiB, caught up in %v", n, float64(hwm)/(1<<20), elapsed.Round(time.Millisecond))
 	}
+}
+
+// peakRSSOf is the peak resident memory (VmHWM) of process pid, from /proc (Linux).
+func peakRSSOf(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM")
 }

@@ -1,4 +1,4 @@
-package main
+package drivers
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/topics"
@@ -21,18 +22,23 @@ import (
 // keeps the labels not yet due for the next call.
 func produceStream(t testing.TB, c *config.Config, st *sim.Stream, n int, rate float64, hold bool) sim.ProduceResult {
 	t.Helper()
-	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	res, err := sim.Produce(ctx, p, sim.ProduceOptions{Events: n, Rate: rate, Stream: st, HoldLabels: hold, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
+	res, err := produce(c, st, n, rate, hold)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// produce is produceStream for any goroutine: it returns its error.
+func produce(c *config.Config, st *sim.Stream, n int, rate float64, hold bool) (sim.ProduceResult, error) {
+	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
+	if err != nil {
+		return sim.ProduceResult{}, err
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	return sim.Produce(ctx, p, sim.ProduceOptions{Events: n, Rate: rate, Stream: st, HoldLabels: hold, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
 }
 
 // TestIntegrationLiveEqualsBackfillAndExport is the skew audit, on Apache Kafka, with the
@@ -62,17 +68,18 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	add(produceStream(t, c, st, 30_000, 0, true))
-	awaitOutputs(t, c, total, 200*time.Millisecond)
+	awaitScored(t, c, total)
 	if err := second.stop(); err != nil {
 		t.Fatal(err)
 	}
 	add(produceStream(t, c, st, 20_000, 0, true)) // written while no pipeline runs
 	third := startLive(t, c, log)
 	add(produceStream(t, c, st, 40_000, 0, false)) // the simulation ends: the owed labels follow
-	live := awaitOutputs(t, c, total, time.Second)
+	awaitScored(t, c, total)
 	if err := third.stop(); err != nil {
 		t.Fatal(err)
 	}
+	live := finalOutputs(t, c)
 	sizes := batchSizeBuckets(t, first.reg)
 	for _, j := range []*liveJob{second, third} {
 		for k, v := range batchSizeBuckets(t, j.reg) {
@@ -90,8 +97,7 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	if rebuilds < 6+3 { // every partition at each start, and again when partitions moved
 		t.Fatalf("window state rebuilt %v times: the rebalances did not move partitions", rebuilds)
 	}
-	ls := &demoSummary{}
-	live.fill(ls)
+	ls := live.Counts()
 
 	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 	if err != nil {
@@ -100,41 +106,41 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "backfill.jsonl")
-	bs, err := runBackfill(ctx, cc, backfillOptions{out: "file:" + out, batchSize: 4096}, log, io.Discard)
+	bs, err := Backfill(ctx, cc, BackfillOptions{Out: "file:" + out, BatchSize: 4096}, log, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bs.Events != total || bs.DeadLettered != ls.DeadLettered || bs.DeadLettered != bad {
 		t.Fatalf("backfill read %d events with %d dead letters; live had %d events, %d dead letters; %d were malformed", bs.Events, bs.DeadLettered, total, ls.DeadLettered, bad)
 	}
-	rep, err := verifyStreams(ctx, c.Kafka, "topic:"+c.Topics.Predictions, "file:"+out, 0, 5)
+	rep, err := audit.Verify(ctx, c.Kafka, "topic:"+c.Topics.Predictions, "file:"+out, 0, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.ok() || rep.Joined != ls.Predictions || rep.Joined+ls.DeadLettered != total {
+	if !rep.OK() || rep.Joined != ls.Predictions || rep.Joined+ls.DeadLettered != total {
 		t.Fatalf("live and backfill disagree: %+v", *rep)
 	}
 
 	// The export: the same features, row by row, as the live predictions carried.
 	csvPath := filepath.Join(t.TempDir(), "export.csv")
-	es, err := runExport(ctx, cc, exportOptions{out: "file:" + csvPath}, log, io.Discard)
+	es, err := Export(ctx, cc, ExportOptions{Out: "file:" + csvPath}, log, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := readExport(t, csvPath, cc.Features.Len())
-	liveFeatures, err := readPredictions(ctx, c.Kafka, "topic:"+c.Topics.Predictions)
+	liveFeatures, err := audit.ReadPredictions(ctx, c.Kafka, "topic:"+c.Topics.Predictions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var exportMismatch, missing int64
 	var first3 []string
 	for _, row := range rows {
-		f, ok := liveFeatures.features[srcKey{c.Topics.Input[0], row.partition, row.offset}]
+		f, ok := liveFeatures.Features[audit.Key{Topic: c.Topics.Input[0], Partition: row.partition, Offset: row.offset}]
 		if !ok {
 			missing++
 			continue
 		}
-		if !sameBits(f, row.features) {
+		if !audit.SameBits(f, row.features) {
 			exportMismatch++
 			if len(first3) < 3 {
 				first3 = append(first3, fmt.Sprintf("%d@%d: live %v export %v", row.partition, row.offset, f, row.features))
@@ -147,8 +153,8 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 		t.Fatalf("export disagrees with live: %d rows for %d predictions, %d without a live prediction, %d feature mismatches, first: %v",
 			es.Rows, rep.Joined, missing, exportMismatch, first3)
 	}
-	if len(liveFeatures.features) != int(rep.Joined) {
-		t.Fatalf("%d live predictions carry features, want all %d", len(liveFeatures.features), rep.Joined)
+	if len(liveFeatures.Features) != int(rep.Joined) {
+		t.Fatalf("%d live predictions carry features, want all %d", len(liveFeatures.Features), rep.Joined)
 	}
 }
 

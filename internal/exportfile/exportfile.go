@@ -1,4 +1,7 @@
-package main
+// Package exportfile writes the training sets of 'export': one row per scored event,
+// the same columns in CSV or Parquet. It exists apart from the export driver so that the
+// file formats, which a training script depends on, are tested on their own.
+package exportfile
 
 import (
 	"bufio"
@@ -12,14 +15,13 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// The file formats of 'export'. The operator hands every scorable event to one
-// exportWriter; the writer owns only the encoding of the rows, so that CSV and Parquet
+// The export sink hands every scorable event to one Writer; the writer owns only the encoding of the rows, so that CSV and Parquet
 // carry the same columns in the same order and differ in nothing else.
 
-// exportLayout names the columns of an export, in file order: the id, the event time
+// Layout names the columns of an export, in file order: the id, the event time
 // (tx_datetime), the key, the source partition and offset, one column per feature in
 // model order, and the label.
-type exportLayout struct {
+type Layout struct {
 	ID        string   // int64
 	Key       string   // int64, or a string when StringKey is set
 	StringKey bool     // the schema's key field is a string field
@@ -27,16 +29,16 @@ type exportLayout struct {
 	Label     string   // float64; empty (CSV) or null (Parquet) where no label is known
 }
 
-// columns returns the column names in file order.
-func (l exportLayout) columns() []string {
+// Columns returns the column names in file order.
+func (l Layout) Columns() []string {
 	h := []string{l.ID, "tx_datetime", l.Key, "partition", "offset"}
 	h = append(h, l.Features...)
 	return append(h, l.Label)
 }
 
-// exportRecord is one row of an export. Writers read it during WriteRow only, so the
+// Row is one row of an export. Writers read it during WriteRow only, so the
 // caller may reuse it, and its Features, for the next row.
-type exportRecord struct {
+type Row struct {
 	ID        int64
 	Time      time.Time
 	KeyInt    int64  // the key when the layout's key is an int
@@ -48,44 +50,45 @@ type exportRecord struct {
 	HasLabel  bool // false: no label is known, Label is not written
 }
 
-// exportWriter encodes the rows of an export into one file format. It is not safe for
-// concurrent use (the operator's feature tap calls it from the fetch goroutine). Rows may
+// Writer encodes the rows of an export into one file format. It is not safe for
+// concurrent use (the export sink serialises its calls). Rows may
 // be held in buffers until Close; the file is complete only once Close has returned nil.
-// Close does not close the io.Writer the exportWriter was made with.
-type exportWriter interface {
-	WriteRow(r *exportRecord) error
+// Close does not close the io.Writer the Writer was made with.
+type Writer interface {
+	WriteRow(r *Row) error
 	Close() error
 }
 
-// newExportWriterFunc makes an exportWriter that writes to w; the file starts with
+// NewWriterFunc makes a Writer that writes to w; the file starts with
 // layout's header (CSV) or is described by it (Parquet).
-type newExportWriterFunc func(w io.Writer, layout exportLayout) (exportWriter, error)
+type NewWriterFunc func(w io.Writer, layout Layout) (Writer, error)
 
-// exportFormat returns the writer for the file format that path's extension names.
-func exportFormat(path string) (newExportWriterFunc, error) {
+// FormatOf returns the writer for the file format that path's extension names.
+func FormatOf(path string) (NewWriterFunc, error) {
 	switch ext := filepath.Ext(path); strings.ToLower(ext) {
 	case ".csv":
-		return newCSVExportWriter, nil
+		return NewCSV, nil
 	case ".parquet":
-		return newParquetExportWriter, nil
+		return NewParquet, nil
 	default:
 		return nil, fmt.Errorf("export file %q: extension %q names no format; end the path in .csv or .parquet", path, ext)
 	}
 }
 
-// csvExportWriter writes one line per row, without quoting: ids, keys and column names
+// csvWriter writes one line per row, without quoting: ids, keys and column names
 // are not expected to hold commas. Floats are written in the shortest form that reads
 // back to the same float32 (features) or float64 (labels); times in RFC 3339 with as many
 // fraction digits as they have.
-type csvExportWriter struct {
+type csvWriter struct {
 	w         *bufio.Writer
 	stringKey bool
 	line      []byte // reused between rows
 }
 
-func newCSVExportWriter(w io.Writer, layout exportLayout) (exportWriter, error) {
-	e := &csvExportWriter{w: bufio.NewWriterSize(w, 1<<20), stringKey: layout.StringKey}
-	e.line = append(e.line, strings.Join(layout.columns(), ",")...)
+// NewCSV makes the CSV Writer.
+func NewCSV(w io.Writer, layout Layout) (Writer, error) {
+	e := &csvWriter{w: bufio.NewWriterSize(w, 1<<20), stringKey: layout.StringKey}
+	e.line = append(e.line, strings.Join(layout.Columns(), ",")...)
 	e.line = append(e.line, '\n')
 	if _, err := e.w.Write(e.line); err != nil {
 		return nil, err
@@ -93,7 +96,7 @@ func newCSVExportWriter(w io.Writer, layout exportLayout) (exportWriter, error) 
 	return e, nil
 }
 
-func (e *csvExportWriter) WriteRow(r *exportRecord) error {
+func (e *csvWriter) WriteRow(r *Row) error {
 	line := strconv.AppendInt(e.line[:0], r.ID, 10)
 	line = append(line, ',')
 	line = r.Time.AppendFormat(line, time.RFC3339Nano)
@@ -121,10 +124,10 @@ func (e *csvExportWriter) WriteRow(r *exportRecord) error {
 	return err
 }
 
-func (e *csvExportWriter) Close() error { return e.w.Flush() }
+func (e *csvWriter) Close() error { return e.w.Flush() }
 
 const (
-	// parquetBatchRows is how many rows a parquetExportWriter collects before it hands
+	// parquetBatchRows is how many rows a parquetWriter collects before it hands
 	// them to the Parquet writer in one call.
 	parquetBatchRows = 1024
 	// parquetRowGroupRows bounds a row group. The writer holds a whole row group's
@@ -133,12 +136,12 @@ const (
 	parquetRowGroupRows = 1 << 20
 )
 
-// parquetExportWriter writes a Parquet file: the layout's columns in order, all required
+// parquetWriter writes a Parquet file: the layout's columns in order, all required
 // but the label (optional DOUBLE, null where no label is known); ids, keys and offsets
 // INT64 (keys STRING when the layout says so), partition INT32, features FLOAT, and the
 // event time a TIMESTAMP in microseconds, adjusted to UTC (the unit all readers take;
 // sub-microsecond digits, which the CSV keeps, are dropped). Pages are zstd-compressed.
-type parquetExportWriter struct {
+type parquetWriter struct {
 	w         *parquet.Writer
 	stringKey bool
 	columns   int
@@ -147,17 +150,17 @@ type parquetExportWriter struct {
 	keys      []byte        // the string keys of the batch's rows, which its values point into
 }
 
-func newParquetExportWriter(w io.Writer, layout exportLayout) (exportWriter, error) {
-	e, err := newParquetExportWriterGroups(w, layout, parquetRowGroupRows)
+// NewParquet makes the Parquet Writer.
+func NewParquet(w io.Writer, layout Layout) (Writer, error) {
+	e, err := newParquetGroups(w, layout, parquetRowGroupRows)
 	if err != nil {
-		return nil, err // not a nil *parquetExportWriter in a non-nil exportWriter
+		return nil, err // not a nil *parquetWriter in a non-nil Writer
 	}
 	return e, nil
 }
 
-// newParquetExportWriterGroups is newParquetExportWriter with row groups of at most
-// rowGroupRows rows.
-func newParquetExportWriterGroups(w io.Writer, layout exportLayout, rowGroupRows int64) (*parquetExportWriter, error) {
+// newParquetGroups is NewParquet with row groups of at most rowGroupRows rows.
+func newParquetGroups(w io.Writer, layout Layout, rowGroupRows int64) (*parquetWriter, error) {
 	key := parquet.Leaf(parquet.Int64Type)
 	if layout.StringKey {
 		key = parquet.String()
@@ -173,11 +176,11 @@ func newParquetExportWriterGroups(w io.Writer, layout exportLayout, rowGroupRows
 		nodes = append(nodes, parquet.Leaf(parquet.FloatType))
 	}
 	nodes = append(nodes, parquet.Optional(parquet.Leaf(parquet.DoubleType)))
-	root, err := newParquetColumns(layout.columns(), nodes)
+	root, err := newParquetColumns(layout.Columns(), nodes)
 	if err != nil {
 		return nil, err
 	}
-	e := &parquetExportWriter{
+	e := &parquetWriter{
 		w: parquet.NewWriter(w,
 			parquet.NewSchema("export", root),
 			parquet.Compression(&parquet.Zstd),
@@ -197,7 +200,7 @@ func newParquetExportWriterGroups(w io.Writer, layout exportLayout, rowGroupRows
 	return e, nil
 }
 
-func (e *parquetExportWriter) WriteRow(r *exportRecord) error {
+func (e *parquetWriter) WriteRow(r *Row) error {
 	if len(r.Features) != e.columns-6 {
 		return fmt.Errorf("export row %d has %d features, the file %d", r.ID, len(r.Features), e.columns-6)
 	}
@@ -230,7 +233,7 @@ func (e *parquetExportWriter) WriteRow(r *exportRecord) error {
 
 // flushBatch hands the batch to the Parquet writer, which copies the values (string
 // keys included) into its column buffers.
-func (e *parquetExportWriter) flushBatch() error {
+func (e *parquetWriter) flushBatch() error {
 	if e.n == 0 {
 		return nil
 	}
@@ -242,7 +245,7 @@ func (e *parquetExportWriter) flushBatch() error {
 	return nil
 }
 
-func (e *parquetExportWriter) Close() error {
+func (e *parquetWriter) Close() error {
 	if err := e.flushBatch(); err != nil {
 		return err
 	}

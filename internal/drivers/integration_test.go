@@ -1,4 +1,4 @@
-package main
+package drivers
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
@@ -25,12 +26,11 @@ func TestIntegrationLiveScoring(t *testing.T) {
 	createInputTopics(t, c, 3)
 	job := startLive(t, c, nil)
 	res := produceT(t, c, 10000, 0.01, 11)
-	a := awaitOutputs(t, c, res.Events, 2*time.Second)
+	awaitScored(t, c, res.Events)
 	if err := job.stop(); err != nil {
 		t.Fatal(err)
 	}
-	s := &demoSummary{}
-	a.fill(s)
+	s := finalOutputs(t, c).Counts()
 	report(t, "events %d: predictions %d, alerts %d, dead letters %d (injected %d), duplicates %d",
 		res.Events, s.Predictions, s.Alerts, s.DeadLettered, res.Bad, s.Duplicates)
 	if s.Predictions+s.DeadLettered != res.Events || s.DeadLettered != res.Bad || res.Bad == 0 || s.Duplicates != 0 {
@@ -50,9 +50,13 @@ func TestIntegrationTwoInstancesShareTheGroup(t *testing.T) {
 	b := startLive(t, c, nil)
 	waitMembers(t, c, 2)
 	res := produceT(t, c, 20000, 0.005, 12)
-	out := awaitOutputs(t, c, res.Events, 2*time.Second)
-	s := &demoSummary{}
-	out.fill(s)
+	awaitScored(t, c, res.Events)
+	for _, j := range []*liveJob{a, b} {
+		if err := j.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := finalOutputs(t, c).Counts()
 	t.Logf("instance A fetched %d, B fetched %d; predictions %d, dead letters %d, duplicates %d",
 		a.stats.In.Load(), b.stats.In.Load(), s.Predictions, s.DeadLettered, s.Duplicates)
 	if a.stats.In.Load() == 0 || b.stats.In.Load() == 0 {
@@ -95,16 +99,18 @@ func TestIntegrationRestartResumesFromCommittedOffsets(t *testing.T) {
 	createInputTopics(t, c, 3)
 	first := startLive(t, c, nil)
 	r1 := produceT(t, c, 5000, 0.01, 21)
-	awaitOutputs(t, c, r1.Events, 500*time.Millisecond)
+	awaitScored(t, c, r1.Events)
 	if err := first.stop(); err != nil {
 		t.Fatal(err)
 	}
 	r2 := produceT(t, c, 5000, 0.01, 22) // written while no pipeline runs
 	second := startLive(t, c, nil)
-	out := awaitOutputs(t, c, r1.Events+r2.Events, 2*time.Second)
-	s := &demoSummary{}
-	out.fill(s)
-	t.Logf("first run fetched %d, second %d; outputs %+v", first.stats.In.Load(), second.stats.In.Load(), *s)
+	awaitScored(t, c, r1.Events+r2.Events)
+	if err := second.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s := finalOutputs(t, c).Counts()
+	t.Logf("first run fetched %d, second %d; outputs %+v", first.stats.In.Load(), second.stats.In.Load(), s)
 	if second.stats.In.Load() != r2.Events {
 		t.Fatalf("restarted pipeline fetched %d records, want exactly the %d written after the stop", second.stats.In.Load(), r2.Events)
 	}
@@ -213,24 +219,20 @@ func kafkaTool(ctx context.Context, tool string, args ...string) *exec.Cmd {
 }
 
 // readInputs returns every input record's value by partition and offset, read with our
-// own reader.
+// own client to the topic's end.
 func readInputs(t *testing.T, c *config.Config) map[[2]int64][]byte {
 	t.Helper()
 	out := map[[2]int64][]byte{}
-	r, err := topics.NewReader(c.Kafka, true, c.Topics.Input[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		recs, _ := r.Fetch(ctx) // a timeout means the topic is read to its end
-		cancel()
-		if len(recs) == 0 {
-			return out
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := topics.ReadToEnd(ctx, c.Kafka, c.Topics.Input[:1], func(recs []record.Record) error {
 		for _, rec := range recs {
 			out[[2]int64{int64(rec.Partition), rec.Offset}] = rec.Value
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return out
 }

@@ -1,4 +1,4 @@
-package main
+package drivers
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
@@ -68,21 +69,21 @@ func TestIntegrationPoisonCorpus(t *testing.T) {
 		}
 	}
 	total := int64(2*len(corpus) + 1)
-	out := awaitOutputs(t, c, total, time.Second)
-	s := &demoSummary{}
-	out.fill(s)
+	awaitScored(t, c, total)
+	if err := job.stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := finalOutputs(t, c)
+	s := out.Counts()
 	if s.Predictions != int64(len(corpus)+1) || s.DeadLettered != int64(len(corpus)) || s.Duplicates != 0 {
-		t.Fatalf("outputs %+v: want %d predictions and %d dead letters", *s, len(corpus)+1, len(corpus))
+		t.Fatalf("outputs %+v: want %d predictions and %d dead letters", s, len(corpus)+1, len(corpus))
 	}
 	// Each dead letter sits at an odd offset and names the expected class.
 	for i, pc := range corpus {
-		got := out.dlqClass[srcKey{c.Topics.Input[0], 0, int64(2*i + 1)}]
+		got := out.DeadLetterClass(audit.Key{Topic: c.Topics.Input[0], Partition: 0, Offset: int64(2*i + 1)})
 		if got != pc.class {
 			t.Errorf("poison %d (%.40q…): dead-lettered as %q, want %q", i, pc.value, got, pc.class)
 		}
-	}
-	if err := job.stop(); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -120,11 +121,11 @@ func TestIntegrationDeadLetterTopicUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := buildLive(ctx, cc, prometheus.NewRegistry(), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), &pipeline.Stats{})
+	l, err := NewLive(ctx, cc, LiveDeps{Registry: prometheus.NewRegistry(), Logger: zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), Stats: &pipeline.Stats{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = l.run(ctx) // must end by itself, with an error
+	err = l.Run(ctx) // must end by itself, with an error
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("run = %v (ctx %v): want it to stop on the failed dead letter", err, ctx.Err())
 	}

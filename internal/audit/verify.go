@@ -1,0 +1,233 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// PredictionSet is one side of an audit: the score of each input record.
+type PredictionSet struct {
+	Name        string
+	Scores      map[Key]float32
+	Features    map[Key][]float32 // when the predictions carry them
+	Duplicates  int64             // extra predictions for an input that already had one
+	Conflicting int64             // duplicates whose score differs from the first
+	DeadLetters int64
+}
+
+type Report struct {
+	A, B        string
+	InA, InB    int
+	Joined      int64
+	MissingInA  int64
+	MissingInB  int64
+	DuplicatesA int64
+	DuplicatesB int64
+	Mismatches  int64
+	// FeatureMismatches counts joined events whose feature vectors (when both streams
+	// carry them: include_features) differ in any bit.
+	FeatureMismatches int64
+	MaxAbsDiff        float64
+	FirstMismatch     []string
+	FirstMissingA     []string
+	FirstMissingB     []string
+	ConflictsWithin   int64
+}
+
+// OK reports whether the streams agree: nothing missing on either side, no score or
+// feature mismatch, no duplicate that disagrees with its first.
+func (r *Report) OK() bool {
+	return r.MissingInA == 0 && r.MissingInB == 0 && r.Mismatches == 0 && r.FeatureMismatches == 0 && r.ConflictsWithin == 0
+}
+
+// Verify joins the prediction streams a and b (topic:NAME, read to its end offsets now, or
+// file:PATH) on their input records. Scores must be bit-identical, or within tolerance when
+// it is above 0; show bounds the examples the report lists.
+func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, tolerance float64, show int) (*Report, error) {
+	sa, err := ReadPredictions(ctx, kc, a)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := ReadPredictions(ctx, kc, b)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{A: a, B: b, InA: len(sa.Scores), InB: len(sb.Scores),
+		DuplicatesA: sa.Duplicates, DuplicatesB: sb.Duplicates, ConflictsWithin: sa.Conflicting + sb.Conflicting}
+	keys := make([]Key, 0, len(sa.Scores))
+	for k := range sa.Scores {
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	for _, k := range keys {
+		x := sa.Scores[k]
+		y, ok := sb.Scores[k]
+		if !ok {
+			rep.MissingInB++
+			if len(rep.FirstMissingB) < show {
+				rep.FirstMissingB = append(rep.FirstMissingB, k.String())
+			}
+			continue
+		}
+		rep.Joined++
+		d := math.Abs(float64(x) - float64(y))
+		rep.MaxAbsDiff = math.Max(rep.MaxAbsDiff, d)
+		equal := math.Float32bits(x) == math.Float32bits(y)
+		if tolerance > 0 {
+			equal = d <= tolerance
+		}
+		if !equal {
+			rep.Mismatches++
+			if len(rep.FirstMismatch) < show {
+				rep.FirstMismatch = append(rep.FirstMismatch, fmt.Sprintf("%s: %v vs %v (diff %g)", k, x, y, d))
+			}
+		}
+		if fa, fb := sa.Features[k], sb.Features[k]; fa != nil && fb != nil && !SameBits(fa, fb) {
+			rep.FeatureMismatches++
+			if len(rep.FirstMismatch) < show {
+				rep.FirstMismatch = append(rep.FirstMismatch, fmt.Sprintf("%s: features %v vs %v", k, fa, fb))
+			}
+		}
+	}
+	missA := make([]Key, 0)
+	for k := range sb.Scores {
+		if _, ok := sa.Scores[k]; !ok {
+			missA = append(missA, k)
+		}
+	}
+	sortKeys(missA)
+	rep.MissingInA = int64(len(missA))
+	for i := 0; i < len(missA) && i < show; i++ {
+		rep.FirstMissingA = append(rep.FirstMissingA, missA[i].String())
+	}
+	return rep, nil
+}
+
+// SameBits reports whether two feature vectors are identical bit for bit.
+func SameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sortKeys(ks []Key) {
+	sort.Slice(ks, func(i, j int) bool {
+		a, b := ks[i], ks[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Offset < b.Offset
+	})
+}
+
+// ReadPredictions reads one prediction stream, topic:NAME or file:PATH.
+func ReadPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (*PredictionSet, error) {
+	kind, name, ok := strings.Cut(spec, ":")
+	if !ok || name == "" {
+		return nil, fmt.Errorf("%q: want topic:NAME or file:PATH", spec)
+	}
+	set := &PredictionSet{Name: spec, Scores: map[Key]float32{}, Features: map[Key][]float32{}}
+	add := func(line []byte) error {
+		var p struct {
+			pipeline.Prediction
+			DeadLetter *json.RawMessage `json:"dead_letter"`
+		}
+		if err := json.Unmarshal(line, &p); err != nil {
+			return fmt.Errorf("%s: not a prediction: %q: %w", spec, line[:min(len(line), 120)], err)
+		}
+		if p.DeadLetter != nil {
+			set.DeadLetters++
+			return nil
+		}
+		k := Key{p.Source.Topic, p.Source.Partition, p.Source.Offset}
+		if prev, dup := set.Scores[k]; dup {
+			set.Duplicates++
+			if math.Float32bits(prev) != math.Float32bits(p.Score) || !SameBits(set.Features[k], p.Features) {
+				set.Conflicting++
+			}
+			return nil
+		}
+		set.Scores[k] = p.Score
+		if p.Features != nil {
+			set.Features[k] = p.Features
+		}
+		return nil
+	}
+	switch kind {
+	case "file":
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if len(sc.Bytes()) == 0 {
+				continue
+			}
+			if err := add(sc.Bytes()); err != nil {
+				return nil, err
+			}
+		}
+		return set, sc.Err()
+	case "topic":
+		err := topics.ReadToEnd(ctx, kc, []string{name}, func(recs []record.Record) error {
+			for i := range recs {
+				if err := add(recs[i].Value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return set, nil
+	}
+	return nil, fmt.Errorf("%q: want topic:NAME or file:PATH", spec)
+}
+
+// Print writes r as verify prints it.
+func Print(w io.Writer, r *Report, tolerance float64) {
+	mode := "bit-exact"
+	if tolerance > 0 {
+		mode = fmt.Sprintf("tolerance %g", tolerance)
+	}
+	fmt.Fprintf(w, "A %s: %d predictions (%d duplicates)\n", r.A, r.InA, r.DuplicatesA)
+	fmt.Fprintf(w, "B %s: %d predictions (%d duplicates)\n", r.B, r.InB, r.DuplicatesB)
+	fmt.Fprintf(w, "joined %d, missing in A %d, missing in B %d, score mismatches %d (%s, max |diff| %g), feature mismatches %d, conflicting duplicates %d\n",
+		r.Joined, r.MissingInA, r.MissingInB, r.Mismatches, mode, r.MaxAbsDiff, r.FeatureMismatches, r.ConflictsWithin)
+	for _, m := range r.FirstMismatch {
+		fmt.Fprintln(w, "  mismatch", m)
+	}
+	for _, m := range r.FirstMissingA {
+		fmt.Fprintln(w, "  missing in A", m)
+	}
+	for _, m := range r.FirstMissingB {
+		fmt.Fprintln(w, "  missing in B", m)
+	}
+	if r.OK() {
+		fmt.Fprintln(w, "OK: the streams agree")
+	}
+}

@@ -1,0 +1,131 @@
+package drivers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// BackfillOptions say what a backfill replays and where it writes.
+type BackfillOptions struct {
+	From      time.Time // zero: earliest
+	Out       string    // topic:NAME or file:PATH
+	BatchSize int       // rows per ONNX Runtime call; 0: batch.max_size
+	// Registry gets the operator's metrics (nil: a private registry).
+	Registry prometheus.Registerer
+}
+
+// BackfillSummary is what a backfill did; backfill --json prints it.
+type BackfillSummary struct {
+	Events          int64   `json:"events"`
+	Predictions     int64   `json:"predictions"`
+	DeadLettered    int64   `json:"dead_lettered"`
+	Seconds         float64 `json:"seconds"`
+	EventsPerSecond float64 `json:"events_per_second"`
+	MeanBatch       float64 `json:"mean_batch_size"`
+	Out             string  `json:"out"`
+	Model           string  `json:"model"`
+	ModelVersion    string  `json:"model_version"`
+}
+
+// Backfill scores the input topics, from o.From to the end offsets seen at start, through
+// the live operator into a topic or a file, committing nothing. progress gets a progress
+// bar when it is a terminal. It returns when the replay is done or ctx ends (an error).
+func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *zap.Logger, progress io.Writer) (*BackfillSummary, error) {
+	kind, name, ok := strings.Cut(o.Out, ":")
+	if !ok || name == "" || (kind != "topic" && kind != "file") {
+		return nil, fmt.Errorf("--out %q: want topic:NAME or file:PATH", o.Out)
+	}
+	kc := c.Kafka
+	kc.Logger = log
+	model, err := scorer.Open(c.ModelOptions())
+	if err != nil {
+		return nil, err
+	}
+	defer model.Close()
+	oc := c.Operator(model)
+	oc.Topics = pipeline.Topics{Predictions: name, DeadLetter: name + ".dlq"} // no alerts from a backfill
+	if oc.Batch, err = c.BatchJobBatcher(o.BatchSize); err != nil {
+		return nil, fmt.Errorf("--batch-size: %w", err)
+	}
+	sink, closeSink, err := backfillSink(ctx, c, kc, kind, name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = closeSink() }() // on an error path; on success it is closed and checked below
+	job := replayJob{name: "backfill", from: o.From, registry: o.Registry, log: log, progress: progress}
+	stats, elapsed, err := job.run(ctx, c, kc, oc, sink)
+	if err != nil {
+		return nil, err
+	}
+	if err := closeSink(); err != nil {
+		return nil, err
+	}
+	s := &BackfillSummary{
+		Events: stats.In.Load(), Predictions: stats.Predictions.Load(), DeadLettered: stats.DeadLettered.Load(),
+		Seconds: elapsed.Seconds(), EventsPerSecond: float64(stats.In.Load()) / elapsed.Seconds(),
+		Out: o.Out, Model: model.Name(), ModelVersion: model.Version(),
+	}
+	if b := stats.Batches.Load(); b > 0 {
+		s.MeanBatch = float64(stats.Rows.Load()) / float64(b)
+	}
+	return s, nil
+}
+
+// backfillSink opens the file or the topic (and its .dlq, created like the input) that a
+// backfill writes. The returned close may be called more than once.
+func backfillSink(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, kind, name string) (pipeline.Sink, func() error, error) {
+	if kind == "file" {
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		closed := false
+		return pipeline.NewFileSink(f, name, name+".dlq"), func() error {
+			if closed {
+				return nil
+			}
+			closed = true
+			return f.Close()
+		}, nil
+	}
+	adm, err := topics.NewAdmin(kc)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := c.Topics.Input[0]
+	parts, err := adm.Partitions(ctx, in)
+	if err == nil {
+		err = adm.EnsureTopics(ctx, c.Topics.ReplicationFactor,
+			topics.TopicSpec{Name: name, Partitions: parts[in]},
+			topics.TopicSpec{Name: name + ".dlq", Partitions: parts[in]})
+	}
+	adm.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Throughput over latency: longer linger and a deeper buffer make bigger batches.
+	p, err := topics.NewProducer(kc, topics.ProducerOptions{Linger: 5 * time.Millisecond, Compression: c.Producer.Compression})
+	if err != nil {
+		return nil, nil, err
+	}
+	closed := false
+	return p, func() error {
+		if !closed {
+			closed = true
+			p.Close()
+		}
+		return nil
+	}, nil
+}
