@@ -148,21 +148,11 @@ func EnsureTopics(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 	if err != nil {
 		return fmt.Errorf("input topics at %v: %w", kc.Brokers, err)
 	}
-	if !c.Topics.Create {
+	replication, specs := c.OutputTopics(parts[c.Topics.Input[0]])
+	if len(specs) == 0 {
 		return nil
 	}
-	n := c.Topics.Partitions
-	if n <= 0 {
-		n = parts[c.Topics.Input[0]]
-	}
-	var specs []topics.TopicSpec
-	for _, t := range []string{c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter} {
-		specs = append(specs, topics.TopicSpec{Name: t, Partitions: n})
-	}
-	if c.Features.UsesFeedback() {
-		specs = append(specs, topics.TopicSpec{Name: c.Topics.Labels, Partitions: n})
-	}
-	return adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, specs...)
+	return adm.EnsureTopics(ctx, replication, specs...)
 }
 
 // stateSources wires what window features read: the input partitions' history, and the
@@ -176,7 +166,7 @@ func stateSources(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 	if !c.Features.UsesFeedback() {
 		return func() {}, nil
 	}
-	fb, err := topics.NewFeedback(ctx, kc, topics.FeedbackOptions{Topic: c.Topics.Labels, Bounded: bounded})
+	fb, err := topics.NewFeedback(ctx, kc, c.FeedbackOptions(bounded))
 	if err != nil {
 		return nil, err
 	}
