@@ -20,12 +20,18 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "streamscore:", err)
 		os.Exit(1)
 	}
+}
+
+// run turns SIGINT and SIGTERM into a canceled context (a graceful drain) and runs the
+// command; it returns before main exits, so the signal handler is always released.
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return newRoot().ExecuteContext(ctx)
 }
 
 // globalFlags are shared by every subcommand.

@@ -29,7 +29,6 @@ func newTailCmd(g *globalFlags) *cobra.Command {
 			}
 			defer r.Close()
 			w := bufio.NewWriter(cmd.OutOrStdout())
-			defer w.Flush()
 			n := 0
 			for {
 				recs, err := r.Fetch(cmd.Context())
@@ -41,15 +40,18 @@ func newTailCmd(g *globalFlags) *cobra.Command {
 						}
 						fmt.Fprintf(w, " value=%q\n", clipBytes(rec.Value, 200))
 					} else {
-						w.Write(rec.Value)
-						w.WriteByte('\n')
+						// A bufio.Writer keeps its first error and Flush returns it below.
+						_, _ = w.Write(rec.Value)
+						_ = w.WriteByte('\n')
 					}
 					n++
 					if limit > 0 && n >= limit {
-						return nil
+						return w.Flush()
 					}
 				}
-				w.Flush()
+				if ferr := w.Flush(); ferr != nil {
+					return fmt.Errorf("writing records: %w", ferr)
+				}
 				if errors.Is(err, io.EOF) || cmd.Context().Err() != nil {
 					return nil
 				}

@@ -26,6 +26,8 @@ type PredictionSet struct {
 	DeadLetters int64
 }
 
+// Report is the comparison of two prediction streams joined on the input record each
+// prediction is for.
 type Report struct {
 	A, B        string
 	InA, InB    int

@@ -126,7 +126,9 @@ func Demo(ctx context.Context, c *config.Config, o DemoOptions, progress io.Writ
 		return nil, err
 	}
 	stopRead()
-	<-readDone
+	if err := <-readDone; err != nil {
+		return nil, fmt.Errorf("reading outputs: %w", err)
+	}
 
 	q := stats.Latency.Quantiles(0.5, 0.99)
 	n := outputs.Counts()

@@ -185,7 +185,7 @@ func (s *exportSink) Flush(context.Context) error { return nil }
 // the log: they carry no usable label.
 func readLabels(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, log *zap.Logger) (map[int64]float64, error) {
 	fb := c.Feedback
-	if err := fb.Schema.Compile(); err != nil {
+	if err := fb.Compile(); err != nil {
 		return nil, err
 	}
 	idI, labI := fb.FieldIndex(fb.IDField), fb.FieldIndex(fb.LabelField)

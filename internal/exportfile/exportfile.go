@@ -142,7 +142,7 @@ const (
 // event time a TIMESTAMP in microseconds, adjusted to UTC (the unit all readers take;
 // sub-microsecond digits, which the CSV keeps, are dropped). Pages are zstd-compressed.
 type parquetWriter struct {
-	w         *parquet.Writer
+	w         *parquet.GenericWriter[any]
 	stringKey bool
 	columns   int
 	batch     []parquet.Row // parquetBatchRows rows of columns values each, reused
@@ -181,7 +181,7 @@ func newParquetGroups(w io.Writer, layout Layout, rowGroupRows int64) (*parquetW
 		return nil, err
 	}
 	e := &parquetWriter{
-		w: parquet.NewWriter(w,
+		w: parquet.NewGenericWriter[any](w,
 			parquet.NewSchema("export", root),
 			parquet.Compression(&parquet.Zstd),
 			parquet.MaxRowsPerRowGroup(rowGroupRows),
