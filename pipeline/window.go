@@ -261,3 +261,44 @@ func (w *compiledWindow) result(a *acc) float64 {
 		return a.max
 	}
 }
+
+// accs returns zeroed accumulators: per span, the row count then one per stored field.
+func (g *windowGroup) accs(buf []acc) []acc {
+	n := len(g.spans) * (len(g.fields) + 1)
+	if n > len(buf) {
+		return make([]acc, n)
+	}
+	a := buf[:n]
+	clear(a)
+	return a
+}
+
+// addRow adds one row at time ti to every span of an event at t that holds it.
+func (g *windowGroup) addRow(a []acc, t, ti int64, row []float64) {
+	stride := len(g.fields) + 1
+	for si := range g.spans {
+		sp := &g.spans[si]
+		hi := t - sp.delay
+		if ti > hi-sp.length && ti <= hi {
+			base := si * stride
+			a[base].n++
+			for j, x := range row {
+				a[base+1+j].add(x)
+			}
+		}
+	}
+}
+
+// results writes every window's value from the span accumulators.
+func (g *windowGroup) results(a []acc, feat []float32) {
+	stride := len(g.fields) + 1
+	for j := range g.windows {
+		w := &g.windows[j]
+		base := w.span * stride
+		if w.val < 0 {
+			feat[w.col] = float32(w.result(&a[base]))
+		} else {
+			feat[w.col] = float32(w.result(&a[base+1+w.val]))
+		}
+	}
+}
