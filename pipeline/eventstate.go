@@ -246,8 +246,7 @@ func (ws *windowState) replay(ctx context.Context, tp TopicPartition, end int64,
 		if r.Offset <= ps.last {
 			return nil
 		}
-		if ws.dec.CheckKey(r.Key) != nil || ws.dec.Decode(r.Value, r.Timestamp, ws.ev) != nil ||
-			ws.dec.CheckKeyField(r.Key, ws.ev) != nil || ws.spec.Extract(ws.ev, ws.scratch) != nil {
+		if decodeRecord(ws.dec, ws.spec, r, ws.ev, ws.scratch) != nil {
 			ps.last = r.Offset
 			return nil // dead-lettered when it was first read: not part of any window
 		}
