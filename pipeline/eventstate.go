@@ -220,16 +220,13 @@ func (ws *windowState) rebuild(ctx context.Context, tp TopicPartition, end int64
 	}
 	start := time.Now()
 	n := 0
-	for attempt := 0; ; attempt++ {
+	err := retry(ctx, ws.log, fmt.Sprintf("rebuilding window state of %s/%d", tp.Topic, tp.Partition), func() error {
 		ps = &partState{last: -1, maxT: math.MinInt64, entities: newEntityMap()}
 		n = 0
-		err := ws.replay(ctx, tp, end, ps, &n)
-		if err == nil {
-			break
-		}
-		if err := backoff(ctx, ws.log, attempt, fmt.Sprintf("rebuilding window state of %s/%d", tp.Topic, tp.Partition), err); err != nil {
-			return nil, err
-		}
+		return ws.replay(ctx, tp, end, ps, &n)
+	})
+	if err != nil {
+		return nil, err
 	}
 	ps.last = end - 1
 	d := time.Since(start)

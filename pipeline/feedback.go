@@ -130,14 +130,12 @@ func (ft *feedbackTable) newFetch() { ft.confirmed = false }
 // those that are not back into the join.
 func (ft *feedbackTable) confirmIdle(ctx context.Context) error {
 	var caught map[int32]bool
-	for attempt := 0; ; attempt++ {
-		var err error
-		if caught, err = ft.src.CaughtUp(ctx); err == nil {
-			break
-		}
-		if err := backoff(ctx, ft.log, attempt, "checking the feedback topic's end offsets", err); err != nil {
-			return err
-		}
+	err := retry(ctx, ft.log, "checking the feedback topic's end offsets", func() (err error) {
+		caught, err = ft.src.CaughtUp(ctx)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	for id, p := range ft.parts {
 		if p.idle && !caught[id] {
@@ -152,33 +150,50 @@ func (ft *feedbackTable) confirmIdle(ctx context.Context) error {
 func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 	need := t - ft.minDelay
 	if t-ft.horizon <= ft.dropBelow {
-		// The event is older than what the table still holds (a lagging partition, or a
-		// replay): read the feedback again from the start.
-		ft.log.Info("feedback table does not reach back far enough; reloading it from the start of the topic",
-			zap.Time("event_time", time.Unix(0, t).UTC()), zap.Time("held_from", time.Unix(0, ft.dropBelow).UTC()))
-		ft.m.feedbackReloads.Inc()
-		for attempt := 0; ; attempt++ {
-			err := ft.src.Rewind(ctx)
-			if err == nil {
-				break
-			}
-			if err := backoff(ctx, ft.log, attempt, "rewinding the feedback topic", err); err != nil {
-				return err
-			}
+		if err := ft.reload(ctx, t); err != nil {
+			return err
 		}
-		ft.reset()
 	}
+	if ready, err := ft.readyNow(ctx, need); ready || err != nil {
+		return err
+	}
+	return ft.wait(ctx, need)
+}
+
+// reload reads the feedback again from the start of the topic, for an event older than
+// what the table still holds (a lagging partition, or a replay).
+func (ft *feedbackTable) reload(ctx context.Context, t int64) error {
+	ft.log.Info("feedback table does not reach back far enough; reloading it from the start of the topic",
+		zap.Time("event_time", time.Unix(0, t).UTC()), zap.Time("held_from", time.Unix(0, ft.dropBelow).UTC()))
+	ft.m.feedbackReloads.Inc()
+	if err := retry(ctx, ft.log, "rewinding the feedback topic", func() error { return ft.src.Rewind(ctx) }); err != nil {
+		return err
+	}
+	ft.reset()
+	return nil
+}
+
+// readyNow reports whether the table already holds every row up to need, without reading
+// the topic; idle partitions are confirmed against the broker first when need relies on
+// them.
+func (ft *feedbackTable) readyNow(ctx context.Context, need int64) (bool, error) {
 	if ft.complete(need) && (ft.confirmed || !ft.reliesOnIdle(need)) {
-		return nil
+		return true, nil
 	}
 	if ft.reliesOnIdle(need) && !ft.confirmed {
 		if err := ft.confirmIdle(ctx); err != nil {
-			return err
+			return false, err
 		}
 		if ft.complete(need) {
-			return nil
+			return true, nil
 		}
 	}
+	return false, nil
+}
+
+// wait polls the feedback topic until every row up to need has been read, marking idle
+// the partitions that hold it back while caught up and silent for the idle timeout.
+func (ft *feedbackTable) wait(ctx context.Context, need int64) error {
 	idleAfter := ft.cfg.IdleTimeout
 	if idleAfter <= 0 {
 		idleAfter = time.Second
@@ -189,48 +204,72 @@ func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 	for !ft.complete(need) && !ft.eof {
 		wait := idleAfter - time.Since(progress)
 		if wait <= 0 {
-			// The partitions holding the event back have been silent for the idle
-			// timeout: those the broker says are caught up stop holding events back.
-			caught, err := ft.src.CaughtUp(ctx)
+			checked, err := ft.markIdle(ctx, need, idleAfter)
 			if err != nil {
-				if err := backoff(ctx, ft.log, 0, "checking the feedback topic's end offsets", err); err != nil {
-					return err
-				}
-				continue
-			}
-			for id, p := range ft.parts {
-				if !p.ended && !p.idle && p.maxT <= need && caught[id] {
-					p.idle = true
-					ft.m.feedbackIdle.Inc()
-					ft.log.Warn("feedback partition is caught up and silent: events no longer wait for it until it delivers again",
-						zap.Int32("partition", id), zap.Time("needed_past", time.Unix(0, need).UTC()), zap.Duration("idle_timeout", idleAfter))
-				}
-			}
-			ft.confirmed = true
-			progress = time.Now()
-			continue
-		}
-		before := ft.blocking(need)
-		pctx, cancel := context.WithTimeout(ctx, wait)
-		poll, err := ft.src.Poll(pctx)
-		cancel()
-		ft.apply(poll)
-		if ft.blocking(need) < before || len(poll.Records) > 0 && before > 0 && ft.deliveredTo(poll, need) {
-			progress = time.Now()
-		}
-		switch {
-		case errors.Is(err, io.EOF):
-			ft.eof = true
-			for _, p := range ft.parts {
-				p.ended = true
-			}
-		case err != nil && ctx.Err() != nil:
-			return ctx.Err()
-		case err != nil && !errors.Is(err, context.DeadlineExceeded):
-			if err := backoff(ctx, ft.log, 0, "reading the feedback topic", err); err != nil {
 				return err
 			}
+			if checked {
+				progress = time.Now()
+			}
+			continue
 		}
+		progressed, err := ft.pollOnce(ctx, need, wait)
+		if progressed {
+			progress = time.Now()
+		}
+		if err := ft.pollFailed(ctx, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markIdle runs once the partitions holding need back have been silent for the idle
+// timeout: those the broker says are caught up stop holding events back. It reports false
+// when the broker could not be asked (after a backoff, so the caller asks again).
+func (ft *feedbackTable) markIdle(ctx context.Context, need int64, idleAfter time.Duration) (bool, error) {
+	caught, err := ft.src.CaughtUp(ctx)
+	if err != nil {
+		return false, backoff(ctx, ft.log, 0, "checking the feedback topic's end offsets", err)
+	}
+	for id, p := range ft.parts {
+		if !p.ended && !p.idle && p.maxT <= need && caught[id] {
+			p.idle = true
+			ft.m.feedbackIdle.Inc()
+			ft.log.Warn("feedback partition is caught up and silent: events no longer wait for it until it delivers again",
+				zap.Int32("partition", id), zap.Time("needed_past", time.Unix(0, need).UTC()), zap.Duration("idle_timeout", idleAfter))
+		}
+	}
+	ft.confirmed = true
+	return true, nil
+}
+
+// pollOnce polls the feedback topic for at most wait and applies what came. It reports
+// whether a partition holding need back made progress, and the poll's error.
+func (ft *feedbackTable) pollOnce(ctx context.Context, need int64, wait time.Duration) (progressed bool, err error) {
+	before := ft.blocking(need)
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	poll, err := ft.src.Poll(pctx)
+	cancel()
+	ft.apply(poll)
+	progressed = ft.blocking(need) < before || len(poll.Records) > 0 && before > 0 && ft.deliveredTo(poll, need)
+	return progressed, err
+}
+
+// pollFailed handles a poll's error: the end of a bounded topic ends every partition; a
+// poll that timed out is no failure; anything else backs off. It returns an error only
+// when ctx ends.
+func (ft *feedbackTable) pollFailed(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		ft.eof = true
+		for _, p := range ft.parts {
+			p.ended = true
+		}
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil && !errors.Is(err, context.DeadlineExceeded):
+		return backoff(ctx, ft.log, 0, "reading the feedback topic", err)
 	}
 	return nil
 }

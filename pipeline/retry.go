@@ -25,3 +25,17 @@ func backoff(ctx context.Context, log *zap.Logger, attempt int, what string, err
 		return nil
 	}
 }
+
+// retry calls fn until it succeeds, backing off between attempts; it returns ctx's error
+// if ctx ends first.
+func retry(ctx context.Context, log *zap.Logger, what string, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if err := backoff(ctx, log, attempt, what, err); err != nil {
+			return err
+		}
+	}
+}
