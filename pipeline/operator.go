@@ -157,40 +157,10 @@ type row struct {
 
 // New validates cfg and prepares an operator.
 func New(cfg Config, src Source, sink Sink) (*Operator, error) {
-	switch {
-	case cfg.Schema == nil || cfg.Schema.index == nil:
-		return nil, errors.New("operator: schema missing or not compiled")
-	case cfg.Features == nil:
-		return nil, errors.New("operator: no feature spec")
-	case cfg.Model == nil:
-		return nil, errors.New("operator: no model")
-	case cfg.Topics.Predictions == "" || cfg.Topics.DeadLetter == "":
-		return nil, errors.New("operator: predictions and dead-letter topics are required")
-	case src == nil || sink == nil:
-		return nil, errors.New("operator: source and sink are required")
+	if err := cfg.validate(src, sink); err != nil {
+		return nil, err
 	}
-	if cfg.Features.Len() != cfg.Model.NumFeatures() {
-		return nil, fmt.Errorf("feature spec has %d features %v, but model %s takes %d inputs: make the spec match the model",
-			cfg.Features.Len(), cfg.Features.Names(), cfg.Model.Name(), cfg.Model.NumFeatures())
-	}
-	if cfg.CommitInterval <= 0 {
-		cfg.CommitInterval = time.Second
-	}
-	if cfg.DrainTimeout <= 0 {
-		cfg.DrainTimeout = 10 * time.Second
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil)
-	}
-	if cfg.Stats == nil {
-		cfg.Stats = &Stats{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.setDefaults()
 	o := &Operator{
 		cfg: cfg, src: src, sink: sink, log: cfg.Logger, m: cfg.Metrics, st: cfg.Stats,
 		enc: newPredictionEncoder(cfg.Model.Name(), cfg.Model.Version()), nFeat: cfg.Features.Len(),
@@ -217,6 +187,47 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 		gs.SetRebalanceHandlers(o.revoked, o.lost)
 	}
 	return o, nil
+}
+
+func (cfg *Config) validate(src Source, sink Sink) error {
+	switch {
+	case cfg.Schema == nil || cfg.Schema.index == nil:
+		return errors.New("operator: schema missing or not compiled")
+	case cfg.Features == nil:
+		return errors.New("operator: no feature spec")
+	case cfg.Model == nil:
+		return errors.New("operator: no model")
+	case cfg.Topics.Predictions == "" || cfg.Topics.DeadLetter == "":
+		return errors.New("operator: predictions and dead-letter topics are required")
+	case src == nil || sink == nil:
+		return errors.New("operator: source and sink are required")
+	}
+	if cfg.Features.Len() != cfg.Model.NumFeatures() {
+		return fmt.Errorf("feature spec has %d features %v, but model %s takes %d inputs: make the spec match the model",
+			cfg.Features.Len(), cfg.Features.Names(), cfg.Model.Name(), cfg.Model.NumFeatures())
+	}
+	return nil
+}
+
+func (cfg *Config) setDefaults() {
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Stats == nil {
+		cfg.Stats = &Stats{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 }
 
 func (o *Operator) recordDone(ts time.Time) {
