@@ -139,8 +139,8 @@ type Operator struct {
 	out map[string]prometheus.Counter // records_out by output topic, resolved once: Inc runs per ack
 
 	failOnce sync.Once
-	failErr  error
-	failed   chan struct{}
+	failErr  error         // written once, before failed is closed; read it through failure
+	failed   chan struct{} // closed on the first fatal error
 
 	// scratch of the batcher goroutine
 	mat    []float32
@@ -239,12 +239,25 @@ func (o *Operator) recordDone(ts time.Time) {
 	}
 }
 
-// fail records the first fatal error and stops the operator.
+// fail records the first fatal error and stops the operator. An ack may call it from any
+// goroutine, even after Run returned.
 func (o *Operator) fail(err error) {
 	o.failOnce.Do(func() {
 		o.failErr = err
 		close(o.failed)
 	})
+}
+
+// failure returns the first fatal error, or nil. It reads failErr only after seeing failed
+// closed, which orders the read after the write: while failed is open, a late ack may be
+// writing failErr at any moment.
+func (o *Operator) failure() error {
+	select {
+	case <-o.failed:
+		return o.failErr
+	default:
+		return nil
+	}
 }
 
 // Run scores until ctx is canceled or a bounded source is exhausted, then drains: every
@@ -309,8 +322,8 @@ func (o *Operator) Run(ctx context.Context) error {
 	<-commitDone
 	commitErr := o.commitNow(drainCtx, nil)
 
-	if o.failErr != nil {
-		return o.failErr
+	if err := o.failure(); err != nil {
+		return err
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
