@@ -28,6 +28,9 @@ func (o *Operator) endTransaction(ctx context.Context, tx Transactional) error {
 	return nil
 }
 
+// commitLoop commits the acknowledged positions every CommitInterval. A failed commit
+// is only logged: the watermarks stay, and the next tick commits them with whatever
+// moved since.
 func (o *Operator) commitLoop(ctx context.Context, stop <-chan struct{}) {
 	t := time.NewTicker(o.cfg.CommitInterval)
 	defer t.Stop()
@@ -92,6 +95,7 @@ func (o *Operator) revoked(ctx context.Context, tps []TopicPartition) {
 	o.tr.forget(tps)
 }
 
+// lost forgets partitions without committing: another member may own them already.
 func (o *Operator) lost(tps []TopicPartition) {
 	if o.state != nil {
 		o.state.invalidate(tps)

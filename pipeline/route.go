@@ -11,6 +11,8 @@ import (
 	"github.com/streamscore/streamscore/scorer"
 )
 
+// deadLetter sends r, as it came, to the dead-letter topic with headers saying why. Like
+// any output it holds r's offset back from commits until it is acknowledged.
 func (o *Operator) deadLetter(r *Record, h handle, cause error) {
 	var de *DecodeError
 	class := ClassInvalidJSON
@@ -106,6 +108,8 @@ func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
 	return nil
 }
 
+// produce sends a prediction or an alert; its acknowledgement releases one reference to
+// the record h, and a failure stops the operator.
 func (o *Operator) produce(out *Output, h handle, counter interface{ Add(int64) int64 }) {
 	o.sink.Produce(out, func(err error) {
 		if err != nil {
