@@ -111,44 +111,66 @@ func (s *Schema) Compile() error {
 	s.index = make(map[string]int, len(s.Fields))
 	s.eventTime = -1
 	for i, f := range s.Fields {
-		if f.Name == "" {
-			return fmt.Errorf("schema: field %d has no name", i)
-		}
-		if _, dup := s.index[f.Name]; dup {
-			return fmt.Errorf("schema: field %q is listed twice", f.Name)
-		}
-		switch f.Type {
-		case TypeInt, TypeFloat, TypeString, TypeTime:
-		default:
-			return fmt.Errorf("schema: field %q: type %q, want int, float, string or time", f.Name, f.Type)
-		}
-		if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
-			return fmt.Errorf("schema: field %q: min %v is above max %v", f.Name, *f.Min, *f.Max)
+		if err := s.checkField(i, &f); err != nil {
+			return err
 		}
 		s.index[f.Name] = i
 	}
-	if s.EventTime != "" {
-		i, ok := s.index[s.EventTime]
-		if !ok {
-			return fmt.Errorf("schema: event_time %q is not a field", s.EventTime)
-		}
-		if s.Fields[i].Type != TypeTime || !s.Fields[i].Required {
-			return fmt.Errorf("schema: event_time %q must be a required field of type time", s.EventTime)
-		}
-		s.eventTime = i
+	var err error
+	if s.eventTime, err = s.resolveEventTime(); err != nil {
+		return err
 	}
-	s.keyField = -1
-	if s.KeyField != "" {
-		i, ok := s.index[s.KeyField]
-		if !ok {
-			return fmt.Errorf("schema: key_field %q is not a field", s.KeyField)
-		}
-		if t := s.Fields[i].Type; (t != TypeInt && t != TypeString) || !s.Fields[i].Required {
-			return fmt.Errorf("schema: key_field %q must be a required int or string field", s.KeyField)
-		}
-		s.keyField = i
+	s.keyField, err = s.resolveKeyField()
+	return err
+}
+
+// checkField checks field i against itself and the fields before it.
+func (s *Schema) checkField(i int, f *Field) error {
+	if f.Name == "" {
+		return fmt.Errorf("schema: field %d has no name", i)
+	}
+	if _, dup := s.index[f.Name]; dup {
+		return fmt.Errorf("schema: field %q is listed twice", f.Name)
+	}
+	switch f.Type {
+	case TypeInt, TypeFloat, TypeString, TypeTime:
+	default:
+		return fmt.Errorf("schema: field %q: type %q, want int, float, string or time", f.Name, f.Type)
+	}
+	if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
+		return fmt.Errorf("schema: field %q: min %v is above max %v", f.Name, *f.Min, *f.Max)
 	}
 	return nil
+}
+
+// resolveEventTime returns the position of the event-time field, or -1 without one.
+func (s *Schema) resolveEventTime() (int, error) {
+	if s.EventTime == "" {
+		return -1, nil
+	}
+	i, ok := s.index[s.EventTime]
+	if !ok {
+		return -1, fmt.Errorf("schema: event_time %q is not a field", s.EventTime)
+	}
+	if s.Fields[i].Type != TypeTime || !s.Fields[i].Required {
+		return -1, fmt.Errorf("schema: event_time %q must be a required field of type time", s.EventTime)
+	}
+	return i, nil
+}
+
+// resolveKeyField returns the position of the key field, or -1 without one.
+func (s *Schema) resolveKeyField() (int, error) {
+	if s.KeyField == "" {
+		return -1, nil
+	}
+	i, ok := s.index[s.KeyField]
+	if !ok {
+		return -1, fmt.Errorf("schema: key_field %q is not a field", s.KeyField)
+	}
+	if t := s.Fields[i].Type; (t != TypeInt && t != TypeString) || !s.Fields[i].Required {
+		return -1, fmt.Errorf("schema: key_field %q must be a required int or string field", s.KeyField)
+	}
+	return i, nil
 }
 
 // FieldIndex returns the position of a field, or -1.

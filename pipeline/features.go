@@ -86,33 +86,41 @@ func (fs *FeatureSpec) Compile(s *Schema) error {
 			}
 			continue
 		}
-		f.field = s.FieldIndex(f.Field)
-		if f.field < 0 {
-			return fmt.Errorf("feature %s: field %q is not in the schema", f.Name, f.Field)
+		if err := f.compileStateless(s); err != nil {
+			return err
 		}
-		f.typ = s.Fields[f.field].Type
-		switch f.Transform {
-		case TransformNone, TransformLog1p:
-			if f.typ != TypeInt && f.typ != TypeFloat {
-				return fmt.Errorf("feature %s: transform %q needs a numeric field, %s is %s", f.Name, f.Transform, f.Field, f.typ)
-			}
-		case TransformWeekend, TransformNight, TransformHour, TransformWeekday:
-			if f.typ != TypeTime {
-				return fmt.Errorf("feature %s: transform %q needs a time field, %s is %s", f.Name, f.Transform, f.Field, f.typ)
-			}
-		case TransformLookup:
-			if f.typ != TypeString && f.typ != TypeInt {
-				return fmt.Errorf("feature %s: lookup needs a string or int field, %s is %s", f.Name, f.Field, f.typ)
-			}
-			if len(f.Lookup) == 0 {
-				return fmt.Errorf("feature %s: transform lookup needs a lookup table", f.Name)
-			}
-		default:
-			return fmt.Errorf("feature %s: unknown transform %q (want log1p, weekend, night, hour, weekday or lookup)", f.Name, f.Transform)
+	}
+	return nil
+}
+
+// compileStateless resolves a feature computed from its event alone.
+func (f *Feature) compileStateless(s *Schema) error {
+	f.field = s.FieldIndex(f.Field)
+	if f.field < 0 {
+		return fmt.Errorf("feature %s: field %q is not in the schema", f.Name, f.Field)
+	}
+	f.typ = s.Fields[f.field].Type
+	switch f.Transform {
+	case TransformNone, TransformLog1p:
+		if f.typ != TypeInt && f.typ != TypeFloat {
+			return fmt.Errorf("feature %s: transform %q needs a numeric field, %s is %s", f.Name, f.Transform, f.Field, f.typ)
 		}
-		if f.Default == nil && !s.Fields[f.field].Required && f.Transform != TransformLookup {
-			return fmt.Errorf("feature %s: field %s is optional, so the feature needs a default", f.Name, f.Field)
+	case TransformWeekend, TransformNight, TransformHour, TransformWeekday:
+		if f.typ != TypeTime {
+			return fmt.Errorf("feature %s: transform %q needs a time field, %s is %s", f.Name, f.Transform, f.Field, f.typ)
 		}
+	case TransformLookup:
+		if f.typ != TypeString && f.typ != TypeInt {
+			return fmt.Errorf("feature %s: lookup needs a string or int field, %s is %s", f.Name, f.Field, f.typ)
+		}
+		if len(f.Lookup) == 0 {
+			return fmt.Errorf("feature %s: transform lookup needs a lookup table", f.Name)
+		}
+	default:
+		return fmt.Errorf("feature %s: unknown transform %q (want log1p, weekend, night, hour, weekday or lookup)", f.Name, f.Transform)
+	}
+	if f.Default == nil && !s.Fields[f.field].Required && f.Transform != TransformLookup {
+		return fmt.Errorf("feature %s: field %s is optional, so the feature needs a default", f.Name, f.Field)
 	}
 	return nil
 }

@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
 	"sync"
 	"time"
 
@@ -137,8 +135,8 @@ type Operator struct {
 	out map[string]prometheus.Counter // records_out by output topic, resolved once: Inc runs per ack
 
 	failOnce sync.Once
-	failErr  error
-	failed   chan struct{}
+	failErr  error         // written once, before failed is closed; read it through failure
+	failed   chan struct{} // closed on the first fatal error
 
 	// scratch of the batcher goroutine
 	mat    []float32
@@ -155,40 +153,10 @@ type row struct {
 
 // New validates cfg and prepares an operator.
 func New(cfg Config, src Source, sink Sink) (*Operator, error) {
-	switch {
-	case cfg.Schema == nil || cfg.Schema.index == nil:
-		return nil, errors.New("operator: schema missing or not compiled")
-	case cfg.Features == nil:
-		return nil, errors.New("operator: no feature spec")
-	case cfg.Model == nil:
-		return nil, errors.New("operator: no model")
-	case cfg.Topics.Predictions == "" || cfg.Topics.DeadLetter == "":
-		return nil, errors.New("operator: predictions and dead-letter topics are required")
-	case src == nil || sink == nil:
-		return nil, errors.New("operator: source and sink are required")
+	if err := cfg.validate(src, sink); err != nil {
+		return nil, err
 	}
-	if cfg.Features.Len() != cfg.Model.NumFeatures() {
-		return nil, fmt.Errorf("feature spec has %d features %v, but model %s takes %d inputs: make the spec match the model",
-			cfg.Features.Len(), cfg.Features.Names(), cfg.Model.Name(), cfg.Model.NumFeatures())
-	}
-	if cfg.CommitInterval <= 0 {
-		cfg.CommitInterval = time.Second
-	}
-	if cfg.DrainTimeout <= 0 {
-		cfg.DrainTimeout = 10 * time.Second
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil)
-	}
-	if cfg.Stats == nil {
-		cfg.Stats = &Stats{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.setDefaults()
 	o := &Operator{
 		cfg: cfg, src: src, sink: sink, log: cfg.Logger, m: cfg.Metrics, st: cfg.Stats,
 		enc: newPredictionEncoder(cfg.Model.Name(), cfg.Model.Version()), nFeat: cfg.Features.Len(),
@@ -217,6 +185,47 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 	return o, nil
 }
 
+func (cfg *Config) validate(src Source, sink Sink) error {
+	switch {
+	case cfg.Schema == nil || cfg.Schema.index == nil:
+		return errors.New("operator: schema missing or not compiled")
+	case cfg.Features == nil:
+		return errors.New("operator: no feature spec")
+	case cfg.Model == nil:
+		return errors.New("operator: no model")
+	case cfg.Topics.Predictions == "" || cfg.Topics.DeadLetter == "":
+		return errors.New("operator: predictions and dead-letter topics are required")
+	case src == nil || sink == nil:
+		return errors.New("operator: source and sink are required")
+	}
+	if cfg.Features.Len() != cfg.Model.NumFeatures() {
+		return fmt.Errorf("feature spec has %d features %v, but model %s takes %d inputs: make the spec match the model",
+			cfg.Features.Len(), cfg.Features.Names(), cfg.Model.Name(), cfg.Model.NumFeatures())
+	}
+	return nil
+}
+
+func (cfg *Config) setDefaults() {
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Stats == nil {
+		cfg.Stats = &Stats{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+}
+
 func (o *Operator) recordDone(ts time.Time) {
 	o.st.Done.Add(1)
 	if o.cfg.MeasureLatency {
@@ -226,12 +235,25 @@ func (o *Operator) recordDone(ts time.Time) {
 	}
 }
 
-// fail records the first fatal error and stops the operator.
+// fail records the first fatal error and stops the operator. An ack may call it from any
+// goroutine, even after Run returned.
 func (o *Operator) fail(err error) {
 	o.failOnce.Do(func() {
 		o.failErr = err
 		close(o.failed)
 	})
+}
+
+// failure returns the first fatal error, or nil. It reads failErr only after seeing failed
+// closed, which orders the read after the write: while failed is open, a late ack may be
+// writing failErr at any moment.
+func (o *Operator) failure() error {
+	select {
+	case <-o.failed:
+		return o.failErr
+	default:
+		return nil
+	}
 }
 
 // Run scores until ctx is canceled or a bounded source is exhausted, then drains: every
@@ -296,8 +318,8 @@ func (o *Operator) Run(ctx context.Context) error {
 	<-commitDone
 	commitErr := o.commitNow(drainCtx, nil)
 
-	if o.failErr != nil {
-		return o.failErr
+	if err := o.failure(); err != nil {
+		return err
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
@@ -322,280 +344,4 @@ func (o *Operator) waitDrained(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func (o *Operator) fetchLoop(ctx, work context.Context) error {
-	dec := NewDecoder(o.cfg.Schema)
-	ev := dec.NewEvent()
-	gs, isGroup := o.src.(GroupSource)
-	for {
-		recs, err := o.src.Fetch(ctx)
-		// Records are registered for commit tracking before a rebalance held back by this
-		// fetch may proceed, so the revoke handler waits for them.
-		handles := make([]handle, len(recs))
-		for i := range recs {
-			r := &recs[i]
-			handles[i] = o.tr.begin(TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset, r.LeaderEpoch, r.Timestamp)
-		}
-		if isGroup {
-			gs.AllowRebalance()
-		}
-		if o.state != nil {
-			o.state.newFetch()
-		}
-		if errors.Is(err, io.EOF) || ctx.Err() != nil {
-			if len(recs) == 0 {
-				return nil
-			}
-		} else if err != nil {
-			return fmt.Errorf("fetching records: %w", err)
-		}
-		slab := make([]float32, len(recs)*o.nFeat)
-		var lastTopic string
-		var inCount float64
-		for i := range recs {
-			r := &recs[i]
-			if r.Topic != lastTopic {
-				if inCount > 0 {
-					o.m.recordsIn.WithLabelValues(lastTopic).Add(inCount)
-				}
-				lastTopic, inCount = r.Topic, 0
-			}
-			inCount++
-			feat := slab[i*o.nFeat : (i+1)*o.nFeat : (i+1)*o.nFeat]
-			err := dec.CheckKey(r.Key)
-			if err == nil {
-				err = dec.Decode(r.Value, r.Timestamp, ev)
-			}
-			if err == nil {
-				err = dec.CheckKeyField(r.Key, ev)
-			}
-			if err == nil {
-				err = o.cfg.Features.Extract(ev, feat)
-			}
-			if err != nil {
-				o.deadLetter(r, handles[i], err)
-				continue
-			}
-			if o.state != nil {
-				// work, not ctx: a record already fetched is finished after a stop request.
-				if err := o.state.features(work, r, ev, feat); err != nil {
-					return err
-				}
-			}
-			if err := o.batch.Submit(work, row{h: handles[i], rec: r, eventTime: ev.Time, feat: feat}); err != nil {
-				return err
-			}
-		}
-		if inCount > 0 {
-			o.m.recordsIn.WithLabelValues(lastTopic).Add(inCount)
-		}
-		o.st.In.Add(int64(len(recs)))
-		if tx, ok := o.src.(Transactional); ok && len(recs) > 0 {
-			if err := o.endTransaction(work, tx); err != nil {
-				return err
-			}
-		}
-		if err != nil || ctx.Err() != nil {
-			return nil
-		}
-	}
-}
-
-// endTransaction waits until every output of the fetched records is acknowledged, then
-// commits them with their offsets in one transaction.
-func (o *Operator) endTransaction(ctx context.Context, tx Transactional) error {
-	drain, cancel := context.WithTimeout(ctx, o.cfg.DrainTimeout)
-	defer cancel()
-	if err := o.waitDrained(drain); err != nil {
-		return fmt.Errorf("exactly-once: %w", err)
-	}
-	committed, err := tx.EndBatch(ctx)
-	if err != nil {
-		return err
-	}
-	if committed {
-		o.st.Transactions.Add(1)
-	} else {
-		o.st.Aborted.Add(1)
-	}
-	return nil
-}
-
-func (o *Operator) deadLetter(r *Record, h handle, cause error) {
-	var de *DecodeError
-	class := ClassInvalidJSON
-	if errors.As(cause, &de) {
-		class = de.Class
-	}
-	o.tr.add(h, 1)
-	out := &Output{
-		Topic: o.cfg.Topics.DeadLetter, Key: r.Key, Value: r.Value, Source: r,
-		Headers: []Header{
-			{Key: record.HeaderErrorClass, Value: []byte(class)},
-			{Key: record.HeaderErrorMessage, Value: []byte(cause.Error())},
-			{Key: record.HeaderSourceTopic, Value: []byte(r.Topic)},
-			{Key: record.HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
-			{Key: record.HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
-		},
-	}
-	o.sink.Produce(out, func(err error) {
-		if err != nil {
-			o.fail(fmt.Errorf("writing dead letter for %s/%d@%d to %s: %w", r.Topic, r.Partition, r.Offset, out.Topic, err))
-			return
-		}
-		o.m.deadLetters.WithLabelValues(string(class)).Inc()
-		o.out[out.Topic].Inc()
-		o.st.DeadLettered.Add(1)
-		o.tr.release(h)
-	})
-	o.tr.release(h)
-}
-
-// flush scores one batch and routes every row; it runs on the batcher's goroutine.
-func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
-	n, f := len(b.Rows), o.nFeat
-	if cap(o.mat) < n*f {
-		o.mat = make([]float32, n*f, o.batch.Config().MaxSize*f)
-		o.scores = make([]float32, o.batch.Config().MaxSize)
-	}
-	mat := o.mat[:n*f]
-	for i := range b.Rows {
-		copy(mat[i*f:(i+1)*f], b.Rows[i].feat)
-	}
-	start := time.Now()
-	o.m.queueWait.Observe(start.Sub(b.Oldest).Seconds())
-	var err error
-	o.raw, err = o.cfg.Model.Score(mat, n, o.scores, o.raw)
-	if err != nil {
-		return fmt.Errorf("scoring a batch of %d: %w", n, err)
-	}
-	o.m.inference.Observe(time.Since(start).Seconds())
-	o.m.batchSize.Observe(float64(n))
-	o.m.batches.WithLabelValues(b.Reason.String()).Inc()
-	if o.st.Batches.Add(1)%64 == 1 {
-		perRow, perCall, _ := o.batch.CostModel()
-		o.m.costPerRow.Set(perRow.Seconds())
-		o.m.costPerCall.Set(perCall.Seconds())
-		o.m.arrivalRate.Set(o.batch.ArrivalRate())
-	}
-	o.st.Rows.Add(int64(n))
-
-	now := o.cfg.Now()
-	// One allocation per batch for the values and one for the prediction outputs, not one
-	// each per row: they stay alive until the last of the batch's records is acknowledged.
-	perRow := 192 + len(o.cfg.Topics.Predictions)
-	if o.cfg.IncludeFeatures {
-		perRow += 12 * f
-	}
-	vals := make([]byte, 0, n*perRow)
-	outs := make([]Output, n)
-	for i := range b.Rows {
-		r := &b.Rows[i]
-		rec := r.rec
-		score := o.scores[i]
-		var feat []float32
-		if o.cfg.IncludeFeatures {
-			feat = r.feat
-		}
-		start := len(vals)
-		vals = o.enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
-		val := vals[start:len(vals):len(vals)]
-		alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
-		count := int32(1)
-		if alert {
-			count++
-		}
-		o.tr.add(r.h, count)
-		outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Source: rec, Features: r.feat, EventTime: r.eventTime}
-		o.produce(&outs[i], r.h, &o.st.Predictions)
-		if alert {
-			o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Source: rec, Features: r.feat, EventTime: r.eventTime}, r.h, &o.st.Alerts)
-		}
-		o.tr.release(r.h)
-	}
-	return nil
-}
-
-func (o *Operator) produce(out *Output, h handle, counter interface{ Add(int64) int64 }) {
-	o.sink.Produce(out, func(err error) {
-		if err != nil {
-			o.fail(fmt.Errorf("writing to %s for %s/%d@%d: %w", out.Topic, out.Source.Topic, out.Source.Partition, out.Source.Offset, err))
-			return
-		}
-		o.out[out.Topic].Inc()
-		counter.Add(1)
-		o.tr.release(h)
-	})
-}
-
-func (o *Operator) commitLoop(ctx context.Context, stop <-chan struct{}) {
-	t := time.NewTicker(o.cfg.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-stop:
-			return
-		case <-t.C:
-			if err := o.commitNow(ctx, nil); err != nil {
-				o.log.Warn("committing offsets; will retry", zap.Error(err))
-			}
-		}
-	}
-}
-
-// commitNow commits the watermarks that moved, for the partitions in only (nil: all).
-func (o *Operator) commitNow(ctx context.Context, only map[TopicPartition]bool) error {
-	c, ok := o.src.(Committer)
-	if !ok {
-		return nil
-	}
-	o.commit.Lock()
-	defer o.commit.Unlock()
-	offs := o.tr.uncommitted(only)
-	if len(offs) == 0 {
-		return nil
-	}
-	if err := c.Commit(ctx, offs); err != nil {
-		o.tr.rollback(offs)
-		return err
-	}
-	return nil
-}
-
-// revoked runs inside the group's rebalance: it waits (bounded) until the records already
-// fetched from the revoked partitions are done, commits them, and forgets the partitions.
-func (o *Operator) revoked(ctx context.Context, tps []TopicPartition) {
-	if len(tps) == 0 {
-		return
-	}
-	wait, cancel := context.WithTimeout(ctx, o.cfg.DrainTimeout)
-	defer cancel()
-	only := make(map[TopicPartition]bool, len(tps))
-	for _, tp := range tps {
-		only[tp] = true
-		select {
-		case <-o.tr.drained(tp):
-		case <-wait.Done():
-			o.log.Warn("revoked partition still has records in flight; their outputs may be repeated by the next owner",
-				zap.String("topic", tp.Topic), zap.Int32("partition", tp.Partition))
-		case <-o.failed:
-		}
-	}
-	if o.state != nil {
-		o.state.invalidate(tps)
-	}
-	if err := o.commitNow(wait, only); err != nil {
-		o.log.Warn("committing revoked partitions", zap.Error(err))
-	}
-	o.tr.forget(tps)
-}
-
-func (o *Operator) lost(tps []TopicPartition) {
-	if o.state != nil {
-		o.state.invalidate(tps)
-	}
-	o.tr.forget(tps)
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -281,3 +282,60 @@ func (k *recordingSink) Produce(out *Output, ack func(error)) {
 }
 
 func (k *recordingSink) Flush(context.Context) error { return nil }
+
+// lateFailSink acknowledges every output at once except the first, which it fails only
+// after lateBy; its Flush gives up when ctx ends, as a sink whose broker stopped answering.
+type lateFailSink struct {
+	lateBy time.Duration
+	once   sync.Once
+	failed chan struct{} // closed after the late ack returned
+}
+
+func (k *lateFailSink) Produce(_ *Output, ack func(error)) {
+	first := false
+	k.once.Do(func() { first = true })
+	if !first {
+		ack(nil)
+		return
+	}
+	// A timer, not a signal from the test: anything that ordered this ack after Run's
+	// return would hide from the race detector the very race the test is for.
+	time.AfterFunc(k.lateBy, func() {
+		ack(errors.New("broker refused the record"))
+		close(k.failed)
+	})
+}
+
+func (k *lateFailSink) Flush(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// An output that fails after the drain has given up reaches fail() while Run is reading
+// the failure, or after it returned: under -race this checks that the two are
+// synchronised. Run's verdict is an error whichever comes first.
+func TestOperatorLateFailingAck(t *testing.T) {
+	s := referenceSchema(t)
+	fs := referenceFeatures(t, s)
+	var recs []Record
+	for i := range 5 {
+		recs = append(recs, Record{Topic: "in", Offset: int64(i), Key: []byte("596"), Value: []byte(goodEvent)})
+	}
+	sink := &lateFailSink{lateBy: 200 * time.Millisecond, failed: make(chan struct{})}
+	op, err := New(Config{
+		Schema: s, Features: fs, Model: FeaturesOnly{N: fs.Len()},
+		Topics: Topics{Predictions: "preds", DeadLetter: "dlq"}, Batch: scorer.BatcherConfig{MaxSize: 1},
+		DrainTimeout: 20 * time.Millisecond,
+	}, &sliceSource{recs: recs}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Run(context.Background()); err == nil {
+		t.Fatal("Run returned nil with an output never acknowledged")
+	}
+	select {
+	case <-sink.failed:
+	case <-time.After(time.Minute):
+		t.Fatal("the late ack never came")
+	}
+}

@@ -144,108 +144,123 @@ func scanValue(b []byte, i, depth, maxDepth int) (end int, kind scanKind) {
 		if depth+1 > maxDepth {
 			return -1, kindInvalid
 		}
-		closer := byte(']')
-		if c == '{' {
-			closer = '}'
+		if end = scanContainer(b, i, depth+1, maxDepth); end < 0 {
+			return -1, kindInvalid
 		}
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == closer {
-			return i + 1, kindContainer
-		}
-		for {
-			if c == '{' {
-				if i >= len(b) || b[i] != '"' {
-					return -1, kindInvalid
-				}
-				if i, _ = scanString(b, i); i < 0 {
-					return -1, kindInvalid
-				}
-				i = skipSpace(b, i)
-				if i >= len(b) || b[i] != ':' {
-					return -1, kindInvalid
-				}
-				i = skipSpace(b, i+1)
-			}
-			if i, _ = scanValue(b, i, depth+1, maxDepth); i < 0 {
-				return -1, kindInvalid
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return -1, kindInvalid
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case closer:
-				return i + 1, kindContainer
-			default:
-				return -1, kindInvalid
-			}
-		}
+		return end, kindContainer
 	}
 	return -1, kindInvalid
+}
+
+// scanContainer scans the array or object at b[i] whose members are at depth; end < 0
+// when invalid or nested deeper than maxDepth.
+func scanContainer(b []byte, i, depth, maxDepth int) (end int) {
+	object := b[i] == '{'
+	closer := byte(']')
+	if object {
+		closer = '}'
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == closer {
+		return i + 1
+	}
+	for {
+		if object {
+			if _, i, _ = scanKey(b, i); i < 0 {
+				return -1
+			}
+		}
+		if i, _ = scanValue(b, i, depth, maxDepth); i < 0 {
+			return -1
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case closer:
+			return i + 1
+		default:
+			return -1
+		}
+	}
+}
+
+// scanKey scans an object member's key and colon at b[i]. It returns the index after the
+// key's closing quote, where the value starts (after any space), and whether the key holds
+// escapes; value < 0 when invalid.
+func scanKey(b []byte, i int) (keyEnd, value int, escaped bool) {
+	if i >= len(b) || b[i] != '"' {
+		return -1, -1, false
+	}
+	if keyEnd, escaped = scanString(b, i); keyEnd < 0 {
+		return -1, -1, false
+	}
+	i = skipSpace(b, keyEnd)
+	if i >= len(b) || b[i] != ':' {
+		return -1, -1, false
+	}
+	return keyEnd, skipSpace(b, i+1), escaped
 }
 
 // decodeFast is Decode's fast path: it reports whether it decoded value into ev; when it
 // did not, ev is in an unspecified state and the reference path decides.
 func (d *Decoder) decodeFast(value []byte, ev *Event) bool {
-	s := d.s
-	// The reference path counts the top-level object as depth 1 and rejects members nested
-	// deeper than MaxDepth+1; staying within MaxDepth is stricter, which is all it needs.
-	maxDepth := s.MaxDepth
 	ev.Present = 0
 	i := skipSpace(value, 0)
 	if i >= len(value) || value[i] != '{' {
 		return false
 	}
-	i = skipSpace(value, i+1)
+	i = d.scanMembers(value, skipSpace(value, i+1), ev)
+	return i >= 0 && skipSpace(value, i) == len(value) && d.hasRequired(ev)
+}
+
+// scanMembers decodes the members of the top-level object from value[i], just inside its
+// opening brace, and returns the index after its closing brace; -1 when it gives up.
+func (d *Decoder) scanMembers(value []byte, i int, ev *Event) int {
+	s := d.s
 	if i < len(value) && value[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(value) || value[i] != '"' {
-				return false
-			}
-			keyEnd, escaped := scanString(value, i)
-			if keyEnd < 0 || escaped {
-				return false
-			}
-			key := value[i+1 : keyEnd-1]
-			i = skipSpace(value, keyEnd)
-			if i >= len(value) || value[i] != ':' {
-				return false
-			}
-			i = skipSpace(value, i+1)
-			start := i
-			var kind scanKind
-			if i, kind = scanValue(value, i, 1, maxDepth); i < 0 {
-				return false
-			}
-			if f, ok := s.index[string(key)]; ok { // no allocation: map[string(b)]
-				if ev.Present&(1<<uint(f)) != 0 || !d.setFast(f, value[start:i], kind, ev) {
-					return false
-				}
-				ev.Present |= 1 << uint(f)
-			}
-			i = skipSpace(value, i)
-			if i >= len(value) {
-				return false
-			}
-			if value[i] == '}' {
-				i++
-				break
-			}
-			if value[i] != ',' {
-				return false
-			}
-			i = skipSpace(value, i+1)
+		return i + 1
+	}
+	for {
+		keyEnd, start, escaped := scanKey(value, i)
+		if start < 0 || escaped {
+			return -1
 		}
+		key := value[i+1 : keyEnd-1]
+		// The reference path counts the top-level object as depth 1 and rejects members
+		// nested deeper than MaxDepth+1; staying within MaxDepth is stricter, which is all
+		// it needs.
+		end, kind := scanValue(value, start, 1, s.MaxDepth)
+		if end < 0 {
+			return -1
+		}
+		if f, ok := s.index[string(key)]; ok { // no allocation: map[string(b)]
+			if ev.Present&(1<<uint(f)) != 0 || !d.setFast(f, value[start:end], kind, ev) {
+				return -1
+			}
+			ev.Present |= 1 << uint(f)
+		}
+		i = skipSpace(value, end)
+		if i >= len(value) {
+			return -1
+		}
+		if value[i] == '}' {
+			return i + 1
+		}
+		if value[i] != ',' {
+			return -1
+		}
+		i = skipSpace(value, i+1)
 	}
-	if skipSpace(value, i) != len(value) {
-		return false
-	}
-	for f := range s.Fields {
-		if s.Fields[f].Required && ev.Present&(1<<uint(f)) == 0 {
+}
+
+// hasRequired reports whether every required field was present.
+func (d *Decoder) hasRequired(ev *Event) bool {
+	for f := range d.s.Fields {
+		if d.s.Fields[f].Required && ev.Present&(1<<uint(f)) == 0 {
 			return false
 		}
 	}
@@ -298,7 +313,11 @@ func (d *Decoder) setFast(f int, v []byte, kind scanKind, ev *Event) bool {
 	default:
 		return false
 	}
-	x := ev.Num[f]
+	return inRange(fl, ev.Num[f])
+}
+
+// inRange applies the field's bounds as setField does.
+func inRange(fl *Field, x float64) bool {
 	return (fl.Min == nil || x >= *fl.Min) && (fl.Max == nil || x <= *fl.Max)
 }
 

@@ -106,59 +106,114 @@ func (g *windowGroup) valueIndex(field int) int {
 // compileWindow checks one window feature and adds it to its group.
 func (fs *FeatureSpec) compileWindow(col int, f *Feature, s *Schema) error {
 	w := f.Window
+	src, err := windowSource(f)
+	if err != nil {
+		return err
+	}
+	evKey, kt, err := windowKey(f, s)
+	if err != nil {
+		return err
+	}
+	current, err := includeCurrent(f, src)
+	if err != nil {
+		return err
+	}
+	rowSchema, fbKey, err := fs.rowSchema(f, s, src, kt)
+	if err != nil {
+		return err
+	}
+	g := fs.group(src, evKey, fbKey, kt, int64(w.Delay))
+	cw := compiledWindow{col: col, name: f.Name, agg: w.Agg, length: int64(w.Length), delay: int64(w.Delay), current: current, val: -1}
+	if f.Default != nil {
+		cw.empty = *f.Default
+	}
+	if cw.val, err = g.aggValue(f, rowSchema, src); err != nil {
+		return err
+	}
+	g.addWindow(cw)
+	return nil
+}
+
+// windowSource checks the parts of a window that need no schema and returns where it
+// reads its rows from.
+func windowSource(f *Feature) (string, error) {
+	w := f.Window
 	src := w.Source
 	if src == "" {
 		src = SourceEvents
 	}
 	if src != SourceEvents && src != SourceFeedback {
-		return fmt.Errorf("feature %s: window source %q: want events or feedback", f.Name, w.Source)
+		return "", fmt.Errorf("feature %s: window source %q: want events or feedback", f.Name, w.Source)
 	}
 	if w.Length <= 0 {
-		return fmt.Errorf("feature %s: window length must be positive (e.g. 24h)", f.Name)
+		return "", fmt.Errorf("feature %s: window length must be positive (e.g. 24h)", f.Name)
 	}
 	if w.Delay < 0 {
-		return fmt.Errorf("feature %s: window delay %v is negative", f.Name, w.Delay)
+		return "", fmt.Errorf("feature %s: window delay %v is negative", f.Name, w.Delay)
 	}
 	if f.Transform != TransformNone || len(f.Lookup) > 0 {
-		return fmt.Errorf("feature %s: a window feature takes no transform or lookup", f.Name)
+		return "", fmt.Errorf("feature %s: a window feature takes no transform or lookup", f.Name)
 	}
-	evKey := s.FieldIndex(w.Key)
+	return src, nil
+}
+
+// windowKey resolves the window's key in the event schema.
+func windowKey(f *Feature, s *Schema) (evKey int, kt FieldType, err error) {
+	w := f.Window
+	evKey = s.FieldIndex(w.Key)
 	if evKey < 0 {
-		return fmt.Errorf("feature %s: window key %q is not a field of the events", f.Name, w.Key)
+		return -1, "", fmt.Errorf("feature %s: window key %q is not a field of the events", f.Name, w.Key)
 	}
-	kt := s.Fields[evKey].Type
+	kt = s.Fields[evKey].Type
 	if (kt != TypeInt && kt != TypeString) || !s.Fields[evKey].Required {
-		return fmt.Errorf("feature %s: window key %q must be a required int or string field", f.Name, w.Key)
+		return -1, "", fmt.Errorf("feature %s: window key %q must be a required int or string field", f.Name, w.Key)
 	}
+	return evKey, kt, nil
+}
+
+// includeCurrent reports whether the window holds the event being scored: by default an
+// events window without delay does; include_current can only turn that off.
+func includeCurrent(f *Feature, src string) (bool, error) {
+	w := f.Window
 	current := src == SourceEvents && w.Delay == 0
 	if w.IncludeCurrent != nil {
 		if *w.IncludeCurrent && !current {
-			return fmt.Errorf("feature %s: include_current needs an events window without delay", f.Name)
+			return false, fmt.Errorf("feature %s: include_current needs an events window without delay", f.Name)
 		}
 		current = *w.IncludeCurrent
 	}
-	rowSchema := s
-	fbKey := -1
+	return current, nil
+}
+
+// rowSchema returns the schema of the rows a window aggregates and, for a feedback window,
+// the position of its key in that schema (-1 for events).
+func (fs *FeatureSpec) rowSchema(f *Feature, s *Schema, src string, kt FieldType) (*Schema, int, error) {
+	w := f.Window
 	if src == SourceEvents {
 		if s.KeyField == "" {
-			return fmt.Errorf("feature %s: windows over events need schema.key_field (the field that is the record key), so that an entity's events share a partition", f.Name)
+			return nil, -1, fmt.Errorf("feature %s: windows over events need schema.key_field (the field that is the record key), so that an entity's events share a partition", f.Name)
 		}
 		if w.Key != s.KeyField {
-			return fmt.Errorf("feature %s: a window over events must be keyed by the record key %q, not %q (one partition holds all events of a key); use source: feedback for other entities", f.Name, s.KeyField, w.Key)
+			return nil, -1, fmt.Errorf("feature %s: a window over events must be keyed by the record key %q, not %q (one partition holds all events of a key); use source: feedback for other entities", f.Name, s.KeyField, w.Key)
 		}
-	} else {
-		if fs.Feedback == nil || fs.Feedback.index == nil {
-			return fmt.Errorf("feature %s: window source feedback needs a compiled feedback schema (feedback: in the config)", f.Name)
-		}
-		rowSchema = &fs.Feedback.Schema
-		fbKey = rowSchema.FieldIndex(w.Key)
-		if fbKey < 0 || rowSchema.Fields[fbKey].Type != kt || !rowSchema.Fields[fbKey].Required {
-			return fmt.Errorf("feature %s: window key %q must be a required %s field of the feedback records too", f.Name, w.Key, kt)
-		}
-		if rowSchema.eventTime < 0 {
-			return fmt.Errorf("feature %s: the feedback schema needs an event_time field: feedback is joined by event time", f.Name)
-		}
+		return s, -1, nil
 	}
+	if fs.Feedback == nil || fs.Feedback.index == nil {
+		return nil, -1, fmt.Errorf("feature %s: window source feedback needs a compiled feedback schema (feedback: in the config)", f.Name)
+	}
+	rs := &fs.Feedback.Schema
+	fbKey := rs.FieldIndex(w.Key)
+	if fbKey < 0 || rs.Fields[fbKey].Type != kt || !rs.Fields[fbKey].Required {
+		return nil, -1, fmt.Errorf("feature %s: window key %q must be a required %s field of the feedback records too", f.Name, w.Key, kt)
+	}
+	if rs.eventTime < 0 {
+		return nil, -1, fmt.Errorf("feature %s: the feedback schema needs an event_time field: feedback is joined by event time", f.Name)
+	}
+	return rs, fbKey, nil
+}
+
+// group returns the group of windows over src keyed by evKey, creating it.
+func (fs *FeatureSpec) group(src string, evKey, fbKey int, kt FieldType, delay int64) *windowGroup {
 	var g *windowGroup
 	for _, x := range fs.groups {
 		if x.source == src && x.evKey == evKey {
@@ -166,49 +221,54 @@ func (fs *FeatureSpec) compileWindow(col int, f *Feature, s *Schema) error {
 		}
 	}
 	if g == nil {
-		g = &windowGroup{source: src, evKey: evKey, fbKey: fbKey, keyType: kt, minDelay: int64(w.Delay)}
+		g = &windowGroup{source: src, evKey: evKey, fbKey: fbKey, keyType: kt, minDelay: delay}
 		fs.groups = append(fs.groups, g)
 	}
-	cw := compiledWindow{col: col, name: f.Name, agg: w.Agg, length: int64(w.Length), delay: int64(w.Delay), current: current, val: -1}
-	if f.Default != nil {
-		cw.empty = *f.Default
-	}
+	return g
+}
+
+// aggValue checks a window's aggregate against the schema of its rows and returns the
+// index of its field among the group's stored values (-1 for count, which stores none).
+func (g *windowGroup) aggValue(f *Feature, rowSchema *Schema, src string) (int, error) {
+	w := f.Window
 	switch w.Agg {
 	case AggCount:
 		if f.Field != "" {
-			return fmt.Errorf("feature %s: count takes no field", f.Name)
+			return -1, fmt.Errorf("feature %s: count takes no field", f.Name)
 		}
+		return -1, nil
 	case AggSum, AggMean, AggMin, AggMax:
 		fi := rowSchema.FieldIndex(f.Field)
 		if fi < 0 {
-			return fmt.Errorf("feature %s: field %q is not in the %s schema", f.Name, f.Field, src)
+			return -1, fmt.Errorf("feature %s: field %q is not in the %s schema", f.Name, f.Field, src)
 		}
 		ft := rowSchema.Fields[fi]
 		if (ft.Type != TypeInt && ft.Type != TypeFloat) || !ft.Required {
-			return fmt.Errorf("feature %s: %s needs a required numeric field, %s is not", f.Name, w.Agg, f.Field)
+			return -1, fmt.Errorf("feature %s: %s needs a required numeric field, %s is not", f.Name, w.Agg, f.Field)
 		}
-		cw.val = g.valueIndex(fi)
+		return g.valueIndex(fi), nil
 	default:
-		return fmt.Errorf("feature %s: window agg %q: want count, sum, mean, min or max", f.Name, w.Agg)
+		return -1, fmt.Errorf("feature %s: window agg %q: want count, sum, mean, min or max", f.Name, w.Agg)
 	}
+}
+
+// addWindow adds a checked window to the group, sharing the span of any window that
+// differs from it only in its aggregate.
+func (g *windowGroup) addWindow(cw compiledWindow) {
+	sp := span{cw.delay, cw.length, cw.current}
 	cw.span = -1
-	for i, sp := range g.spans {
-		if sp == (span{cw.delay, cw.length, cw.current}) {
+	for i, x := range g.spans {
+		if x == sp {
 			cw.span = i
 		}
 	}
 	if cw.span < 0 {
-		g.spans = append(g.spans, span{cw.delay, cw.length, cw.current})
+		g.spans = append(g.spans, sp)
 		cw.span = len(g.spans) - 1
 	}
 	g.windows = append(g.windows, cw)
-	if h := int64(w.Delay + w.Length); h > g.horizon {
-		g.horizon = h
-	}
-	if int64(w.Delay) < g.minDelay {
-		g.minDelay = int64(w.Delay)
-	}
-	return nil
+	g.horizon = max(g.horizon, cw.delay+cw.length)
+	g.minDelay = min(g.minDelay, cw.delay)
 }
 
 // HasWindows reports whether any feature is a window (the operator then keeps state).
@@ -259,5 +319,46 @@ func (w *compiledWindow) result(a *acc) float64 {
 		return a.min
 	default:
 		return a.max
+	}
+}
+
+// accs returns zeroed accumulators: per span, the row count then one per stored field.
+func (g *windowGroup) accs(buf []acc) []acc {
+	n := len(g.spans) * (len(g.fields) + 1)
+	if n > len(buf) {
+		return make([]acc, n)
+	}
+	a := buf[:n]
+	clear(a)
+	return a
+}
+
+// addRow adds one row at time ti to every span of an event at t that holds it.
+func (g *windowGroup) addRow(a []acc, t, ti int64, row []float64) {
+	stride := len(g.fields) + 1
+	for si := range g.spans {
+		sp := &g.spans[si]
+		hi := t - sp.delay
+		if ti > hi-sp.length && ti <= hi {
+			base := si * stride
+			a[base].n++
+			for j, x := range row {
+				a[base+1+j].add(x)
+			}
+		}
+	}
+}
+
+// results writes every window's value from the span accumulators.
+func (g *windowGroup) results(a []acc, feat []float32) {
+	stride := len(g.fields) + 1
+	for j := range g.windows {
+		w := &g.windows[j]
+		base := w.span * stride
+		if w.val < 0 {
+			feat[w.col] = float32(w.result(&a[base]))
+		} else {
+			feat[w.col] = float32(w.result(&a[base+1+w.val]))
+		}
 	}
 }

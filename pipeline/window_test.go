@@ -177,6 +177,16 @@ func (s *sliceSource) Fetch(context.Context) ([]Record, error) {
 
 func runFeatures(t *testing.T, s *Schema, fs *FeatureSpec, recs []Record, fb FeedbackSource, hist History, m *Metrics) map[srcID][]float32 {
 	t.Helper()
+	feats, err := scoreFeatures(s, fs, recs, fb, hist, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return feats
+}
+
+// scoreFeatures runs the operator over recs and returns each prediction's features. It
+// reports failure as an error, so that a test may call it off the test goroutine.
+func scoreFeatures(s *Schema, fs *FeatureSpec, recs []Record, fb FeedbackSource, hist History, m *Metrics) (map[srcID][]float32, error) {
 	sink := newRecordingSink()
 	op, err := New(Config{
 		Schema: s, Features: fs, Model: FeaturesOnly{N: fs.Len()},
@@ -184,12 +194,12 @@ func runFeatures(t *testing.T, s *Schema, fs *FeatureSpec, recs []Record, fb Fee
 		Feedback: fb, History: hist, IncludeFeatures: true, Metrics: m, Logger: zap.NewNop(),
 	}, &sliceSource{recs: recs}, sink)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := op.Run(context.Background()); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return sink.feats
+	return sink.feats, nil
 }
 
 // bruteForce computes the handbook features of every good event straight from the
@@ -392,13 +402,21 @@ func TestFeedbackIdlePartitionReleasesEvents(t *testing.T) {
 		}
 	}
 	m := NewMetrics(prometheus.NewRegistry())
-	done := make(chan map[srcID][]float32, 1)
+	type result struct {
+		feats map[srcID][]float32
+		err   error
+	}
+	done := make(chan result, 1)
 	go func() {
-		done <- runFeatures(t, s, fs, recs, &memFeedback{recs: p0, rng: rand.New(rand.NewPCG(1, 1)), live: true, silent: map[int32]bool{1: true}}, nil, m)
+		feats, err := scoreFeatures(s, fs, recs, &memFeedback{recs: p0, rng: rand.New(rand.NewPCG(1, 1)), live: true, silent: map[int32]bool{1: true}}, nil, m)
+		done <- result{feats, err}
 	}()
 	select {
 	case got := <-done:
-		if len(got) == 0 {
+		if got.err != nil {
+			t.Fatal(got.err)
+		}
+		if len(got.feats) == 0 {
 			t.Fatal("no predictions")
 		}
 	case <-time.After(time.Minute):

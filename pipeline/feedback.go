@@ -1,0 +1,411 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/pipeline/record"
+)
+
+// FeedbackSource reads every partition of the feedback topic, outside any group, from the
+// start of the log. topics.Feedback implements it. Not safe for concurrent use.
+type FeedbackSource interface {
+	// Partitions lists the partitions of the feedback topic.
+	Partitions() []int32
+	// Poll returns the next records, in offset order within each partition, and the
+	// partitions a bounded source has finished. It waits until there is something or ctx
+	// ends (then ctx.Err()). A bounded source returns io.EOF once every partition ended.
+	Poll(ctx context.Context) (FeedbackPoll, error)
+	// CaughtUp asks the broker, now, which partitions have nothing beyond what Poll has
+	// returned.
+	CaughtUp(ctx context.Context) (map[int32]bool, error)
+	// Rewind starts every partition again from the start of its log.
+	Rewind(ctx context.Context) error
+}
+
+// FeedbackPoll and FeedbackProgress are defined in package record.
+type (
+	FeedbackPoll     = record.FeedbackPoll
+	FeedbackProgress = record.FeedbackProgress
+)
+
+// lateness is how much older than its partition's newest event an event may be and still
+// find the feedback rows it needs in the table (older ones reload it).
+const lateness = int64(24 * time.Hour)
+
+// fbPart is one feedback partition's progress.
+type fbPart struct {
+	maxT  int64 // newest record time seen
+	ended bool  // a bounded source finished it
+	idle  bool  // caught up and silent past the idle timeout: events do not wait for it
+}
+
+// feedbackTable is the feedback topic as a table, joined by event time: an event at t sees
+// the feedback rows with times in its windows, which all end at or before t − minDelay,
+// and only once every feedback partition has passed that time (records of a partition are
+// in time order), so what it sees depends on the log, never on arrival timing.
+type feedbackTable struct {
+	cfg       *FeedbackConfig
+	groups    []*windowGroup
+	src       FeedbackSource
+	dec       *Decoder
+	ev        *Event
+	data      []entityMap
+	parts     map[int32]*fbPart
+	maxSeen   int64
+	dropBelow int64 // rows at or below may be gone
+	retention int64 // hard cap behind the newest row; 0: none
+	// lowWater is the oldest event time that an input partition this operator reads may
+	// still score (math.MinInt64 while unknown): rows older than it minus the horizon
+	// are no longer needed.
+	lowWater  func() int64
+	horizon   int64
+	minDelay  int64
+	eof       bool
+	sinceGC   int
+	confirmed bool // the idle partitions were checked against the broker since the last input fetch
+	m         *Metrics
+	log       *zap.Logger
+}
+
+func newFeedbackTable(cfg *FeedbackConfig, groups []*windowGroup, src FeedbackSource, m *Metrics, log *zap.Logger) *feedbackTable {
+	ft := &feedbackTable{cfg: cfg, groups: groups, src: src, m: m, log: log, minDelay: math.MaxInt64}
+	ft.dec = NewDecoder(&cfg.Schema)
+	ft.ev = ft.dec.NewEvent()
+	for _, g := range groups {
+		ft.horizon = max(ft.horizon, g.horizon)
+		ft.minDelay = min(ft.minDelay, g.minDelay)
+	}
+	ft.retention = int64(cfg.Retention)
+	ft.lowWater = func() int64 { return math.MinInt64 }
+	ft.reset()
+	return ft
+}
+
+func (ft *feedbackTable) reset() {
+	ft.data = make([]entityMap, len(ft.groups))
+	for i := range ft.data {
+		ft.data[i] = newEntityMap()
+	}
+	ft.parts = map[int32]*fbPart{}
+	for _, p := range ft.src.Partitions() {
+		ft.parts[p] = &fbPart{maxT: math.MinInt64}
+	}
+	ft.maxSeen, ft.dropBelow, ft.eof = math.MinInt64, math.MinInt64, false
+}
+
+// complete reports whether every feedback row with time <= need has been read: each
+// partition has passed need, or ended, or is idle.
+func (ft *feedbackTable) complete(need int64) bool {
+	for _, p := range ft.parts {
+		if !p.ended && !p.idle && p.maxT <= need {
+			return false
+		}
+	}
+	return true
+}
+
+// reliesOnIdle reports whether an idle partition is what makes need complete.
+func (ft *feedbackTable) reliesOnIdle(need int64) bool {
+	for _, p := range ft.parts {
+		if p.idle && !p.ended && p.maxT <= need {
+			return true
+		}
+	}
+	return false
+}
+
+// newFetch is called for every input fetch: idle partitions are confirmed against the
+// broker again before the first event of the fetch relies on them, so feedback written
+// before those events is read first.
+func (ft *feedbackTable) newFetch() { ft.confirmed = false }
+
+// confirmIdle asks the broker whether the idle partitions are still caught up, and takes
+// those that are not back into the join.
+func (ft *feedbackTable) confirmIdle(ctx context.Context) error {
+	var caught map[int32]bool
+	err := retry(ctx, ft.log, "checking the feedback topic's end offsets", func() (err error) {
+		caught, err = ft.src.CaughtUp(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for id, p := range ft.parts {
+		if p.idle && !caught[id] {
+			p.idle = false
+		}
+	}
+	ft.confirmed = true
+	return nil
+}
+
+// ensure reads feedback until the table holds every row that an event at t can see.
+func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
+	need := t - ft.minDelay
+	if t-ft.horizon <= ft.dropBelow {
+		if err := ft.reload(ctx, t); err != nil {
+			return err
+		}
+	}
+	if ready, err := ft.readyNow(ctx, need); ready || err != nil {
+		return err
+	}
+	return ft.wait(ctx, need)
+}
+
+// reload reads the feedback again from the start of the topic, for an event older than
+// what the table still holds (a lagging partition, or a replay).
+func (ft *feedbackTable) reload(ctx context.Context, t int64) error {
+	ft.log.Info("feedback table does not reach back far enough; reloading it from the start of the topic",
+		zap.Time("event_time", time.Unix(0, t).UTC()), zap.Time("held_from", time.Unix(0, ft.dropBelow).UTC()))
+	ft.m.feedbackReloads.Inc()
+	if err := retry(ctx, ft.log, "rewinding the feedback topic", func() error { return ft.src.Rewind(ctx) }); err != nil {
+		return err
+	}
+	ft.reset()
+	return nil
+}
+
+// readyNow reports whether the table already holds every row up to need, without reading
+// the topic; idle partitions are confirmed against the broker first when need relies on
+// them.
+func (ft *feedbackTable) readyNow(ctx context.Context, need int64) (bool, error) {
+	if ft.complete(need) && (ft.confirmed || !ft.reliesOnIdle(need)) {
+		return true, nil
+	}
+	if ft.reliesOnIdle(need) && !ft.confirmed {
+		if err := ft.confirmIdle(ctx); err != nil {
+			return false, err
+		}
+		if ft.complete(need) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// wait polls the feedback topic until every row up to need has been read, marking idle
+// the partitions that hold it back while caught up and silent for the idle timeout.
+func (ft *feedbackTable) wait(ctx context.Context, need int64) error {
+	idleAfter := ft.cfg.IdleTimeout
+	if idleAfter <= 0 {
+		idleAfter = time.Second
+	}
+	waitStart := time.Now()
+	defer func() { ft.m.feedbackWait.Observe(time.Since(waitStart).Seconds()) }()
+	progress := waitStart // last time a partition that holds the event back delivered
+	for !ft.complete(need) && !ft.eof {
+		wait := idleAfter - time.Since(progress)
+		if wait <= 0 {
+			checked, err := ft.markIdle(ctx, need, idleAfter)
+			if err != nil {
+				return err
+			}
+			if checked {
+				progress = time.Now()
+			}
+			continue
+		}
+		progressed, err := ft.pollOnce(ctx, need, wait)
+		if progressed {
+			progress = time.Now()
+		}
+		if err := ft.pollFailed(ctx, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markIdle runs once the partitions holding need back have been silent for the idle
+// timeout: those the broker says are caught up stop holding events back. It reports false
+// when the broker could not be asked (after a backoff, so the caller asks again).
+func (ft *feedbackTable) markIdle(ctx context.Context, need int64, idleAfter time.Duration) (bool, error) {
+	caught, err := ft.src.CaughtUp(ctx)
+	if err != nil {
+		return false, backoff(ctx, ft.log, 0, "checking the feedback topic's end offsets", err)
+	}
+	for id, p := range ft.parts {
+		if !p.ended && !p.idle && p.maxT <= need && caught[id] {
+			p.idle = true
+			ft.m.feedbackIdle.Inc()
+			ft.log.Warn("feedback partition is caught up and silent: events no longer wait for it until it delivers again",
+				zap.Int32("partition", id), zap.Time("needed_past", time.Unix(0, need).UTC()), zap.Duration("idle_timeout", idleAfter))
+		}
+	}
+	ft.confirmed = true
+	return true, nil
+}
+
+// pollOnce polls the feedback topic for at most wait and applies what came. It reports
+// whether a partition holding need back made progress, and the poll's error.
+func (ft *feedbackTable) pollOnce(ctx context.Context, need int64, wait time.Duration) (progressed bool, err error) {
+	before := ft.blocking(need)
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	poll, err := ft.src.Poll(pctx)
+	cancel()
+	ft.apply(poll)
+	progressed = ft.blocking(need) < before || len(poll.Records) > 0 && before > 0 && ft.deliveredTo(poll, need)
+	return progressed, err
+}
+
+// pollFailed handles a poll's error: the end of a bounded topic ends every partition; a
+// poll that timed out is no failure; anything else backs off. It returns an error only
+// when ctx ends.
+func (ft *feedbackTable) pollFailed(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		ft.eof = true
+		for _, p := range ft.parts {
+			p.ended = true
+		}
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil && !errors.Is(err, context.DeadlineExceeded):
+		return backoff(ctx, ft.log, 0, "reading the feedback topic", err)
+	}
+	return nil
+}
+
+// blocking counts the partitions that hold an event needing need back.
+func (ft *feedbackTable) blocking(need int64) int {
+	n := 0
+	for _, p := range ft.parts {
+		if !p.ended && !p.idle && p.maxT <= need {
+			n++
+		}
+	}
+	return n
+}
+
+// deliveredTo reports whether poll brought records of a partition still holding need back.
+func (ft *feedbackTable) deliveredTo(poll FeedbackPoll, need int64) bool {
+	for i := range poll.Records {
+		if p := ft.parts[poll.Records[i].Partition]; p != nil && p.maxT <= need {
+			return true
+		}
+	}
+	return false
+}
+
+func (ft *feedbackTable) apply(poll FeedbackPoll) {
+	for i := range poll.Records {
+		r := &poll.Records[i]
+		p := ft.parts[r.Partition]
+		if p == nil {
+			p = &fbPart{maxT: math.MinInt64}
+			ft.parts[r.Partition] = p
+		}
+		p.idle = false
+		if err := ft.dec.Decode(r.Value, r.Timestamp, ft.ev); err != nil {
+			var de *DecodeError
+			class := ClassInvalidJSON
+			if errors.As(err, &de) {
+				class = de.Class
+			}
+			ft.m.feedbackRejected.WithLabelValues(string(class)).Inc()
+			ft.log.Warn("skipping a feedback record that does not decode", zap.String("topic", r.Topic),
+				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+			continue
+		}
+		t := ft.ev.Time.UnixNano()
+		if t < p.maxT {
+			ft.m.feedbackLate.Inc() // out of order within its partition: may have been missed
+		}
+		p.maxT = max(p.maxT, t)
+		ft.maxSeen = max(ft.maxSeen, t)
+		for gi, g := range ft.groups {
+			ft.insert(&ft.data[gi], g, r, t)
+		}
+		ft.m.feedbackRecords.Inc()
+		ft.sinceGC++
+	}
+	for _, pr := range poll.Progress {
+		p := ft.parts[pr.Partition]
+		if p == nil {
+			p = &fbPart{maxT: math.MinInt64}
+			ft.parts[pr.Partition] = p
+		}
+		if pr.Ended {
+			p.ended = true
+		}
+	}
+	// Rows go once no input partition can need them any more (each partition's newest
+	// event minus the longest window), or, with a retention cap, once they are that far
+	// behind the newest row (an event older than that reloads the table).
+	if lw := ft.lowWater(); lw != math.MinInt64 && lw-ft.horizon-lateness > ft.dropBelow {
+		ft.dropBelow = lw - ft.horizon - lateness
+	}
+	if ft.retention > 0 && ft.maxSeen != math.MinInt64 {
+		if cut := ft.maxSeen - ft.retention; cut > ft.dropBelow {
+			ft.dropBelow = cut
+		}
+	}
+	if ft.sinceGC >= 1<<16 {
+		ft.sinceGC = 0
+		n := 0
+		for gi, g := range ft.groups {
+			ft.data[gi].sweep(ft.dropBelow, len(g.fields))
+			n += ft.data[gi].size()
+		}
+		ft.m.feedbackEntities.Set(float64(n))
+	}
+}
+
+// insert adds a feedback row in (time, partition, offset) order.
+func (ft *feedbackTable) insert(m *entityMap, g *windowGroup, r *Record, t int64) {
+	s := m.get(ft.ev, g.fbKey, g.keyType, true)
+	if s.p == nil {
+		s.p, s.o = []int32{}, []int64{}
+	}
+	stride := len(g.fields)
+	i := len(s.t)
+	for i > 0 && (s.t[i-1] > t || (s.t[i-1] == t && (s.p[i-1] > r.Partition || (s.p[i-1] == r.Partition && s.o[i-1] > r.Offset)))) {
+		i--
+	}
+	s.t = append(s.t, 0)
+	copy(s.t[i+1:], s.t[i:])
+	s.t[i] = t
+	s.p = append(s.p, 0)
+	copy(s.p[i+1:], s.p[i:])
+	s.p[i] = r.Partition
+	s.o = append(s.o, 0)
+	copy(s.o[i+1:], s.o[i:])
+	s.o[i] = r.Offset
+	s.v = append(s.v, make([]float64, stride)...)
+	copy(s.v[(i+1)*stride:], s.v[i*stride:])
+	for j, f := range g.fields {
+		s.v[i*stride+j] = ft.ev.Num[f]
+	}
+	s.maxT = max(s.maxT, t)
+}
+
+// compute writes the feedback windows of group g for the event ev.
+func (ft *feedbackTable) compute(g *windowGroup, ev *Event, feat []float32) {
+	var gi int
+	for i, x := range ft.groups {
+		if x == g {
+			gi = i
+		}
+	}
+	t := ev.Time.UnixNano()
+	var buf [64]acc
+	a := g.accs(buf[:])
+	if s := ft.data[gi].get(ev, g.evKey, g.keyType, false); s != nil {
+		lo := t - g.horizon
+		stride := len(g.fields)
+		i := sort.Search(len(s.t), func(i int) bool { return s.t[i] > lo })
+		hiAll := t - g.minDelay
+		for ; i < len(s.t) && s.t[i] <= hiAll; i++ {
+			g.addRow(a, t, s.t[i], s.v[i*stride:(i+1)*stride])
+		}
+	}
+	g.results(a, feat)
+}

@@ -1,0 +1,128 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// fetchLoop is the only caller of Source.Fetch. Each fetch goes through the same steps, in
+// order: register the records for commit tracking, decode them and extract their features
+// (or dead-letter them), complete their window features, submit them to the batcher, and,
+// on a transactional source, end the fetch's transaction.
+func (o *Operator) fetchLoop(ctx, work context.Context) error {
+	dec := NewDecoder(o.cfg.Schema)
+	ev := dec.NewEvent()
+	for {
+		recs, err := o.src.Fetch(ctx)
+		handles := o.register(recs)
+		if o.state != nil {
+			o.state.newFetch()
+		}
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			if len(recs) == 0 {
+				return nil
+			}
+		} else if err != nil {
+			return fmt.Errorf("fetching records: %w", err)
+		}
+		// work, not ctx: a record already fetched is finished after a stop request.
+		if err := o.process(work, dec, ev, recs, handles); err != nil {
+			return err
+		}
+		if tx, ok := o.src.(Transactional); ok && len(recs) > 0 {
+			if err := o.endTransaction(work, tx); err != nil {
+				return err
+			}
+		}
+		if err != nil || ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// register begins commit tracking for the records of a fetch. It runs before a rebalance
+// held back by this fetch may proceed, so that the revoke handler waits for them.
+func (o *Operator) register(recs []Record) []handle {
+	handles := make([]handle, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		handles[i] = o.tr.begin(TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset, r.LeaderEpoch, r.Timestamp)
+	}
+	if gs, ok := o.src.(GroupSource); ok {
+		gs.AllowRebalance()
+	}
+	return handles
+}
+
+// process turns the records of one fetch into batcher rows or dead letters, in order.
+func (o *Operator) process(work context.Context, dec *Decoder, ev *Event, recs []Record, handles []handle) error {
+	// One slab for the fetch: a row's features stay alive until its outputs are acknowledged.
+	slab := make([]float32, len(recs)*o.nFeat)
+	in := inCounter{m: o.m}
+	for i := range recs {
+		r := &recs[i]
+		in.add(r.Topic)
+		feat := slab[i*o.nFeat : (i+1)*o.nFeat : (i+1)*o.nFeat]
+		if err := decodeRecord(dec, o.cfg.Features, r, ev, feat); err != nil {
+			o.deadLetter(r, handles[i], err)
+			continue
+		}
+		if err := o.submit(work, r, handles[i], ev, feat); err != nil {
+			return err
+		}
+	}
+	in.flush()
+	o.st.In.Add(int64(len(recs)))
+	return nil
+}
+
+// decodeRecord applies the schema and the stateless features to r. The fetch loop and the
+// state rebuild both go through it, so that a rebuild leaves out exactly the records that
+// were dead-lettered when first read.
+func decodeRecord(dec *Decoder, fs *FeatureSpec, r *Record, ev *Event, feat []float32) error {
+	if err := dec.CheckKey(r.Key); err != nil {
+		return err
+	}
+	if err := dec.Decode(r.Value, r.Timestamp, ev); err != nil {
+		return err
+	}
+	if err := dec.CheckKeyField(r.Key, ev); err != nil {
+		return err
+	}
+	return fs.Extract(ev, feat)
+}
+
+// submit completes the features of a decoded record (the windows, which may wait for
+// feedback) and hands it to the batcher.
+func (o *Operator) submit(work context.Context, r *Record, h handle, ev *Event, feat []float32) error {
+	if o.state != nil {
+		if err := o.state.features(work, r, ev, feat); err != nil {
+			return err
+		}
+	}
+	return o.batch.Submit(work, row{h: h, rec: r, eventTime: ev.Time, feat: feat})
+}
+
+// inCounter counts records_in per run of records from one topic: resolving the labelled
+// counter once per run, not once per record, keeps the lookup off the per-record path.
+type inCounter struct {
+	m     *Metrics
+	topic string
+	n     float64
+}
+
+func (c *inCounter) add(topic string) {
+	if topic != c.topic {
+		c.flush()
+		c.topic, c.n = topic, 0
+	}
+	c.n++
+}
+
+func (c *inCounter) flush() {
+	if c.n > 0 {
+		c.m.recordsIn.WithLabelValues(c.topic).Add(c.n)
+	}
+}
