@@ -14,6 +14,7 @@ import (
 // FieldType is the JSON type a schema field must have.
 type FieldType string
 
+// The field types of a schema.
 const (
 	TypeInt    FieldType = "int"    // a JSON integer (no fraction, no exponent)
 	TypeFloat  FieldType = "float"  // any finite JSON number
@@ -59,6 +60,8 @@ type Schema struct {
 // dead letter and the reason label of the dead-letter metric.
 type ErrorClass string
 
+// The error classes: each names a way an input can be bad, and the README's dead-letter
+// table says what each means.
 const (
 	ClassOversize     ErrorClass = "oversize"
 	ClassEmpty        ErrorClass = "empty"

@@ -39,7 +39,6 @@ type windowState struct {
 	dec     *Decoder // for history replays
 	ev      *Event
 	scratch []float32
-	vals    []float64
 	m       *Metrics
 	log     *zap.Logger
 

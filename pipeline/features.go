@@ -10,6 +10,7 @@ import (
 // Transform is a stateless function of one field.
 type Transform string
 
+// The stateless transforms.
 const (
 	TransformNone    Transform = ""        // the field's numeric value
 	TransformLog1p   Transform = "log1p"   // log(1+x), for amounts; x must be > -1

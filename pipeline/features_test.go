@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -137,8 +138,8 @@ func TestLog1pOfMinusOneIsAFeatureError(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := fs.Extract(ev, make([]float32, 1))
-	de, ok := err.(*DecodeError)
-	if !ok || de.Class != ClassFeature {
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Class != ClassFeature {
 		t.Fatalf("Extract = %v, want a feature-class DecodeError", err)
 	}
 }

@@ -29,11 +29,11 @@ type FeedbackSource interface {
 	Rewind(ctx context.Context) error
 }
 
-// FeedbackPoll and FeedbackProgress are defined in package record.
-type (
-	FeedbackPoll     = record.FeedbackPoll
-	FeedbackProgress = record.FeedbackProgress
-)
+// FeedbackPoll is one Poll's result (defined in package record, for topics).
+type FeedbackPoll = record.FeedbackPoll
+
+// FeedbackProgress says a bounded source has read a whole partition (package record).
+type FeedbackProgress = record.FeedbackProgress
 
 // lateness is how much older than its partition's newest event an event may be and still
 // find the feedback rows it needs in the table (older ones reload it).

@@ -40,7 +40,8 @@ func (s *FileSink) Produce(out *Output, ack func(error)) {
 			s.err = s.w.WriteByte('\n')
 		}
 	case out.Topic == s.deadLetter:
-		b := append(s.buf[:0], `{"dead_letter":{"error_class":`...)
+		b := s.buf[:0]
+		b = append(b, `{"dead_letter":{"error_class":`...)
 		b = appendJSONString(b, record.HeaderValue(out.Headers, record.HeaderErrorClass))
 		b = append(b, `,"error_message":`...)
 		b = appendJSONString(b, record.HeaderValue(out.Headers, record.HeaderErrorMessage))

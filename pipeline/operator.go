@@ -22,11 +22,15 @@ import (
 
 // The record types are defined in package record, so that topics can use them without
 // importing the operator; these aliases keep the operator's API in its own words.
-type (
-	Record = record.Record
-	Header = record.Header
-	Output = record.Output
-)
+
+// Record is one input record.
+type Record = record.Record
+
+// Header is a record header.
+type Header = record.Header
+
+// Output is one record for a sink; it may keep the slices until it acknowledges.
+type Output = record.Output
 
 // Source yields input records. Fetch blocks until it has records; a bounded source returns
 // io.EOF after its last record. Fetch is only called from one goroutine.

@@ -100,13 +100,8 @@ func openTestModel(t testing.TB) *scorer.Model {
 	return m
 }
 
-// testRecords makes n events keyed (and partitioned) by customer, 17s apart, with about
-// one in twenty truncated, and the labels of the good ones in time order.
-func testRecords(n int, rng *rand.Rand) (recs []Record, bad map[srcID]bool) {
-	recs, bad, _ = testRecordsWithLabels(n, rng)
-	return recs, bad
-}
-
+// testRecordsWithLabels makes n events keyed (and partitioned) by customer, 17s apart,
+// with about one in twenty truncated, and the labels of the good ones in time order.
 func testRecordsWithLabels(n int, rng *rand.Rand) (recs []Record, bad map[srcID]bool, labels []Record) {
 	return genRecords(n, 300, 50, 17*time.Second, 20, rng)
 }

@@ -59,7 +59,7 @@ func scanString(b []byte, i int) (end int, escaped bool) {
 					return -1, false
 				}
 				for _, h := range b[i+1 : i+5] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+					if (h < '0' || h > '9') && (h < 'a' || h > 'f') && (h < 'A' || h > 'F') {
 						return -1, false
 					}
 				}

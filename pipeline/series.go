@@ -13,8 +13,6 @@ type series struct {
 	maxT int64
 }
 
-func (s *series) len() int { return len(s.t) }
-
 // dropFront removes the first n rows.
 func (s *series) dropFront(n, stride int) {
 	if n <= 0 {

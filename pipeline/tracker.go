@@ -7,11 +7,11 @@ import (
 	"github.com/streamscore/streamscore/pipeline/record"
 )
 
-// TopicPartition and Offset are defined in package record (see Record).
-type (
-	TopicPartition = record.TopicPartition
-	Offset         = record.Offset
-)
+// TopicPartition names one partition (package record; see Record).
+type TopicPartition = record.TopicPartition
+
+// Offset is a commit position (package record; see Record).
+type Offset = record.Offset
 
 // tracker knows, per partition, which records are still waiting for outputs to be
 // acknowledged, and the highest offset below which everything is done: the commit

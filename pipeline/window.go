@@ -8,6 +8,7 @@ import (
 // Agg is how a window feature aggregates the rows in its window.
 type Agg string
 
+// The aggregations of a window.
 const (
 	AggCount Agg = "count" // number of rows
 	AggSum   Agg = "sum"   // sum of the field, in float64, in a canonical row order
