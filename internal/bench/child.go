@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/drivers"
 )
 
 // The bench drives the production binary as an operator would: a config file and a
@@ -75,22 +76,9 @@ func (ch child) startRun(c *config.Config) (cmd *exec.Cmd, stop func(), err erro
 	return cmd, stop, nil
 }
 
-// backfillSummary is the one-line JSON that `streamscore backfill --json` prints.
-type backfillSummary struct {
-	Events          int64   `json:"events"`
-	Predictions     int64   `json:"predictions"`
-	DeadLettered    int64   `json:"dead_lettered"`
-	Seconds         float64 `json:"seconds"`
-	EventsPerSecond float64 `json:"events_per_second"`
-	MeanBatch       float64 `json:"mean_batch_size"`
-	Out             string  `json:"out"`
-	Model           string  `json:"model"`
-	ModelVersion    string  `json:"model_version"`
-}
-
 // backfill runs `streamscore backfill` of c's input topics into topic out, batches of 256,
 // and returns its summary. Its rate is the child's own measurement, start-up excluded.
-func (ch child) backfill(ctx context.Context, c *config.Config, out string) (*backfillSummary, error) {
+func (ch child) backfill(ctx context.Context, c *config.Config, out string) (*drivers.BackfillSummary, error) {
 	dir, err := os.MkdirTemp("", "streamscore-bench")
 	if err != nil {
 		return nil, err
@@ -116,13 +104,13 @@ func (ch child) backfill(ctx context.Context, c *config.Config, out string) (*ba
 
 // parseBackfillSummary reads the summary line of `streamscore backfill --json`: the last
 // line of its standard output that is not empty.
-func parseBackfillSummary(stdout []byte) (*backfillSummary, error) {
+func parseBackfillSummary(stdout []byte) (*drivers.BackfillSummary, error) {
 	lines := bytes.Split(bytes.TrimSpace(stdout), []byte("\n"))
 	last := bytes.TrimSpace(lines[len(lines)-1])
 	if len(last) == 0 {
 		return nil, errors.New("no JSON summary on its standard output")
 	}
-	var s backfillSummary
+	var s drivers.BackfillSummary
 	if err := json.Unmarshal(last, &s); err != nil {
 		return nil, fmt.Errorf("reading its JSON summary %q: %w", tail(last, 200), err)
 	}

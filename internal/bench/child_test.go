@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/drivers"
 )
 
 func TestParseBackfillSummary(t *testing.T) {
@@ -14,7 +15,7 @@ func TestParseBackfillSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := backfillSummary{Events: 1000, Predictions: 998, DeadLettered: 2, Seconds: 0.5, EventsPerSecond: 2000, MeanBatch: 250, Out: "topic:bf", Model: "fraud", ModelVersion: "3f2a"}
+	want := drivers.BackfillSummary{Events: 1000, Predictions: 998, DeadLettered: 2, Seconds: 0.5, EventsPerSecond: 2000, MeanBatch: 250, Out: "topic:bf", Model: "fraud", ModelVersion: "3f2a"}
 	if *s != want {
 		t.Errorf("summary %+v, want %+v", *s, want)
 	}
