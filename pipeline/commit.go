@@ -93,6 +93,9 @@ func (o *Operator) revoked(ctx context.Context, tps []TopicPartition) {
 		o.log.Warn("committing revoked partitions", zap.Error(err))
 	}
 	o.tr.forget(tps)
+	// A partition assigned again gets a marker at its first scored record, whatever
+	// version scores it: the next owner in between may have used another.
+	o.partVer.forget(tps)
 }
 
 // lost forgets partitions without committing: another member may own them already.
@@ -101,4 +104,5 @@ func (o *Operator) lost(tps []TopicPartition) {
 		o.state.invalidate(tps)
 	}
 	o.tr.forget(tps)
+	o.partVer.forget(tps)
 }

@@ -36,6 +36,9 @@ type Metrics struct {
 	costPerRow  prometheus.Gauge
 	costPerCall prometheus.Gauge
 	arrivalRate prometheus.Gauge
+
+	shadowDiff       prometheus.Histogram
+	shadowAlertFlips prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: not registered).
@@ -109,9 +112,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		arrivalRate: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "streamscore_batch_arrival_rows_per_second", Help: "Rows arriving at the micro-batcher while it scores, as it estimates them.",
 		}),
+		shadowDiff: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamscore_shadow_score_abs_diff", Help: "|live score − shadow score| of each shadowed event (0: bit-identical).",
+			Buckets: []float64{0, 1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1},
+		}),
+		shadowAlertFlips: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamscore_shadow_alert_disagreements_total", Help: "Shadowed events on which live and shadow disagree about the alert (one above the threshold, the other not).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.costPerRow, m.costPerCall, m.arrivalRate)
+		reg.MustRegister(m.costPerRow, m.costPerCall, m.arrivalRate, m.shadowDiff, m.shadowAlertFlips)
 		reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency,
 			m.stateRebuilds, m.stateRebuildSeconds, m.stateEntities, m.feedbackRecords, m.feedbackRejected, m.feedbackLate,
 			m.feedbackIdle, m.feedbackReloads, m.feedbackEntities, m.feedbackWait)
@@ -128,6 +138,8 @@ type Stats struct {
 	Done         atomic.Int64 // input records whose every output is acknowledged
 	Batches      atomic.Int64
 	Rows         atomic.Int64 // rows scored
+	Shadow       atomic.Int64 // shadow predictions acknowledged
+	Marks        atomic.Int64 // switch markers acknowledged
 	Transactions atomic.Int64 // exactly-once: transactions committed
 	Aborted      atomic.Int64 // exactly-once: transactions aborted (their records are fetched again)
 	Latency      LatencySketch

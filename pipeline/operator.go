@@ -87,13 +87,20 @@ type Topics struct {
 	Predictions string
 	Alerts      string // empty: no alerts
 	DeadLetter  string
+	Shadow      string // predictions of the shadow version (ModelChoice.Shadow); empty: none
 }
 
 // Config is everything an Operator needs. Schema and Features must be compiled.
 type Config struct {
-	Schema    *Schema
-	Features  *FeatureSpec
-	Model     Scorer
+	Schema   *Schema
+	Features *FeatureSpec
+	// Model scores every batch, unless Models is set.
+	Model Scorer
+	// Models chooses the versions of each batch (live swaps, shadows, replays by
+	// history); nil: Model.
+	Models Models
+	// Marks, when set, writes a switch marker whenever a partition's version changes.
+	Marks     *Marks
 	Threshold float32
 	Topics    Topics
 	Batch     scorer.BatcherConfig
@@ -130,7 +137,8 @@ type Operator struct {
 	m      *Metrics
 	st     *Stats
 	tr     *tracker
-	enc    *predictionEncoder
+	models Models
+	vers   versions
 	nFeat  int
 	batch  *scorer.Batcher[row]
 	state  *windowState // nil without window features
@@ -142,10 +150,14 @@ type Operator struct {
 	failErr  error         // written once, before failed is closed; read it through failure
 	failed   chan struct{} // closed on the first fatal error
 
+	partVer partVersions // the version that last scored each partition (markers)
+
 	// scratch of the batcher goroutine
 	mat    []float32
 	scores []float32
+	shadow []float32
 	raw    []float32
+	runs   []run
 }
 
 type row struct {
@@ -163,12 +175,18 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 	cfg.setDefaults()
 	o := &Operator{
 		cfg: cfg, src: src, sink: sink, log: cfg.Logger, m: cfg.Metrics, st: cfg.Stats,
-		enc: newPredictionEncoder(cfg.Model.Name(), cfg.Model.Version()), nFeat: cfg.Features.Len(),
-		failed: make(chan struct{}),
+		models: cfg.Models, nFeat: cfg.Features.Len(), failed: make(chan struct{}),
+	}
+	if o.models == nil {
+		o.models = staticModels{cfg.Model}
 	}
 	o.tr = newTracker(o.recordDone)
 	o.out = map[string]prometheus.Counter{}
-	for _, t := range []string{cfg.Topics.Predictions, cfg.Topics.Alerts, cfg.Topics.DeadLetter} {
+	topics := []string{cfg.Topics.Predictions, cfg.Topics.Alerts, cfg.Topics.DeadLetter, cfg.Topics.Shadow}
+	if cfg.Marks != nil {
+		topics = append(topics, cfg.Marks.Topic)
+	}
+	for _, t := range topics {
 		if t != "" {
 			o.out[t] = cfg.Metrics.recordsOut.WithLabelValues(t)
 		}
@@ -195,16 +213,25 @@ func (cfg *Config) validate(src Source, sink Sink) error {
 		return errors.New("operator: schema missing or not compiled")
 	case cfg.Features == nil:
 		return errors.New("operator: no feature spec")
-	case cfg.Model == nil:
+	case cfg.Model == nil && cfg.Models == nil:
 		return errors.New("operator: no model")
+	case cfg.Marks != nil && (cfg.Marks.Topic == "" || cfg.Marks.Encode == nil):
+		return errors.New("operator: switch markers need a topic and an encoder")
 	case cfg.Topics.Predictions == "" || cfg.Topics.DeadLetter == "":
 		return errors.New("operator: predictions and dead-letter topics are required")
 	case src == nil || sink == nil:
 		return errors.New("operator: source and sink are required")
 	}
-	if cfg.Features.Len() != cfg.Model.NumFeatures() {
+	m := cfg.Model
+	if cfg.Models != nil {
+		m = cfg.Models.Choose().Live
+	}
+	if m == nil {
+		return errors.New("operator: the model choice has no live model")
+	}
+	if cfg.Features.Len() != m.NumFeatures() {
 		return fmt.Errorf("feature spec has %d features %v, but model %s takes %d inputs: make the spec match the model",
-			cfg.Features.Len(), cfg.Features.Names(), cfg.Model.Name(), cfg.Model.NumFeatures())
+			cfg.Features.Len(), cfg.Features.Names(), m.Name(), m.NumFeatures())
 	}
 	return nil
 }

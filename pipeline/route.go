@@ -9,6 +9,7 @@ import (
 
 	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/scorer"
+	"go.uber.org/zap"
 )
 
 // deadLetter sends r, as it came, to the dead-letter topic with headers saying why. Like
@@ -28,6 +29,7 @@ func (o *Operator) deadLetter(r *Record, h handle, cause error) {
 			{Key: record.HeaderSourceTopic, Value: []byte(r.Topic)},
 			{Key: record.HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
 			{Key: record.HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
+			o.vers.header(o.models.Choose().Live)[0],
 		},
 	}
 	o.sink.Produce(out, func(err error) {
@@ -43,27 +45,56 @@ func (o *Operator) deadLetter(r *Record, h handle, cause error) {
 	o.tr.release(h)
 }
 
-// flush scores one batch and routes every row; it runs on the batcher's goroutine.
-func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
+// flush scores one batch and routes every row; it runs on the batcher's goroutine. The
+// model versions are chosen once for the whole batch, so a swap happens between batches.
+func (o *Operator) flush(_ context.Context, b scorer.Batch[row]) error {
 	n, f := len(b.Rows), o.nFeat
-	if cap(o.mat) < n*f {
-		o.mat = make([]float32, n*f, o.batch.Config().MaxSize*f)
-		o.scores = make([]float32, o.batch.Config().MaxSize)
-	}
+	o.growScratch(n)
 	mat := o.mat[:n*f]
 	for i := range b.Rows {
 		copy(mat[i*f:(i+1)*f], b.Rows[i].feat)
 	}
 	start := time.Now()
 	o.m.queueWait.Observe(start.Sub(b.Oldest).Seconds())
-	var err error
-	o.raw, err = o.cfg.Model.Score(mat, n, o.scores, o.raw)
-	if err != nil {
-		return fmt.Errorf("scoring a batch of %d: %w", n, err)
+	choice := o.models.Choose()
+	o.runs = choice.runs(b.Rows, o.runs)
+	for _, r := range o.runs {
+		var err error
+		o.raw, err = r.m.Score(mat[r.start*f:r.end*f], r.end-r.start, o.scores[r.start:r.end], o.raw)
+		if err != nil {
+			return fmt.Errorf("scoring a batch of %d with %s %s: %w", r.end-r.start, r.m.Name(), r.m.Version(), err)
+		}
 	}
+	var shadow []float32
+	if choice.Shadow != nil && o.cfg.Topics.Shadow != "" {
+		var err error
+		if o.raw, err = choice.Shadow.Score(mat, n, o.shadow, o.raw); err != nil {
+			// A shadow is a trial: its failure must not stop live scoring.
+			o.log.Warn("shadow model failed; batch not shadowed", zap.String("version", choice.Shadow.Version()), zap.Error(err))
+		} else {
+			shadow = o.shadow[:n]
+		}
+	}
+	o.observeBatch(start, n, b.Reason)
+	o.route(b.Rows, choice.Shadow, shadow)
+	return nil
+}
+
+// growScratch makes the batcher goroutine's buffers hold n rows.
+func (o *Operator) growScratch(n int) {
+	if cap(o.scores) >= n {
+		return
+	}
+	size := max(n, o.batch.Config().MaxSize)
+	o.mat = make([]float32, size*o.nFeat)
+	o.scores = make([]float32, size)
+	o.shadow = make([]float32, size)
+}
+
+func (o *Operator) observeBatch(start time.Time, n int, reason scorer.FlushReason) {
 	o.m.inference.Observe(time.Since(start).Seconds())
 	o.m.batchSize.Observe(float64(n))
-	o.m.batches.WithLabelValues(b.Reason.String()).Inc()
+	o.m.batches.WithLabelValues(reason.String()).Inc()
 	if o.st.Batches.Add(1)%64 == 1 {
 		perRow, perCall, _ := o.batch.CostModel()
 		o.m.costPerRow.Set(perRow.Seconds())
@@ -71,41 +102,92 @@ func (o *Operator) flush(ctx context.Context, b scorer.Batch[row]) error {
 		o.m.arrivalRate.Set(o.batch.ArrivalRate())
 	}
 	o.st.Rows.Add(int64(n))
+}
 
+// route writes each row's prediction, its alert when the score crosses the threshold, a
+// switch marker when its partition's version changed, and its shadow prediction.
+func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32) {
+	n := len(rows)
 	now := o.cfg.Now()
 	// One allocation per batch for the values and one for the prediction outputs, not one
 	// each per row: they stay alive until the last of the batch's records is acknowledged.
 	perRow := 192 + len(o.cfg.Topics.Predictions)
 	if o.cfg.IncludeFeatures {
-		perRow += 12 * f
+		perRow += 12 * o.nFeat
 	}
-	vals := make([]byte, 0, n*perRow)
-	outs := make([]Output, n)
-	for i := range b.Rows {
-		r := &b.Rows[i]
-		rec := r.rec
-		score := o.scores[i]
-		var feat []float32
-		if o.cfg.IncludeFeatures {
-			feat = r.feat
-		}
-		start := len(vals)
-		vals = o.enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
-		val := vals[start:len(vals):len(vals)]
-		alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
-		count := int32(1)
-		if alert {
-			count++
-		}
-		o.tr.add(r.h, count)
-		outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Source: rec, Features: r.feat, EventTime: r.eventTime}
-		o.produce(&outs[i], r.h, &o.st.Predictions)
-		if alert {
-			o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Source: rec, Features: r.feat, EventTime: r.eventTime}, r.h, &o.st.Alerts)
-		}
-		o.tr.release(r.h)
+	nOuts := n
+	if shadow != nil {
+		nOuts += n
 	}
-	return nil
+	vals := make([]byte, 0, nOuts*perRow)
+	outs := make([]Output, nOuts)
+	var shadowEnc *predictionEncoder
+	var shadowHdr []Header
+	if shadow != nil {
+		shadowEnc, shadowHdr = o.vers.encoder(shadowModel), o.vers.header(shadowModel)
+	}
+	for _, rn := range o.runs {
+		enc, hdr := o.vers.encoder(rn.m), o.vers.header(rn.m)
+		for i := rn.start; i < rn.end; i++ {
+			r := &rows[i]
+			rec := r.rec
+			score := o.scores[i]
+			var feat []float32
+			if o.cfg.IncludeFeatures {
+				feat = r.feat
+			}
+			start := len(vals)
+			vals = enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
+			val := vals[start:len(vals):len(vals)]
+			alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
+			mark := o.marker(rec, rn.m)
+			count := int32(1)
+			if alert {
+				count++
+			}
+			if mark != nil {
+				count++
+			}
+			if shadow != nil {
+				count++
+			}
+			o.tr.add(r.h, count)
+			outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}
+			o.produce(&outs[i], r.h, &o.st.Predictions)
+			if alert {
+				o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}, r.h, &o.st.Alerts)
+			}
+			if mark != nil {
+				o.produce(mark, r.h, &o.st.Marks)
+			}
+			if shadow != nil {
+				start := len(vals)
+				vals = shadowEnc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, shadow[i], r.eventTime, now, feat)
+				outs[n+i] = Output{Topic: o.cfg.Topics.Shadow, Key: rec.Key, Value: vals[start:len(vals):len(vals)], Headers: shadowHdr, Source: rec, Features: r.feat, EventTime: r.eventTime}
+				o.produce(&outs[n+i], r.h, &o.st.Shadow)
+				o.m.shadowDiff.Observe(scoreDiff(score, shadow[i]))
+				if (score >= o.cfg.Threshold) != (shadow[i] >= o.cfg.Threshold) {
+					o.m.shadowAlertFlips.Inc()
+				}
+			}
+			o.tr.release(r.h)
+		}
+	}
+}
+
+// marker is the switch marker of rec when m is not the version that last scored its
+// partition here; nil otherwise, or when markers are off.
+func (o *Operator) marker(rec *Record, m Scorer) *Output {
+	if o.cfg.Marks == nil || !o.partVer.changed(TopicPartition{Topic: rec.Topic, Partition: rec.Partition}, m.Version()) {
+		return nil
+	}
+	key, val, err := o.cfg.Marks.Encode(rec.Topic, rec.Partition, rec.Offset, m.Name(), m.Version())
+	if err != nil {
+		// The encoder only marshals strings and numbers; this is a programming error.
+		o.fail(fmt.Errorf("encoding the switch marker of %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err))
+		return nil
+	}
+	return &Output{Topic: o.cfg.Marks.Topic, Key: key, Value: val, Source: rec}
 }
 
 // produce sends a prediction or an alert; its acknowledgement releases one reference to

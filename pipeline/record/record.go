@@ -86,3 +86,7 @@ func HeaderValue(hs []Header, key string) []byte {
 	}
 	return nil
 }
+
+// HeaderModelVersion names the model version that scored an output (for a dead letter:
+// the live version when it was rejected), beside the version in the prediction's JSON.
+const HeaderModelVersion = "model.version"
