@@ -31,12 +31,12 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 			if o.From, err = parseFrom(from); err != nil {
 				return err
 			}
-			if o.Out == "" {
-				o.Out = "topic:" + c.Topics.Backfill
-			}
 			cc, log, err := prepare(c, true)
 			if err != nil {
 				return err
+			}
+			if o.Out == "" {
+				o.Out = cc.BackfillOut()
 			}
 			s, err := drivers.Backfill(cmd.Context(), cc, o, log, cmd.ErrOrStderr())
 			if err != nil {
@@ -54,6 +54,7 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 	fl.StringVar(&from, "from", "earliest", "earliest, or the RFC 3339 time of the first record to replay")
 	fl.StringVar(&o.Out, "out", "", "topic:NAME or file:PATH (default topic:<topics.backfill>)")
 	fl.IntVar(&o.BatchSize, "batch-size", 256, "rows per ONNX Runtime call; scores do not depend on it (256 is the reference model's fastest, see make bench)")
+	fl.StringVar(&o.Model, "model", "", "NAME@VERSION: replay with this registry version instead of the ones live scoring used (a what-if)")
 	fl.BoolVar(&jsonOut, "json", false, "print the summary as one JSON object")
 	return cmd
 }

@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/models"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
@@ -76,18 +74,10 @@ func scoringInputs(cc *config.Compiled, f int) ([]float32, error) {
 // goldenFeatures reads the feature vectors of f values out of a golden.jsonl file; a
 // missing file or a line of another shape gives none.
 func goldenFeatures(path string, f int) [][]float32 {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil // no golden rows: simulated ones will do
-	}
-	var golden [][]float32
-	for _, line := range bytes.Split(raw, []byte("\n")) {
-		var g struct {
-			Features []float32 `json:"features"`
-		}
-		if json.Unmarshal(line, &g) == nil && len(g.Features) == f {
-			golden = append(golden, g.Features)
-		}
+	flat := models.GoldenRows(path, f)
+	golden := make([][]float32, 0, len(flat)/max(f, 1))
+	for i := 0; i+f <= len(flat) && f > 0; i += f {
+		golden = append(golden, flat[i:i+f])
 	}
 	return golden
 }

@@ -41,6 +41,7 @@ type Config struct {
 	// InstanceID turns on static group membership (e.g. the pod name of a StatefulSet).
 	InstanceID     string                  `yaml:"instance_id"`
 	Model          ModelConfig             `yaml:"model"`
+	Registry       RegistryConfig          `yaml:"registry"`
 	Threshold      float64                 `yaml:"threshold"`
 	Batch          BatchConfig             `yaml:"batch"`
 	Producer       ProducerConfig          `yaml:"producer"`
@@ -70,6 +71,8 @@ type TopicsConfig struct {
 	Alerts      string   `yaml:"alerts"`
 	DeadLetter  string   `yaml:"dead_letter"`
 	Backfill    string   `yaml:"backfill"`
+	// Shadow receives the predictions of the shadow version, when one is active.
+	Shadow string `yaml:"shadow"`
 	// Create makes missing output topics at start, with Partitions partitions (0: as many
 	// as the first input topic) and ReplicationFactor replicas (-1: broker default).
 	Create            bool  `yaml:"create"`
@@ -86,6 +89,18 @@ type ModelConfig struct {
 	Threads int    `yaml:"threads"`
 	Input   string `yaml:"input"`
 	Output  string `yaml:"output"`
+	// MaxBytes refuses to load registry versions larger than this (0: any size): an
+	// instance with little memory keeps scoring with the version it has.
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// RegistryConfig is the model registry and activation log on Kafka (internal/models).
+type RegistryConfig struct {
+	// Enabled makes `run` follow activations and write switch markers, and `backfill`
+	// score each event with the version that was live for it.
+	Enabled bool `yaml:"enabled"`
+	// Topic is the compacted, single-partition topic of model files and activations.
+	Topic string `yaml:"topic"`
 }
 
 // BatchConfig tunes the micro-batcher (scorer.BatcherConfig).
@@ -126,12 +141,14 @@ func Default() Config {
 	c.Topics = TopicsConfig{
 		Input: []string{"transactions"}, Labels: "transactions.labels", Predictions: "predictions",
 		Alerts: "fraud-alerts", DeadLetter: "transactions.dlq", Backfill: "predictions.backfill",
+		Shadow: "predictions.shadow",
 		Create: true, ReplicationFactor: -1,
 	}
 	c.StartAt = "earliest"
 	c.Delivery = DeliveryAtLeastOnce
 	c.Model.Device = "cpu"
 	c.Model.Threads = 1
+	c.Registry = RegistryConfig{Enabled: true, Topic: "streamscore.models"}
 	c.Threshold = 0.5
 	c.Batch = BatchConfig{MaxSize: 1024, MaxWait: 2 * time.Millisecond}
 	c.Producer.Compression = "lz4"

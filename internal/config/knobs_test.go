@@ -10,11 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamscore/streamscore/scorer"
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
 )
 
-const referenceConfig = "../../streamscore.yaml"
+const (
+	referenceConfig = "../../streamscore.yaml"
+	referenceModel  = "../../testdata/model/fraud.onnx"
+)
 
 // knob is one documented key: a value different from the reference config's, set from the
 // YAML file and (where a variable exists) from the environment, and a probe that reads it
@@ -83,6 +87,19 @@ func knobs() []knob {
 		{"instance_id", "pod-0", "STREAMSCORE_INSTANCE_ID", "pod-0", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).InstanceID }, "pod-0"},
 		{"model.path", "/models/other.onnx", "STREAMSCORE_MODEL_PATH", "/models/other.onnx",
 			func(_ *testing.T, c *Compiled) any { return c.ModelOptions().Path }, "/models/other.onnx"},
+		{"model.max_bytes", 1000, "", "", func(t *testing.T, c *Compiled) any {
+			o := c.ModelOptions()
+			o.Path = referenceModel
+			m, err := scorer.Open(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			return c.LiveModels(m).MaxBytes
+		}, int64(1000)},
+		{"registry.enabled", false, "", "", func(_ *testing.T, c *Compiled) any { _, ok := c.RegistryOptions(); return ok }, false},
+		{"registry.topic", "reg2", "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.RegistryOptions(); return o.Topic }, "reg2"},
+		{"topics.shadow", "sh2", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Topics.Shadow }, "sh2"},
 		{"model.name", "m2", "", "", func(_ *testing.T, c *Compiled) any { return c.ModelOptions().Name }, "m2"},
 		{"model.device", "cuda", "STREAMSCORE_DEVICE", "cuda", func(_ *testing.T, c *Compiled) any { return string(c.ModelOptions().Device) }, "cuda"},
 		{"model.gpu", 2, "", "", func(_ *testing.T, c *Compiled) any { return c.ModelOptions().CUDADevice }, 2},

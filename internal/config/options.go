@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamscore/streamscore/internal/models"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
@@ -56,7 +57,7 @@ func (c *Compiled) BatchJobBatcher(size int) (scorer.BatcherConfig, error) {
 func (c *Compiled) Operator(m pipeline.Scorer) pipeline.Config {
 	return pipeline.Config{
 		Schema: c.Schema, Features: c.Features, Model: m, Threshold: float32(c.Threshold),
-		Topics:          pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter},
+		Topics:          pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter, Shadow: c.Topics.Shadow},
 		Batch:           c.batcherConfig(),
 		CommitInterval:  c.CommitInterval,
 		DrainTimeout:    c.DrainTimeout,
@@ -118,6 +119,9 @@ func (c *Compiled) OutputTopics(inputPartitions int32) (replication int16, specs
 		n = inputPartitions
 	}
 	names := []string{c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter}
+	if c.Registry.Enabled {
+		names = append(names, c.Topics.Shadow)
+	}
 	if c.Features.UsesFeedback() {
 		names = append(names, c.Topics.Labels)
 	}
@@ -131,3 +135,18 @@ func (c *Compiled) OutputTopics(inputPartitions int32) (replication int16, specs
 
 // BackfillOut is where a backfill writes by default: topic:<topics.backfill>.
 func (c *Compiled) BackfillOut() string { return "topic:" + c.Topics.Backfill }
+
+// RegistryOptions is registry.topic for topics.OpenRegistry, created (when missing) with
+// topics.replication_factor; ok is false when registry.enabled is off.
+func (c *Compiled) RegistryOptions() (o topics.RegistryOptions, ok bool) {
+	return topics.RegistryOptions{Topic: c.Registry.Topic, Replication: c.Topics.ReplicationFactor}, c.Registry.Enabled
+}
+
+// LiveModels is how an instance follows the registry for model.name: the feature width,
+// how versions load here (model.*), and model.max_bytes.
+func (c *Compiled) LiveModels(fallback *scorer.Model) models.LiveOptions {
+	o := c.ModelOptions()
+	return models.LiveOptions{
+		Name: fallback.Name(), Width: c.Features.Len(), Model: o, MaxBytes: c.Model.MaxBytes, Fallback: fallback,
+	}
+}

@@ -76,6 +76,12 @@ func (c *Config) checkTopics(p *problems) {
 	if c.Topics.DeadLetter == "" {
 		p.add("topics.dead_letter: name the dead-letter topic")
 	}
+	if c.Registry.Enabled && c.Registry.Topic == "" {
+		p.add("registry.topic: name the model registry topic, or set registry.enabled: false")
+	}
+	if c.Model.MaxBytes < 0 {
+		p.add("model.max_bytes %d: want 0 (no limit) or a size in bytes", c.Model.MaxBytes)
+	}
 	if c.Group == "" {
 		p.add("group: set a consumer group id")
 	}

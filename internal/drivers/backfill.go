@@ -22,6 +22,9 @@ type BackfillOptions struct {
 	From      time.Time // zero: earliest
 	Out       string    // topic:NAME or file:PATH
 	BatchSize int       // rows per ONNX Runtime call; 0: batch.max_size
+	// Model, NAME@VERSION, replays with that registry version (a what-if); empty: the
+	// version live scoring used for each event (registry on), or model.path.
+	Model string
 	// Registry gets the operator's metrics (nil: a private registry).
 	Registry prometheus.Registerer
 }
@@ -55,7 +58,13 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	}
 	defer model.Close()
 	oc := c.Operator(model)
-	oc.Topics = pipeline.Topics{Predictions: name, DeadLetter: name + ".dlq"} // no alerts from a backfill
+	oc.Topics = pipeline.Topics{Predictions: name, DeadLetter: name + ".dlq"} // no alerts, no shadow from a backfill
+	choice, versions, closeModels, err := replayModels(ctx, c, kc, model, o.Model, log)
+	if err != nil {
+		return nil, err
+	}
+	defer closeModels()
+	oc.Models = choice
 	if oc.Batch, err = c.BatchJobBatcher(o.BatchSize); err != nil {
 		return nil, fmt.Errorf("--batch-size: %w", err)
 	}
@@ -75,7 +84,7 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	s := &BackfillSummary{
 		Events: stats.In.Load(), Predictions: stats.Predictions.Load(), DeadLettered: stats.DeadLettered.Load(),
 		Seconds: elapsed.Seconds(), EventsPerSecond: float64(stats.In.Load()) / elapsed.Seconds(),
-		Out: o.Out, Model: model.Name(), ModelVersion: model.Version(),
+		Out: o.Out, Model: model.Name(), ModelVersion: versions,
 	}
 	if b := stats.Batches.Load(); b > 0 {
 		s.MeanBatch = float64(stats.Rows.Load()) / float64(b)

@@ -59,6 +59,8 @@ func testConfig(t testing.TB, brokers []string) *config.Config {
 	c.Topics.Alerts = "alerts-" + id
 	c.Topics.DeadLetter = "dlq-" + id
 	c.Topics.Backfill = "backfill-" + id
+	c.Topics.Shadow = "shadow-" + id
+	c.Registry.Topic = "models-" + id
 	c.Metrics.Address = ""
 	c.CommitInterval = 200 * time.Millisecond
 	// Tests write events and labels in bursts with pauses between them: a silent labels

@@ -33,6 +33,7 @@ type LiveDeps struct {
 type Live struct {
 	op     *pipeline.Operator
 	model  *scorer.Model
+	follow *follower // nil: registry off
 	stats  *pipeline.Stats
 	closer []func()
 }
@@ -76,6 +77,14 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 		return nil, err
 	}
 	l.closer = append(l.closer, closeState)
+	if l.follow, err = followRegistry(ctx, c, kc, model, d.Registry, d.Logger); err != nil {
+		l.close()
+		return nil, err
+	}
+	if l.follow != nil {
+		l.follow.wire(&oc)
+		l.closer = append(l.closer, l.follow.close)
+	}
 	if l.op, err = pipeline.New(oc, src, sink); err != nil {
 		l.close()
 		return nil, err
@@ -113,8 +122,14 @@ func (l *Live) openSourceAndSink(c *config.Compiled, kc topics.ClientConfig, reg
 	return gs, p, nil
 }
 
-// Model is the model the job scores with.
-func (l *Live) Model() *scorer.Model { return l.model }
+// Model is the live version the job scores with now.
+func (l *Live) Model() *scorer.Model {
+	if l.follow != nil {
+		m, _ := l.follow.live.Current()
+		return m
+	}
+	return l.model
+}
 
 // Stats are the job's counters, updated while Run runs.
 func (l *Live) Stats() *pipeline.Stats { return l.stats }

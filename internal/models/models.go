@@ -263,3 +263,12 @@ func List(ctx context.Context, st Store) ([]Entry, error) {
 	})
 	return out, nil
 }
+
+// Resolve returns the stored version of name that version is a unique prefix of.
+func Resolve(ctx context.Context, st Store, name, version string) (string, error) {
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the model registry: %w", err)
+	}
+	return resolve(snap.Models, name, version)
+}

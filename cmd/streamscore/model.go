@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/models"
+	"github.com/streamscore/streamscore/topics"
+)
+
+func newModelCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "The model registry on Kafka: push, activate, roll back and list versions",
+		Long: `model manages the versions that running instances score with. push validates a
+model file (it loads in ONNX Runtime, takes the feature spec's width, gives finite scores in
+[0, 1] that do not depend on batch size) and stores it in the registry topic
+(registry.topic), content-addressed: its version is the first 8 hex digits of its SHA-256.
+activate makes a stored version live (or the shadow, with --shadow); every running
+instance applies it at a batch boundary within about a second. rollback makes the previous
+live version live again. list shows the versions, their roles and who activated them when.`,
+	}
+	cmd.AddCommand(newModelPushCmd(g), newModelActivateCmd(g), newModelRollbackCmd(g), newModelListCmd(g))
+	return cmd
+}
+
+// openRegistry validates the config for the registry and opens it.
+func openRegistry(ctx context.Context, g *globalFlags) (*config.Compiled, *topics.Registry, error) {
+	c, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := c.Validate(config.Needs{Kafka: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	ro, _ := cc.RegistryOptions()
+	r, err := topics.OpenRegistry(ctx, cc.Kafka, ro)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cc, r, nil
+}
+
+// whoami names the operator in the activation log: $USER@host.
+func whoami() string {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname() // best effort: the name alone still says who
+	return name + "@" + host
+}
+
+func newModelPushCmd(g *globalFlags) *cobra.Command {
+	var name, golden string
+	cmd := &cobra.Command{
+		Use:   "push FILE",
+		Short: "Validate a model file and store it in the registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cc, r, err := openRegistry(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if name == "" {
+				name = cc.Model.Name
+			}
+			if golden == "" {
+				golden = filepath.Join(filepath.Dir(args[0]), "golden.jsonl")
+			}
+			o := models.PushOptions{
+				Name: name, Width: cc.Features.Len(), Golden: models.GoldenRows(golden, cc.Features.Len()), By: whoami(),
+				Model: cc.ModelOptions(),
+			}
+			meta, err := models.PushFile(cmd.Context(), r, args[0], o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pushed %s@%s (%d bytes, %d records) to %s; activate it with: streamscore model activate %s@%s\n",
+				meta.Name, meta.Version, meta.Bytes, meta.Chunks+1, r.Topic(), meta.Name, meta.Version)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "model name (default: model.name of the config)")
+	cmd.Flags().StringVar(&golden, "golden", "", "golden rows to validate on (default: golden.jsonl beside FILE when present)")
+	return cmd
+}
+
+func newModelActivateCmd(g *globalFlags) *cobra.Command {
+	var shadow, off bool
+	cmd := &cobra.Command{
+		Use:   "activate NAME@VERSION",
+		Short: "Make a stored version live (or the shadow) on every instance",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, version, ok := strings.Cut(args[0], "@")
+			if !ok || name == "" || (version == "" && !off) {
+				return fmt.Errorf("%q: want NAME@VERSION (a unique prefix of the version will do)", args[0])
+			}
+			role := topics.RoleLive
+			switch {
+			case off:
+				role = topics.RoleShadowOff
+			case shadow:
+				role = topics.RoleShadow
+			}
+			_, r, err := openRegistry(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			a, err := models.Activate(cmd.Context(), r, name, version, role, whoami())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s is now %s (activation %d at %s)\n", a.Name, a.Version, a.Role, a.Offset, a.At.Format(time.RFC3339))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&shadow, "shadow", false, "make it the shadow: it scores the same rows into topics.shadow, beside the live version")
+	cmd.Flags().BoolVar(&off, "shadow-off", false, "stop shadowing NAME (the version may be left out: NAME@)")
+	return cmd
+}
+
+func newModelRollbackCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback NAME",
+		Short: "Make the previous live version live again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, r, err := openRegistry(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			a, err := models.Rollback(cmd.Context(), r, args[0], whoami())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "rolled %s back to %s\n", a.Name, a.Version)
+			return nil
+		},
+	}
+}
+
+func newModelListCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the stored versions, their roles and their activations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, r, err := openRegistry(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			entries, err := models.List(cmd.Context(), r)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tVERSION\tROLE\tBYTES\tPUSHED\tPUSHED BY\tACTIVATIONS")
+			for _, e := range entries {
+				var acts []string
+				for _, a := range e.Activations {
+					acts = append(acts, fmt.Sprintf("%s %s by %s", a.Role, a.At.Format(time.RFC3339), a.By))
+				}
+				role := string(e.Role)
+				if role == "" {
+					role = "-"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, e.Version, role, e.Bytes,
+					e.PushedAt.Format(time.RFC3339), e.PushedBy, strings.Join(acts, "; "))
+			}
+			return w.Flush()
+		},
+	}
+}

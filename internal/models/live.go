@@ -1,0 +1,237 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// Source is what an instance needs of the registry to follow activations.
+type Source interface {
+	GetModel(ctx context.Context, name, version string) ([]byte, topics.ModelMeta, error)
+	Follow(ctx context.Context, o topics.FollowOptions, fn func(topics.Activation) error) error
+}
+
+// LiveOptions configure an instance's view of one model name.
+type LiveOptions struct {
+	Name string
+	// Width is the feature spec's width: a version of another width is refused.
+	Width int
+	// Model is how versions load here (device, threads, input/output); Path and Name are
+	// ignored.
+	Model scorer.Options
+	// MaxBytes refuses versions larger than this (0: no limit), for instances whose memory
+	// cannot take any model pushed.
+	MaxBytes int64
+	// Fallback scores until the log makes a version live (the model.path of the config).
+	Fallback *scorer.Model
+	// Registry gets streamscore_model_info and the load-failure counter; nil: none.
+	Registry prometheus.Registerer
+	Logger   *zap.Logger
+}
+
+// Live is the set of versions an instance scores with: the live one and an optional
+// shadow, following the activation log. Current is safe for concurrent use and is what
+// the operator asks once per batch, so a batch never mixes versions; activations are
+// applied by Run's goroutine. A version that cannot be loaded here leaves the current one
+// scoring, logged and counted.
+type Live struct {
+	o      LiveOptions
+	src    Source
+	log    *zap.Logger
+	info   *prometheus.GaugeVec
+	failed *prometheus.CounterVec
+	swaps  prometheus.Counter
+
+	mu     sync.Mutex
+	live   *scorer.Model
+	shadow *scorer.Model
+	loaded map[string]*scorer.Model // every version loaded, closed by Close: a batch in flight may still use an old one
+	acts   []topics.Activation
+}
+
+// NewLive prepares the holder; Run starts following.
+func NewLive(src Source, o LiveOptions) (*Live, error) {
+	if o.Fallback == nil {
+		return nil, errors.New("models: a fallback model is required")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	l := &Live{
+		o: o, src: src, log: o.Logger, live: o.Fallback,
+		loaded: map[string]*scorer.Model{},
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamscore_model_info", Help: "1 for each model version this instance scores with, by role (live, shadow).",
+		}, []string{"name", "version", "role"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamscore_model_load_failures_total", Help: "Activated versions this instance could not load (it kept scoring with the one it had).",
+		}, []string{"name", "version"}),
+		swaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamscore_model_swaps_total", Help: "Live or shadow versions changed at a batch boundary.",
+		}),
+	}
+	if o.Registry != nil {
+		for _, c := range []prometheus.Collector{l.info, l.failed, l.swaps} {
+			if err := o.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("models: registering metrics: %w", err)
+			}
+		}
+	}
+	l.setInfo(o.Fallback, topics.RoleLive)
+	return l, nil
+}
+
+// Current returns the live version and the shadow (nil: none) to score the next batch
+// with.
+func (l *Live) Current() (live, shadow *scorer.Model) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live, l.shadow
+}
+
+// Run follows the activation log until ctx ends. ready is closed once every activation
+// written before Run was called has been applied, so an instance starts scoring with the
+// versions the log made live. It returns ctx's error, or the registry's.
+func (l *Live) Run(ctx context.Context, ready chan<- struct{}) error {
+	var once sync.Once
+	caughtUp := func() { once.Do(func() { close(ready) }) }
+	defer caughtUp()
+	from := int64(0)
+	for {
+		err := l.src.Follow(ctx, topics.FollowOptions{From: from, CaughtUp: caughtUp}, func(a topics.Activation) error {
+			from = a.Offset + 1
+			if a.Name == l.o.Name {
+				l.apply(ctx, a)
+			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.log.Warn("following the model registry; resuming", zap.Int64("from", from), zap.Error(err))
+	}
+}
+
+// apply adds an activation to the log this instance has seen and loads what the log now
+// says, keeping the current versions where that fails.
+func (l *Live) apply(ctx context.Context, a topics.Activation) {
+	l.acts = append(l.acts, a)
+	want := State(l.acts)[l.o.Name]
+	if v := want.Live.Version; v != "" {
+		if m, err := l.load(ctx, v); err != nil {
+			l.refuse(v, err)
+		} else {
+			l.set(&l.live, m, topics.RoleLive)
+		}
+	}
+	if v := want.Shadow.Version; v == "" {
+		l.set(&l.shadow, nil, topics.RoleShadow)
+	} else if m, err := l.load(ctx, v); err != nil {
+		l.refuse(v, err)
+	} else {
+		l.set(&l.shadow, m, topics.RoleShadow)
+	}
+}
+
+func (l *Live) refuse(version string, err error) {
+	l.failed.WithLabelValues(l.o.Name, version).Inc()
+	live, _ := l.Current()
+	l.log.Error("cannot load the activated model version; still scoring with the current one",
+		zap.String("model", l.o.Name), zap.String("version", version), zap.String("scoring_with", live.Version()), zap.Error(err))
+}
+
+// set makes m the model of role, for the next batch.
+func (l *Live) set(slot **scorer.Model, m *scorer.Model, role topics.Role) {
+	l.mu.Lock()
+	old := *slot
+	*slot = m
+	l.mu.Unlock()
+	if old == m {
+		return
+	}
+	l.swaps.Inc()
+	if old != nil {
+		l.info.DeleteLabelValues(old.Name(), old.Version(), string(role))
+	}
+	l.setInfo(m, role)
+	if m != nil {
+		l.log.Info("model version activated", zap.String("model", m.Name()), zap.String("version", m.Version()), zap.String("role", string(role)))
+	}
+}
+
+func (l *Live) setInfo(m *scorer.Model, role topics.Role) {
+	if m != nil {
+		l.info.WithLabelValues(m.Name(), m.Version(), string(role)).Set(1)
+	}
+}
+
+// load returns version, loading it from the registry once.
+func (l *Live) load(ctx context.Context, version string) (*scorer.Model, error) {
+	if version == l.o.Fallback.Version() {
+		return l.o.Fallback, nil
+	}
+	if m, ok := l.loaded[version]; ok {
+		return m, nil
+	}
+	m, err := Load(ctx, l.src, version, l.o)
+	if err != nil {
+		return nil, err
+	}
+	l.loaded[version] = m
+	return m, nil
+}
+
+// Load reads version of o.Name from the registry and loads it as o says.
+func Load(ctx context.Context, src Loader, version string, o LiveOptions) (*scorer.Model, error) {
+	raw, meta, err := src.GetModel(ctx, o.Name, version)
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxBytes > 0 && meta.Bytes > o.MaxBytes {
+		return nil, fmt.Errorf("version %s is %d bytes, over this instance's model.max_bytes %d: raise it or ship a smaller model", version, meta.Bytes, o.MaxBytes)
+	}
+	opts := o.Model
+	opts.Path, opts.Name = "", o.Name
+	m, err := scorer.OpenBytes(raw, opts)
+	if err != nil {
+		return nil, err
+	}
+	if m.NumFeatures() != o.Width {
+		m.Close()
+		return nil, fmt.Errorf("version %s takes %d inputs but the feature spec has %d", version, m.NumFeatures(), o.Width)
+	}
+	return m, nil
+}
+
+// Close closes every version loaded from the registry (not the fallback). Call it after
+// the operator has stopped.
+func (l *Live) Close() {
+	for _, m := range l.loaded {
+		m.Close()
+	}
+	l.loaded = nil
+}
+
+// Choose implements pipeline.Models: the versions of the next batch.
+func (l *Live) Choose() pipeline.ModelChoice {
+	live, shadow := l.Current()
+	c := pipeline.ModelChoice{Live: live}
+	if shadow != nil { // a nil *scorer.Model must not become a non-nil Scorer
+		c.Shadow = shadow
+	}
+	return c
+}
+
+// MarkEncoder writes switch markers in the registry's format (pipeline.Marks).
+func MarkEncoder(topic string, partition int32, offset int64, name, version string) (key, value []byte, err error) {
+	return topics.EncodeMark(topics.Mark{Topic: topic, Partition: partition, Offset: offset, Name: name, Version: version})
+}
