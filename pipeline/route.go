@@ -7,9 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/scorer"
-	"go.uber.org/zap"
 )
 
 // deadLetter sends r, as it came, to the dead-letter topic with headers saying why. Like

@@ -17,15 +17,18 @@ func newVerifyCmd(g *globalFlags) *cobra.Command {
 		Long: `verify joins two prediction streams on the source topic, partition and offset of the
 event each prediction is for, and reports how many joined, how many are missing on each
 side, duplicates, and score mismatches. Scores must be bit-identical unless --tolerance is
-set (for GPU runs). It exits non-zero on any mismatch or gap. Topics are read from their
-earliest offset up to their end when verify starts.`,
+set (for GPU runs). It exits non-zero on any mismatch or gap. Events that the two streams
+scored with different model versions (a what-if backfill --model, say) are not mismatches:
+they are compared per pair of versions (score differences, alerts gained and lost at the
+config's threshold). Topics are read from their earliest offset up to their end when
+verify starts.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.load()
 			if err != nil {
 				return err
 			}
-			rep, err := audit.Verify(cmd.Context(), c.Kafka, args[0], args[1], tolerance, show)
+			rep, err := audit.Verify(cmd.Context(), c.Kafka, args[0], args[1], audit.Options{Tolerance: tolerance, Show: show, Threshold: c.Threshold})
 			if err != nil {
 				return err
 			}

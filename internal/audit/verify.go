@@ -21,6 +21,7 @@ type PredictionSet struct {
 	Name        string
 	Scores      map[Key]float32
 	Features    map[Key][]float32 // when the predictions carry them
+	Versions    map[Key]string    // the model version that scored each
 	Duplicates  int64             // extra predictions for an input that already had one
 	Conflicting int64             // duplicates whose score differs from the first
 	DeadLetters int64
@@ -45,6 +46,33 @@ type Report struct {
 	FirstMissingA     []string
 	FirstMissingB     []string
 	ConflictsWithin   int64
+	// Pairs compares the events that the two streams scored with different model
+	// versions (a what-if replay, or a swap one side did not follow): not mismatches, but
+	// how the scores and the alerts moved, per pair of versions.
+	Pairs []VersionPair
+}
+
+// VersionPair is the comparison of the events scored by version A on one side and by B
+// on the other.
+type VersionPair struct {
+	A, B   string
+	Events int64
+	// DiffQuantiles are p50, p90, p99 and the maximum of |score B − score A|.
+	DiffQuantiles [4]float64
+	// AlertsGained are events at or above the threshold with B only; AlertsLost with A
+	// only.
+	AlertsGained, AlertsLost int64
+	diffs                    []float64
+}
+
+// Options tune Verify.
+type Options struct {
+	// Tolerance is the largest |diff| that counts as equal; 0: bit-exact.
+	Tolerance float64
+	// Show bounds the examples the report lists.
+	Show int
+	// Threshold is the alert threshold, for the alerts gained and lost between versions.
+	Threshold float64
 }
 
 // OK reports whether the streams agree: nothing missing on either side, no score or
@@ -56,7 +84,8 @@ func (r *Report) OK() bool {
 // Verify joins the prediction streams a and b (topic:NAME, read to its end offsets now, or
 // file:PATH) on their input records. Scores must be bit-identical, or within tolerance when
 // it is above 0; show bounds the examples the report lists.
-func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, tolerance float64, show int) (*Report, error) {
+func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, o Options) (*Report, error) {
+	tolerance, show := o.Tolerance, o.Show
 	sa, err := ReadPredictions(ctx, kc, a)
 	if err != nil {
 		return nil, err
@@ -72,6 +101,7 @@ func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, tolerance 
 		keys = append(keys, k)
 	}
 	sortKeys(keys)
+	pairs := versionPairs{}
 	for _, k := range keys {
 		x := sa.Scores[k]
 		y, ok := sb.Scores[k]
@@ -83,6 +113,16 @@ func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, tolerance 
 			continue
 		}
 		rep.Joined++
+		if fa, fb := sa.Features[k], sb.Features[k]; fa != nil && fb != nil && !SameBits(fa, fb) {
+			rep.FeatureMismatches++
+			if len(rep.FirstMismatch) < show {
+				rep.FirstMismatch = append(rep.FirstMismatch, fmt.Sprintf("%s: features %v vs %v", k, fa, fb))
+			}
+		}
+		if va, vb := sa.Versions[k], sb.Versions[k]; va != vb {
+			pairs.add(va, vb, x, y, o.Threshold)
+			continue
+		}
 		d := math.Abs(float64(x) - float64(y))
 		rep.MaxAbsDiff = math.Max(rep.MaxAbsDiff, d)
 		equal := math.Float32bits(x) == math.Float32bits(y)
@@ -95,13 +135,8 @@ func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, tolerance 
 				rep.FirstMismatch = append(rep.FirstMismatch, fmt.Sprintf("%s: %v vs %v (diff %g)", k, x, y, d))
 			}
 		}
-		if fa, fb := sa.Features[k], sb.Features[k]; fa != nil && fb != nil && !SameBits(fa, fb) {
-			rep.FeatureMismatches++
-			if len(rep.FirstMismatch) < show {
-				rep.FirstMismatch = append(rep.FirstMismatch, fmt.Sprintf("%s: features %v vs %v", k, fa, fb))
-			}
-		}
 	}
+	rep.Pairs = pairs.done()
 	missA := make([]Key, 0)
 	for k := range sb.Scores {
 		if _, ok := sa.Scores[k]; !ok {
@@ -148,7 +183,7 @@ func ReadPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (
 	if !ok || name == "" {
 		return nil, fmt.Errorf("%q: want topic:NAME or file:PATH", spec)
 	}
-	set := &PredictionSet{Name: spec, Scores: map[Key]float32{}, Features: map[Key][]float32{}}
+	set := &PredictionSet{Name: spec, Scores: map[Key]float32{}, Features: map[Key][]float32{}, Versions: map[Key]string{}}
 	add := func(line []byte) error {
 		var p struct {
 			pipeline.Prediction
@@ -170,6 +205,7 @@ func ReadPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (
 			return nil
 		}
 		set.Scores[k] = p.Score
+		set.Versions[k] = p.Model.Version
 		if p.Features != nil {
 			set.Features[k] = p.Features
 		}
@@ -229,7 +265,51 @@ func Print(w io.Writer, r *Report, tolerance float64) {
 	for _, m := range r.FirstMissingB {
 		fmt.Fprintln(w, "  missing in B", m)
 	}
+	for _, p := range r.Pairs {
+		fmt.Fprintf(w, "versions %s (A) -> %s (B): %d events, |diff| p50 %.4g p90 %.4g p99 %.4g max %.4g, alerts gained %d, lost %d\n",
+			p.A, p.B, p.Events, p.DiffQuantiles[0], p.DiffQuantiles[1], p.DiffQuantiles[2], p.DiffQuantiles[3], p.AlertsGained, p.AlertsLost)
+	}
 	if r.OK() {
 		fmt.Fprintln(w, "OK: the streams agree")
 	}
+}
+
+// versionPairs accumulates the comparisons of events scored by different versions.
+type versionPairs map[[2]string]*VersionPair
+
+func (v versionPairs) add(a, b string, x, y float32, threshold float64) {
+	p, ok := v[[2]string{a, b}]
+	if !ok {
+		p = &VersionPair{A: a, B: b}
+		v[[2]string{a, b}] = p
+	}
+	p.Events++
+	p.diffs = append(p.diffs, math.Abs(float64(y)-float64(x)))
+	alertA, alertB := float64(x) >= threshold, float64(y) >= threshold
+	switch {
+	case alertB && !alertA:
+		p.AlertsGained++
+	case alertA && !alertB:
+		p.AlertsLost++
+	}
+}
+
+// done returns the pairs by version, with their quantiles.
+func (v versionPairs) done() []VersionPair {
+	out := make([]VersionPair, 0, len(v))
+	for _, p := range v {
+		sort.Float64s(p.diffs)
+		for i, q := range []float64{0.5, 0.9, 0.99, 1} {
+			p.DiffQuantiles[i] = p.diffs[min(len(p.diffs)-1, int(q*float64(len(p.diffs))))]
+		}
+		p.diffs = nil
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].A != out[j].A {
+			return out[i].A < out[j].A
+		}
+		return out[i].B < out[j].B
+	})
+	return out
 }

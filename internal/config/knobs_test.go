@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamscore/streamscore/scorer"
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
+
+	"github.com/streamscore/streamscore/scorer"
 )
 
 const (

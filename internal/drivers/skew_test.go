@@ -113,7 +113,7 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	if bs.Events != total || bs.DeadLettered != ls.DeadLettered || bs.DeadLettered != bad {
 		t.Fatalf("backfill read %d events with %d dead letters; live had %d events, %d dead letters; %d were malformed", bs.Events, bs.DeadLettered, total, ls.DeadLettered, bad)
 	}
-	rep, err := audit.Verify(ctx, c.Kafka, "topic:"+c.Topics.Predictions, "file:"+out, 0, 5)
+	rep, err := audit.Verify(ctx, c.Kafka, "topic:"+c.Topics.Predictions, "file:"+out, audit.Options{Show: 5, Threshold: c.Threshold})
 	if err != nil {
 		t.Fatal(err)
 	}
