@@ -56,6 +56,9 @@ type Live struct {
 	shadow *scorer.Model
 	loaded map[string]*scorer.Model // every version loaded, closed by Close: a batch in flight may still use an old one
 	acts   []topics.Activation
+	// want is what the log asked for last, loaded or not: an activation of another model
+	// role does not retry a version that failed here (each failure is counted once).
+	want ModelState
 }
 
 // NewLive prepares the holder; Run starts following.
@@ -126,7 +129,9 @@ func (l *Live) Run(ctx context.Context, ready chan<- struct{}) error {
 func (l *Live) apply(ctx context.Context, a topics.Activation) {
 	l.acts = append(l.acts, a)
 	want := State(l.acts)[l.o.Name]
-	if v := want.Live.Version; v != "" {
+	prev := l.want
+	l.want = want
+	if v := want.Live.Version; v != "" && (v != prev.Live.Version || want.Live.Offset != prev.Live.Offset) {
 		if m, err := l.load(ctx, v); err != nil {
 			l.refuse(v, err)
 		} else {
@@ -135,10 +140,12 @@ func (l *Live) apply(ctx context.Context, a topics.Activation) {
 	}
 	if v := want.Shadow.Version; v == "" {
 		l.set(&l.shadow, nil, topics.RoleShadow)
-	} else if m, err := l.load(ctx, v); err != nil {
-		l.refuse(v, err)
-	} else {
-		l.set(&l.shadow, m, topics.RoleShadow)
+	} else if v != prev.Shadow.Version {
+		if m, err := l.load(ctx, v); err != nil {
+			l.refuse(v, err)
+		} else {
+			l.set(&l.shadow, m, topics.RoleShadow)
+		}
 	}
 }
 

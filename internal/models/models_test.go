@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -16,17 +17,23 @@ import (
 	"github.com/streamscore/streamscore/topics"
 )
 
-// registry opens a registry on an embedded broker of the test's own.
+// registry opens a registry of the test's own: on Apache Kafka when
+// STREAMSCORE_TEST_BROKERS names it (make test), else on an embedded broker.
 func registry(t *testing.T) (context.Context, *topics.Registry) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	b, err := topics.NewEmbeddedBroker(1)
-	if err != nil {
-		t.Fatal(err)
+	cc := topics.ClientConfig{Brokers: strings.Split(os.Getenv("STREAMSCORE_TEST_BROKERS"), ",")}
+	topic := fmt.Sprintf("models-%s-%08x", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), rand.Uint32())
+	if os.Getenv("STREAMSCORE_TEST_BROKERS") == "" {
+		b, err := topics.NewEmbeddedBroker(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		cc.Brokers = b.Addrs()
 	}
-	t.Cleanup(b.Close)
-	reg, err := topics.OpenRegistry(ctx, topics.ClientConfig{Brokers: b.Addrs()}, topics.RegistryOptions{})
+	reg, err := topics.OpenRegistry(ctx, cc, topics.RegistryOptions{Topic: topic})
 	if err != nil {
 		t.Fatal(err)
 	}
