@@ -218,21 +218,14 @@ func poisson(r *rand.Rand, lambda float64) int {
 
 // AppendEvent appends the event JSON of DESIGN.md (no label fields).
 func (tx *Tx) AppendEvent(dst []byte) []byte {
-	dst = append(dst, `{"transaction_id":`...)
-	dst = strconv.AppendInt(dst, tx.ID, 10)
-	dst = append(dst, `,"tx_datetime":"`...)
-	dst = tx.Time.UTC().AppendFormat(dst, time.RFC3339)
-	dst = append(dst, `","customer_id":`...)
-	dst = strconv.AppendInt(dst, tx.CustomerID, 10)
-	dst = append(dst, `,"terminal_id":`...)
-	dst = strconv.AppendInt(dst, tx.TerminalID, 10)
+	dst = tx.appendIdentity(dst)
 	dst = append(dst, `,"tx_amount":`...)
 	dst = strconv.AppendFloat(dst, tx.Amount, 'f', 2, 64)
 	return append(dst, '}')
 }
 
-// AppendLabel appends the label JSON of DESIGN.md for transactions.labels.
-func (tx *Tx) AppendLabel(dst []byte) []byte {
+// appendIdentity opens the JSON object of an event or a label with the fields both carry.
+func (tx *Tx) appendIdentity(dst []byte) []byte {
 	dst = append(dst, `{"transaction_id":`...)
 	dst = strconv.AppendInt(dst, tx.ID, 10)
 	dst = append(dst, `,"tx_datetime":"`...)
@@ -240,7 +233,12 @@ func (tx *Tx) AppendLabel(dst []byte) []byte {
 	dst = append(dst, `","customer_id":`...)
 	dst = strconv.AppendInt(dst, tx.CustomerID, 10)
 	dst = append(dst, `,"terminal_id":`...)
-	dst = strconv.AppendInt(dst, tx.TerminalID, 10)
+	return strconv.AppendInt(dst, tx.TerminalID, 10)
+}
+
+// AppendLabel appends the label JSON of DESIGN.md for transactions.labels.
+func (tx *Tx) AppendLabel(dst []byte) []byte {
+	dst = tx.appendIdentity(dst)
 	dst = append(dst, `,"tx_fraud":`...)
 	dst = strconv.AppendInt(dst, int64(tx.Fraud), 10)
 	dst = append(dst, `,"tx_fraud_scenario":`...)
