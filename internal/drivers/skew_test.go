@@ -103,7 +103,7 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "backfill.jsonl")
 	bs, err := Backfill(ctx, cc, BackfillOptions{Out: "file:" + out, BatchSize: 4096}, log, io.Discard)
