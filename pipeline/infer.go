@@ -36,11 +36,11 @@ type InferResult struct {
 // request is one Infer call in flight. Its fields are written only by the flush, on the
 // batcher goroutine, and read by Infer after done is closed.
 type request struct {
-	scores  []float32
-	model   Scorer
-	mixed   bool
-	left    int // rows not yet scored
-	done    chan struct{}
+	scores []float32
+	model  Scorer
+	mixed  bool
+	left   int // rows not yet scored
+	done   chan struct{}
 }
 
 // answer records the score of the request's row i.
@@ -125,7 +125,6 @@ type eventChecker struct {
 	dec  *Decoder
 	ev   *Event
 	feat []float32
-	key  []byte
 }
 
 // NewEventCheck returns a check for a compiled schema and feature spec.

@@ -134,11 +134,11 @@ func TestEventCheck(t *testing.T) {
 		t.Fatalf("good event: key %q, %v", key, err)
 	}
 	for value, class := range map[string]ErrorClass{
-		``:                          ClassEmpty,
-		`{"transaction_id":1`:       ClassInvalidJSON,
-		`[1]`:                       ClassNotObject,
-		"{\"a\":\"\xff\"}":          ClassInvalidUTF8,
-		`{"transaction_id":1234}`:   ClassMissingField,
+		``:                        ClassEmpty,
+		`{"transaction_id":1`:     ClassInvalidJSON,
+		`[1]`:                     ClassNotObject,
+		"{\"a\":\"\xff\"}":        ClassInvalidUTF8,
+		`{"transaction_id":1234}`: ClassMissingField,
 		`{"transaction_id":"x","tx_datetime":"2018-04-01T00:07:56Z","customer_id":596,"terminal_id":3156,"tx_amount":57.16}`: ClassWrongType,
 		`{"transaction_id":1234,"tx_datetime":"2018-04-01T00:07:56Z","customer_id":596,"terminal_id":3156,"tx_amount":-1}`:   ClassOutOfRange,
 	} {

@@ -267,17 +267,17 @@ func TestAPIEventsRefused(t *testing.T) {
 	j := startAPI(t, c)
 	good := string(event(1))
 	bad := map[string]string{
-		``:                   "empty",
-		good[:len(good)-4]:   "invalid_json",
-		"{\"a\":\"\xff\"}":   "invalid_utf8",
-		`[1,2]`:              "not_object",
-		`{"customer_id":5}`:  "missing_field",
-		strings.Replace(good, `"terminal_id":1`, `"terminal_id":"1"`, 1):  "wrong_type",
+		``:                  "empty",
+		good[:len(good)-4]:  "invalid_json",
+		"{\"a\":\"\xff\"}":  "invalid_utf8",
+		`[1,2]`:             "not_object",
+		`{"customer_id":5}`: "missing_field",
+		strings.Replace(good, `"terminal_id":1`, `"terminal_id":"1"`, 1):                 "wrong_type",
 		strings.Replace(good, `"customer_id":1,`, `"customer_id":1,"customer_id":2,`, 1): "duplicate_key",
-		strings.Replace(good, `"tx_amount":11.25`, `"tx_amount":1e999`, 1):   "non_finite",
-		strings.Replace(good, `"tx_amount":11.25`, `"tx_amount":-3`, 1):      "out_of_range",
-		`{"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`: "too_deep",
-		`{"pad":"` + strings.Repeat("x", 70_000) + `"}`:                 "oversize",
+		strings.Replace(good, `"tx_amount":11.25`, `"tx_amount":1e999`, 1):               "non_finite",
+		strings.Replace(good, `"tx_amount":11.25`, `"tx_amount":-3`, 1):                  "out_of_range",
+		`{"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`:                "too_deep",
+		`{"pad":"` + strings.Repeat("x", 70_000) + `"}`:                                  "oversize",
 	}
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {
