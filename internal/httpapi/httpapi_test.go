@@ -16,9 +16,9 @@ import (
 type fakeModel struct{}
 
 func (fakeModel) Score([]float32, int, []float32, []float32) ([]float32, error) { return nil, nil }
-func (fakeModel) NumFeatures() int                                               { return 2 }
-func (fakeModel) Name() string                                                   { return "fraud" }
-func (fakeModel) Version() string                                                { return "abcd1234" }
+func (fakeModel) NumFeatures() int                                              { return 2 }
+func (fakeModel) Name() string                                                  { return "fraud" }
+func (fakeModel) Version() string                                               { return "abcd1234" }
 
 type fakeScorer struct{}
 
@@ -136,7 +136,7 @@ func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 func TestSourceOf(t *testing.T) {
 	for v, want := range map[string]position{
 		`{"source":{"topic":"transactions","partition":3,"offset":1234},"key":"596"}`: {"transactions", 3, 1234},
-		`{"key":"1","source":{"offset":9,"partition":1,"topic":"t"}}`:                  {"t", 1, 9},
+		`{"key":"1","source":{"offset":9,"partition":1,"topic":"t"}}`:                 {"t", 1, 9},
 	} {
 		got, ok := sourceOf([]byte(v))
 		if !ok || got != want {
