@@ -99,7 +99,10 @@ func (c ModelChoice) runs(rows []row, buf []run) []run {
 		return append(buf, run{0, len(rows), c.Live})
 	}
 	for i := range rows {
-		m := c.ByRecord(rows[i].rec)
+		m := c.Live // a request row has no record: the live version scores it
+		if rows[i].rec != nil {
+			m = c.ByRecord(rows[i].rec)
+		}
 		if n := len(buf); n > 0 && buf[n-1].m == m {
 			buf[n-1].end = i + 1
 			continue

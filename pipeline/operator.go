@@ -160,11 +160,15 @@ type Operator struct {
 	runs   []run
 }
 
+// row is one row for the batcher: a fetched record, or (req set) row idx of a synchronous
+// request, which has no record and whose score goes back to the request (infer.go).
 type row struct {
 	h         handle
 	rec       *Record
 	eventTime time.Time
 	feat      []float32
+	req       *request
+	idx       int32
 }
 
 // New validates cfg and prepares an operator.

@@ -131,6 +131,10 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32) {
 		enc, hdr := o.vers.encoder(rn.m), o.vers.header(rn.m)
 		for i := rn.start; i < rn.end; i++ {
 			r := &rows[i]
+			if r.req != nil {
+				r.req.answer(r.idx, o.scores[i], rn.m) // no record, no outputs
+				continue
+			}
 			rec := r.rec
 			score := o.scores[i]
 			var feat []float32

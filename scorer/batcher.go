@@ -149,8 +149,9 @@ type Batch[T any] struct {
 // flushes are serial and in order, per-source order is kept end to end. Timing decides
 // where batches are cut, never the order of rows.
 //
-// Submit, Queued, CloseInput, Config, CostModel and ArrivalRate are safe to call from any
-// goroutine; Run must be called once.
+// Submit, SubmitUrgent, Queued, CloseInput, Config, CostModel and ArrivalRate are safe to
+// call from any goroutine; Run must be called once. Rows submitted with SubmitUrgent are
+// taken before queued ones (see SubmitUrgent).
 //
 // # When a batch is flushed
 //
@@ -200,11 +201,13 @@ type Batch[T any] struct {
 // Go timers shorter than a millisecond fire about a millisecond late on Linux; a hold with
 // more than 2ms left sleeps on a timer until the last millisecond.
 type Batcher[T any] struct {
-	cfg   BatcherConfig
-	in    chan T
-	flush func(context.Context, Batch[T]) error
-	now   func() time.Time
-	load  *loadModel
+	cfg     BatcherConfig
+	in      chan T
+	urgent  chan T        // rows taken before any row of in (SubmitUrgent)
+	stopped chan struct{} // closed when Run returns
+	flush   func(context.Context, Batch[T]) error
+	now     func() time.Time
+	load    *loadModel
 }
 
 // ErrBatcherClosed is returned by Submit after CloseInput.
@@ -216,7 +219,8 @@ func NewBatcher[T any](cfg BatcherConfig, flush func(context.Context, Batch[T]) 
 		return nil, err
 	}
 	return &Batcher[T]{
-		cfg: cfg, in: make(chan T, cfg.QueueSize), flush: flush, now: time.Now,
+		cfg: cfg, in: make(chan T, cfg.QueueSize), urgent: make(chan T, cfg.MaxSize),
+		stopped: make(chan struct{}), flush: flush, now: time.Now,
 		load: newLoadModel(cfg.Smoothing),
 	}, nil
 }
@@ -269,17 +273,20 @@ func (b *Batcher[T]) CloseInput() { close(b.in) }
 // (ctx's error; queued rows, and those of a batch being held, are not flushed) or flush
 // fails (its error).
 func (b *Batcher[T]) Run(ctx context.Context) error {
+	defer close(b.stopped)
 	rows := make([]T, 0, b.cfg.MaxSize)
 	timer := time.NewTimer(time.Hour) // for holds longer than holdSleepAbove
 	timer.Stop()
 	defer timer.Stop()
 	for {
-		var first T
-		var ok bool
-		select {
-		case first, ok = <-b.in:
-		case <-ctx.Done():
-			return ctx.Err()
+		first, ok, got := b.poll()
+		if !got {
+			select {
+			case first, ok = <-b.in:
+			case first, ok = <-b.urgent:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if !ok {
 			return nil
@@ -329,11 +336,8 @@ func (b *Batcher[T]) collect(ctx context.Context, rows *[]T, start time.Time, ti
 				return FlushPreferred, false, nil
 			}
 		}
-		var r T
-		var ok bool
-		select {
-		case r, ok = <-b.in:
-		default:
+		r, ok, got := b.poll()
+		if !got {
 			if target == 0 {
 				if target, stall = b.holdTarget(k); target == 0 {
 					return FlushIdle, false, nil
@@ -421,6 +425,9 @@ func (b *Batcher[T]) await(ctx context.Context, deadline time.Time, stall time.D
 		if left > holdSleepAbove {
 			timer.Reset(left - holdTimerSlack)
 			select {
+			case r := <-b.urgent:
+				timer.Stop()
+				return r, holdGotRow
 			case r, ok := <-b.in:
 				timer.Stop()
 				return r, received(ok)
@@ -431,6 +438,8 @@ func (b *Batcher[T]) await(ctx context.Context, deadline time.Time, stall time.D
 			}
 		} else {
 			select {
+			case r := <-b.urgent:
+				return r, holdGotRow
 			case r, ok := <-b.in:
 				return r, received(ok)
 			case <-ctx.Done():

@@ -9,7 +9,7 @@ import (
 )
 
 func newRunCmd(g *globalFlags) *cobra.Command {
-	var group, model, device, metricsAddr string
+	var group, model, device, metricsAddr, httpAddr string
 	var threshold float64
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -40,6 +40,9 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			if fl.Changed("metrics-addr") {
 				c.Metrics.Address = metricsAddr
 			}
+			if fl.Changed("http-addr") {
+				c.HTTP.Address = httpAddr
+			}
 			// Live scoring only: batch jobs (backfill, export) read ahead in large fetches
 			// and are faster left to the default GC pacing.
 			if err := c.ApplyMemoryLimit(); err != nil {
@@ -62,7 +65,7 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			}
 			log.Info("scoring", zap.Strings("input", c.Topics.Input), zap.String("group", c.Group),
 				zap.String("model", l.Model().Name()), zap.String("version", l.Model().Version()),
-				zap.String("device", string(l.Model().Device())), zap.String("metrics", addr))
+				zap.String("device", string(l.Model().Device())), zap.String("metrics", addr), zap.String("http", l.APIAddr()))
 			err = l.Run(ctx)
 			if err == nil {
 				log.Info("stopped cleanly")
@@ -76,5 +79,6 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 	fl.StringVar(&device, "device", "", "cpu or cuda")
 	fl.Float64Var(&threshold, "threshold", 0, "alert threshold")
 	fl.StringVar(&metricsAddr, "metrics-addr", "", "address of /metrics, e.g. :9100 (empty: off)")
+	fl.StringVar(&httpAddr, "http-addr", "", "address of the scoring API (OIP v2, /v1/events), e.g. 127.0.0.1:8080 (empty: off)")
 	return cmd
 }

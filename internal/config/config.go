@@ -48,6 +48,7 @@ type Config struct {
 	CommitInterval time.Duration           `yaml:"commit_interval"`
 	DrainTimeout   time.Duration           `yaml:"drain_timeout"`
 	Metrics        MetricsConfig           `yaml:"metrics"`
+	HTTP           HTTPConfig              `yaml:"http"`
 	Log            LogConfig               `yaml:"log"`
 	Schema         pipeline.Schema         `yaml:"schema"`
 	Feedback       pipeline.FeedbackConfig `yaml:"feedback"`

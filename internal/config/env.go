@@ -35,6 +35,7 @@ var envVars = []EnvVar{
 	{"STREAMSCORE_DEVICE", "model.device", "cpu or cuda", str(func(c *Config) *string { return &c.Model.Device })},
 	{"STREAMSCORE_THRESHOLD", "threshold", "alert threshold", func(c *Config, v string) error { return parseFloat(&c.Threshold, v) }},
 	{"STREAMSCORE_METRICS_ADDRESS", "metrics.address", "host:port of /metrics (empty: off)", str(func(c *Config) *string { return &c.Metrics.Address })},
+	{"STREAMSCORE_HTTP_ADDRESS", "http.address", "host:port of the HTTP scoring API (empty: off)", str(func(c *Config) *string { return &c.HTTP.Address })},
 	{"STREAMSCORE_LOG_LEVEL", "log.level", "debug, info, warn or error", str(func(c *Config) *string { return &c.Log.Level })},
 	{"STREAMSCORE_BATCH_MAX_SIZE", "batch.max_size", "largest batch", func(c *Config, v string) error { return parseInt(&c.Batch.MaxSize, v) }},
 	{"STREAMSCORE_BATCH_MAX_WAIT", "batch.max_wait", "e.g. 2ms", func(c *Config, v string) error { return parseDur(&c.Batch.MaxWait, v) }},

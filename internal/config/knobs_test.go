@@ -119,6 +119,12 @@ func knobs() []knob {
 		{"commit_interval", "3s", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).CommitInterval }, 3 * time.Second},
 		{"drain_timeout", "4s", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).DrainTimeout }, 4 * time.Second},
 		{"metrics.address", "127.0.0.1:9999", "STREAMSCORE_METRICS_ADDRESS", "127.0.0.1:9999", func(_ *testing.T, c *Compiled) any { return c.Metrics.Address }, "127.0.0.1:9999"},
+		{"http.address", "127.0.0.1:8081", "STREAMSCORE_HTTP_ADDRESS", "127.0.0.1:8081", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.Address }, "127.0.0.1:8081"},
+		{"http.max_body_bytes", "2MiB", "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.MaxBodyBytes }, int64(2 << 20)},
+		{"http.max_in_flight", 7, "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.MaxInFlight }, 7},
+		{"http.read_timeout", "3s", "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.ReadTimeout }, 3 * time.Second},
+		{"http.request_timeout", "4s", "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.RequestTimeout }, 4 * time.Second},
+		{"http.drain_timeout", "6s", "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.DrainTimeout }, 6 * time.Second},
 		{"log.level", "debug", "STREAMSCORE_LOG_LEVEL", "debug", func(t *testing.T, c *Compiled) any {
 			l, err := c.Log.NewLogger()
 			if err != nil {

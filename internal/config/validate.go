@@ -51,6 +51,7 @@ func (c *Config) Validate(needs Needs) (*Compiled, error) {
 	}
 	c.checkScoring(&p)
 	c.checkBatch(&p)
+	c.checkHTTP(&p)
 	schema, features := c.compileSpec(&p)
 	if len(p) > 0 {
 		src := "configuration"

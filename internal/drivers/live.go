@@ -34,6 +34,7 @@ type Live struct {
 	op     *pipeline.Operator
 	model  *scorer.Model
 	follow *follower // nil: registry off
+	api    *api      // nil: http.address unset
 	stats  *pipeline.Stats
 	closer []func()
 }
@@ -89,6 +90,13 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 		l.close()
 		return nil, err
 	}
+	if l.api, err = newAPI(ctx, c, kc, l.op, src, d); err != nil {
+		l.close()
+		return nil, err
+	}
+	if l.api != nil {
+		l.closer = append(l.closer, l.api.close)
+	}
 	return l, nil
 }
 
@@ -131,6 +139,14 @@ func (l *Live) Model() *scorer.Model {
 	return l.model
 }
 
+// APIAddr is the address of the HTTP scoring API ("" when http.address is unset).
+func (l *Live) APIAddr() string {
+	if l.api == nil {
+		return ""
+	}
+	return l.api.srv.Addr()
+}
+
 // Stats are the job's counters, updated while Run runs.
 func (l *Live) Stats() *pipeline.Stats { return l.stats }
 
@@ -138,7 +154,12 @@ func (l *Live) Stats() *pipeline.Stats { return l.stats }
 // error (an output that could not be written; nothing past it is committed). It closes
 // the job's clients and model before it returns.
 func (l *Live) Run(ctx context.Context) error {
-	err := l.op.Run(ctx)
+	var err error
+	if l.api != nil {
+		err = l.api.run(ctx, l.op.Run)
+	} else {
+		err = l.op.Run(ctx)
+	}
 	l.close()
 	return err
 }
