@@ -75,6 +75,7 @@ bench: build
 	@scripts/kafka.sh start
 	@rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
 	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -run='^$$' -bench='CatchUpVsBackfill|PeakRSS' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \
+	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) STREAMSCORE_API_BENCH_SECONDS=5 $(GO) test -count=1 -run='^TestAPILatencyFigures$$' -v ./internal/drivers || rc=$$?; fi; \
 	scripts/kafka.sh stop; exit $$rc
 
 compose-check:
