@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/streamscore/streamscore/internal/monitor"
+	"github.com/streamscore/streamscore/scorer"
+)
+
+func newDriftCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "drift",
+		Short: "Drift against the training data: build a model's reference, report a stretch of the log",
+	}
+	cmd.AddCommand(newDriftReferenceCmd(g), newDriftReportCmd(g))
+	return cmd
+}
+
+func newDriftReferenceCmd(g *globalFlags) *cobra.Command {
+	var features, out, start string
+	var days, bins int
+	cmd := &cobra.Command{
+		Use:   "reference",
+		Short: "Build model.path's training reference (quantile bins of every feature and of the score) from a features CSV",
+		Long: `reference reads the CSV that testdata/model/train.py trained on ('streamscore features'
+or 'export'), keeps the same training rows (labelled, tx_datetime in [--train-start,
++--train-days)), scores them with model.path and writes the decile bins of every feature
+and of the score, with the training range, as JSON: the file drift.reference names.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			c.Drift.Reference = "" // the one being built
+			cc, _, err := prepare(c, true)
+			if err != nil {
+				return err
+			}
+			from, err := time.Parse(time.DateOnly, start)
+			if err != nil {
+				return fmt.Errorf("--train-start %q: want YYYY-MM-DD: %w", start, err)
+			}
+			m, err := scorer.Open(cc.ModelOptions())
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			f, err := os.Open(features)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			ref, err := monitor.ReferenceFromCSV(f, m, cc.Features.Names(), monitor.ReferenceOptions{
+				TrainStart: from, TrainDays: days, Bins: bins,
+				Source: "streamscore drift reference " + strings.Join(os.Args[3:], " "),
+			})
+			if err != nil {
+				return err
+			}
+			b, err := json.MarshalIndent(ref, "", " ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote the reference of %s %s (%d training rows, %d features) to %s\n",
+				ref.Model, ref.ModelVersion, ref.Rows, len(ref.Features), out)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&features, "features", "features.csv", "the training CSV ('streamscore features --days 136')")
+	fl.StringVar(&out, "out", "reference.json", "where to write the reference")
+	fl.StringVar(&start, "train-start", "2018-07-25", "first training day, as train.py's --train-start")
+	fl.IntVar(&days, "train-days", 7, "training days, as train.py's --train-days")
+	fl.IntVar(&bins, "bins", 10, "quantile bins per feature")
+	return cmd
+}
+
+func newDriftReportCmd(_ *globalFlags) *cobra.Command {
+	return &cobra.Command{Use: "report", Short: "not yet", RunE: func(*cobra.Command, []string) error { return nil }}
+}
