@@ -60,6 +60,7 @@ func testConfig(t testing.TB, brokers []string) *config.Config {
 	c.Topics.DeadLetter = "dlq-" + id
 	c.Topics.Backfill = "backfill-" + id
 	c.Topics.Shadow = "shadow-" + id
+	c.Topics.Drift = "drift-" + id
 	c.Registry.Topic = "models-" + id
 	c.Metrics.Address = ""
 	c.CommitInterval = 200 * time.Millisecond
