@@ -175,8 +175,16 @@ func (d *driftState) close(tp TopicPartition, p *partWindows) []*Output {
 		d.merge(v.m, p.start, v.c)
 		d.m.windows.WithLabelValues(v.m.Name(), strconv.FormatBool(r.Judged)).Inc()
 	}
-	// a version that scored nothing in this window is dropped: a swapped-out one stays out
-	p.byVer = p.byVer[:0]
+	// counts are reused for the next window; a version that scored nothing in this one is
+	// dropped, so that a swapped-out version does not stay
+	kept := p.byVer[:0]
+	for _, v := range p.byVer {
+		if v.c.N > 0 {
+			v.c.Reset()
+			kept = append(kept, v)
+		}
+	}
+	p.byVer = kept
 	return outs
 }
 
