@@ -215,9 +215,9 @@ var knobReference = func() string {
 type fakeVersion string
 
 func (fakeVersion) Score([]float32, int, []float32, []float32) ([]float32, error) { return nil, nil }
-func (fakeVersion) NumFeatures() int                                                 { return 15 }
-func (fakeVersion) Name() string                                                     { return "fraud" }
-func (v fakeVersion) Version() string                                                { return string(v) }
+func (fakeVersion) NumFeatures() int                                              { return 15 }
+func (fakeVersion) Name() string                                                  { return "fraud" }
+func (v fakeVersion) Version() string                                             { return string(v) }
 
 func compile(t *testing.T, path string, lookup func(string) (string, bool)) *Compiled {
 	t.Helper()
