@@ -10,7 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/streamscore/streamscore/internal/monitor"
+	"github.com/streamscore/streamscore/pipeline/drift"
+	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
 )
 
 func newDriftCmd(g *globalFlags) *cobra.Command {
@@ -84,6 +87,58 @@ and of the score, with the training range, as JSON: the file drift.reference nam
 	return cmd
 }
 
-func newDriftReportCmd(_ *globalFlags) *cobra.Command {
-	return &cobra.Command{Use: "report", Short: "not yet", RunE: func(*cobra.Command, []string) error { return nil }}
+func newDriftReportCmd(g *globalFlags) *cobra.Command {
+	var topic string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Print the drift of every event-time window of a drift topic, partitions merged, against drift.reference",
+		Long: `report reads a drift topic to its end (topics.drift, written by 'run'; or NAME.drift,
+written by 'backfill --out topic:NAME', which replays any stretch of the input log from
+--from) and prints, per model version and window, the PSI of the score and of every
+feature against the training reference, with the partitions' counts merged. PSI below 0.1
+is stable, above 0.25 a major shift.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			cc, _, err := prepare(c, true)
+			if err != nil {
+				return err
+			}
+			if cc.DriftReference == nil {
+				return fmt.Errorf("drift.reference is not set: point it at the model's reference.json")
+			}
+			if topic == "" {
+				topic = cc.Topics.Drift
+			}
+			var recs []*drift.Record
+			err = topics.ReadToEnd(cmd.Context(), cc.Kafka, []string{topic}, func(rs []record.Record) error {
+				for _, r := range rs {
+					d, err := drift.ParseRecord(r.Value)
+					if err != nil {
+						return fmt.Errorf("%s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+					}
+					recs = append(recs, d)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			windows, err := monitor.Merge(cc.DriftReference, recs)
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(cmd.OutOrStdout(), windows)
+			}
+			return monitor.Print(cmd.OutOrStdout(), windows, cc.Drift.MinCount)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&topic, "topic", "", "the drift topic to read (default topics.drift)")
+	fl.BoolVar(&jsonOut, "json", false, "print the windows as one JSON array")
+	return cmd
 }
