@@ -101,8 +101,14 @@ func referenceNames(ref *drift.Reference) []string {
 }
 
 // BenchmarkDriftObserve is drift monitoring's cost per scored row, apart from the
-// operator: 15 features and the score binned, hourly windows closed every 200 rows.
+// operator: 15 features and the score binned, hourly windows closed every 200 rows (the
+// record's JSON and the gauges' merge included) or every 20,000.
 func BenchmarkDriftObserve(b *testing.B) {
+	b.Run("rows/window=200", func(b *testing.B) { benchmarkDriftObserve(b, 18*time.Second) })
+	b.Run("rows/window=20000", func(b *testing.B) { benchmarkDriftObserve(b, 180*time.Millisecond) })
+}
+
+func benchmarkDriftObserve(b *testing.B, spacing time.Duration) {
 	ref := shippedReference(b)
 	d := newDriftState(DriftConfig{Topic: "drift", Window: time.Hour, MinCount: 100,
 		Reference: func(Scorer) *drift.Reference { return ref }}, referenceNames(ref), newDriftMetrics(nil), zap.NewNop())
@@ -113,6 +119,6 @@ func BenchmarkDriftObserve(b *testing.B) {
 	b.ReportAllocs()
 	for i := range b.N {
 		rec.Offset = int64(i)
-		d.observe(rec, m, base.Add(time.Duration(i)*18*time.Second), feat, 0.01)
+		d.observe(rec, m, base.Add(time.Duration(i)*spacing), feat, 0.01)
 	}
 }
