@@ -14,7 +14,7 @@ FUZZTIME ?= 10s
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(STREAMSCORE_CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build demo test unit fuzz onnxruntime kafka-start kafka-stop bench lint compose-check clean
+.PHONY: all build demo test unit fuzz onnxruntime kafka-start kafka-stop bench lint rules promtool compose-check clean
 
 all: build
 
@@ -42,9 +42,23 @@ test: lint onnxruntime
 	scripts/kafka.sh stop; \
 	exit $$rc
 
-## lint: golangci-lint (.golangci.yml) over the whole tree; prints the findings and fails on any
-lint: $(GOLANGCI_LINT)
+## lint: golangci-lint (.golangci.yml) over the whole tree, then the alert rules (make rules)
+lint: $(GOLANGCI_LINT) rules
 	$(GOLANGCI_LINT) run ./...
+
+## rules: promtool checks the Prometheus alert rules and runs their unit tests (deploy/rules)
+rules: promtool
+	promtool check rules deploy/rules/streamscore.rules.yml
+	cd deploy/rules && promtool test rules streamscore.rules.test.yml
+
+# promtool comes with Debian's prometheus package; CI runs as root on a fresh machine.
+promtool:
+	@command -v promtool >/dev/null || { \
+		echo "promtool missing: installing Debian's prometheus package"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
+	@command -v promtool >/dev/null || { echo "promtool still missing: install the prometheus package"; exit 1; }
 
 # The versioned file name makes a version bump reinstall; GOBIN puts the binary in the cache.
 $(GOLANGCI_LINT):

@@ -24,6 +24,10 @@ func (o *Operator) endTransaction(ctx context.Context, tx Transactional) error {
 		o.st.Transactions.Add(1)
 	} else {
 		o.st.Aborted.Add(1)
+		if o.drift != nil {
+			// the fetch's records come again: counted twice, the open windows would lie
+			o.drift.forgetAll()
+		}
 	}
 	return nil
 }
@@ -96,6 +100,9 @@ func (o *Operator) revoked(ctx context.Context, tps []TopicPartition) {
 	// A partition assigned again gets a marker at its first scored record, whatever
 	// version scores it: the next owner in between may have used another.
 	o.partVer.forget(tps)
+	if o.drift != nil {
+		o.drift.forget(tps)
+	}
 }
 
 // lost forgets partitions without committing: another member may own them already.
@@ -105,4 +112,7 @@ func (o *Operator) lost(tps []TopicPartition) {
 	}
 	o.tr.forget(tps)
 	o.partVer.forget(tps)
+	if o.drift != nil {
+		o.drift.forget(tps)
+	}
 }

@@ -39,6 +39,8 @@ type Metrics struct {
 
 	shadowDiff       prometheus.Histogram
 	shadowAlertFlips prometheus.Counter
+
+	drift *driftMetrics
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: not registered).
@@ -120,6 +122,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "streamscore_shadow_alert_disagreements_total", Help: "Shadowed events on which live and shadow disagree about the alert (one above the threshold, the other not).",
 		}),
 	}
+	m.drift = newDriftMetrics(reg)
 	if reg != nil {
 		reg.MustRegister(m.costPerRow, m.costPerCall, m.arrivalRate, m.shadowDiff, m.shadowAlertFlips)
 		reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency,
@@ -140,6 +143,7 @@ type Stats struct {
 	Rows         atomic.Int64 // rows scored
 	Shadow       atomic.Int64 // shadow predictions acknowledged
 	Marks        atomic.Int64 // switch markers acknowledged
+	Drift        atomic.Int64 // drift records acknowledged
 	Transactions atomic.Int64 // exactly-once: transactions committed
 	Aborted      atomic.Int64 // exactly-once: transactions aborted (their records are fetched again)
 	Latency      LatencySketch

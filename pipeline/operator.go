@@ -126,6 +126,8 @@ type Config struct {
 	Feedback FeedbackSource
 	// IncludeFeatures writes each prediction's feature vector into it ("features").
 	IncludeFeatures bool
+	// Drift, when set, counts every scored row into drift windows (DriftConfig).
+	Drift *DriftConfig
 }
 
 // Operator scores records from a Source into a Sink. Create it with New, run it once.
@@ -151,6 +153,7 @@ type Operator struct {
 	failed   chan struct{} // closed on the first fatal error
 
 	partVer partVersions // the version that last scored each partition (markers)
+	drift   *driftState  // nil: drift monitoring off
 
 	// scratch of the batcher goroutine
 	mat    []float32
@@ -190,6 +193,10 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 	if cfg.Marks != nil {
 		topics = append(topics, cfg.Marks.Topic)
 	}
+	if cfg.Drift != nil {
+		topics = append(topics, cfg.Drift.Topic)
+		o.drift = newDriftState(*cfg.Drift, cfg.Features.Names(), cfg.Metrics.drift, cfg.Logger)
+	}
 	for _, t := range topics {
 		if t != "" {
 			o.out[t] = cfg.Metrics.recordsOut.WithLabelValues(t)
@@ -221,6 +228,8 @@ func (cfg *Config) validate(src Source, sink Sink) error {
 		return errors.New("operator: no model")
 	case cfg.Marks != nil && (cfg.Marks.Topic == "" || cfg.Marks.Encode == nil):
 		return errors.New("operator: switch markers need a topic and an encoder")
+	case cfg.Drift != nil && cfg.Drift.validate() != nil:
+		return cfg.Drift.validate()
 	case cfg.Topics.Predictions == "" || cfg.Topics.DeadLetter == "":
 		return errors.New("operator: predictions and dead-letter topics are required")
 	case src == nil || sink == nil:

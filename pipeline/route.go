@@ -156,6 +156,11 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32) {
 			if shadow != nil {
 				count++
 			}
+			var drifts []*Output
+			if o.drift != nil {
+				drifts = o.drift.observe(rec, rn.m, r.eventTime, r.feat, score)
+				count += int32(len(drifts))
+			}
 			o.tr.add(r.h, count)
 			outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}
 			o.produce(&outs[i], r.h, &o.st.Predictions)
@@ -164,6 +169,9 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32) {
 			}
 			if mark != nil {
 				o.produce(mark, r.h, &o.st.Marks)
+			}
+			for _, d := range drifts {
+				o.produce(d, r.h, &o.st.Drift)
 			}
 			if shadow != nil {
 				start := len(vals)

@@ -56,6 +56,8 @@ type Config struct {
 	// IncludeFeatures writes each prediction's model input into it ("features"), for
 	// feature logging and skew audits.
 	IncludeFeatures bool `yaml:"include_features"`
+	// Drift is drift monitoring against the training reference (drift.go).
+	Drift DriftConfig `yaml:"drift"`
 	// MemoryLimit is the Go runtime's soft memory limit of `run` (e.g. 200MiB; empty:
 	// none): the garbage collector works harder near it instead of letting the heap
 	// double. The GOMEMLIMIT variable, when set, wins. Batch commands ignore it.
@@ -74,6 +76,8 @@ type TopicsConfig struct {
 	Backfill    string   `yaml:"backfill"`
 	// Shadow receives the predictions of the shadow version, when one is active.
 	Shadow string `yaml:"shadow"`
+	// Drift receives a record per closed drift window (drift.enabled).
+	Drift string `yaml:"drift"`
 	// Create makes missing output topics at start, with Partitions partitions (0: as many
 	// as the first input topic) and ReplicationFactor replicas (-1: broker default).
 	Create            bool  `yaml:"create"`
@@ -142,7 +146,7 @@ func Default() Config {
 	c.Topics = TopicsConfig{
 		Input: []string{"transactions"}, Labels: "transactions.labels", Predictions: "predictions",
 		Alerts: "fraud-alerts", DeadLetter: "transactions.dlq", Backfill: "predictions.backfill",
-		Shadow: "predictions.shadow",
+		Shadow: "predictions.shadow", Drift: "streamscore.drift",
 		Create: true, ReplicationFactor: -1,
 	}
 	c.StartAt = "earliest"
@@ -151,6 +155,7 @@ func Default() Config {
 	c.Model.Threads = 1
 	c.Registry = RegistryConfig{Enabled: true, Topic: "streamscore.models"}
 	c.Threshold = 0.5
+	c.Drift = defaultDrift()
 	c.Batch = BatchConfig{MaxSize: 1024, MaxWait: 2 * time.Millisecond}
 	c.Producer.Compression = "lz4"
 	c.CommitInterval = time.Second

@@ -100,6 +100,17 @@ func knobs() []knob {
 		}, int64(1000)},
 		{"registry.enabled", false, "", "", func(_ *testing.T, c *Compiled) any { _, ok := c.RegistryOptions(); return ok }, false},
 		{"registry.topic", "reg2", "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.RegistryOptions(); return o.Topic }, "reg2"},
+		{"topics.drift", "dr2", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Drift.Topic }, "dr2"},
+		{"drift.enabled", false, "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Drift == nil }, true},
+		{"drift.window", "15m", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Drift.Window }, 15 * time.Minute},
+		{"drift.min_count", 42, "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Drift.MinCount }, int64(42)},
+		{"drift.reference", knobReference, "", "", func(_ *testing.T, c *Compiled) any {
+			ref := c.Operator(nil).Drift.Reference(fakeVersion("any"))
+			if ref == nil {
+				return int64(0)
+			}
+			return ref.Rows
+		}, int64(1)},
 		{"topics.shadow", "sh2", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Topics.Shadow }, "sh2"},
 		{"model.name", "m2", "", "", func(_ *testing.T, c *Compiled) any { return c.ModelOptions().Name }, "m2"},
 		{"model.device", "cuda", "STREAMSCORE_DEVICE", "cuda", func(_ *testing.T, c *Compiled) any { return string(c.ModelOptions().Device) }, "cuda"},
@@ -172,6 +183,16 @@ func withKey(t *testing.T, key string, v any) string {
 		m = next
 	}
 	m[parts[len(parts)-1]] = v
+	// The file is read at validation: keep a relative drift.reference pointing where the
+	// reference config's does.
+	if d, ok := doc["drift"].(map[string]any); ok {
+		if p, ok := d["reference"].(string); ok && !filepath.IsAbs(p) {
+			d["reference"] = filepath.Join(filepath.Dir(referenceConfig), p)
+			if abs, err := filepath.Abs(d["reference"].(string)); err == nil {
+				d["reference"] = abs
+			}
+		}
+	}
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +206,24 @@ func withKey(t *testing.T, key string, v any) string {
 }
 
 func noEnv(string) (string, bool) { return "", false }
+
+// knobReference is a one-row drift reference of the reference config's features, for
+// drift.reference (absolute: the knob's config file lives in a temporary folder).
+var knobReference = func() string {
+	p, err := filepath.Abs("testdata/reference-knob.json")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
+// fakeVersion is a pipeline.Scorer that only has a version.
+type fakeVersion string
+
+func (fakeVersion) Score([]float32, int, []float32, []float32) ([]float32, error) { return nil, nil }
+func (fakeVersion) NumFeatures() int                                              { return 15 }
+func (fakeVersion) Name() string                                                  { return "fraud" }
+func (v fakeVersion) Version() string                                             { return string(v) }
 
 func compile(t *testing.T, path string, lookup func(string) (string, bool)) *Compiled {
 	t.Helper()

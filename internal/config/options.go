@@ -62,6 +62,7 @@ func (c *Compiled) Operator(m pipeline.Scorer) pipeline.Config {
 		CommitInterval:  c.CommitInterval,
 		DrainTimeout:    c.DrainTimeout,
 		IncludeFeatures: c.IncludeFeatures,
+		Drift:           c.DriftOptions(),
 	}
 }
 
@@ -124,6 +125,9 @@ func (c *Compiled) OutputTopics(inputPartitions int32) (replication int16, specs
 	}
 	if c.Features.UsesFeedback() {
 		names = append(names, c.Topics.Labels)
+	}
+	if c.Drift.Enabled {
+		names = append(names, c.Topics.Drift)
 	}
 	for _, t := range names {
 		if t != "" {

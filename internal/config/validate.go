@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/drift"
 	"github.com/streamscore/streamscore/scorer"
 )
 
@@ -26,6 +27,8 @@ type Compiled struct {
 	*Config
 	Schema   *pipeline.Schema
 	Features *pipeline.FeatureSpec
+	// DriftReference is drift.reference, read and checked (nil: none).
+	DriftReference *drift.Reference
 }
 
 // problems collects what is wrong with a config, to report all of it at once.
@@ -53,6 +56,9 @@ func (c *Config) Validate(needs Needs) (*Compiled, error) {
 	c.checkBatch(&p)
 	c.checkHTTP(&p)
 	schema, features := c.compileSpec(&p)
+	// A reference of other features is not an error here: the operator logs it and does
+	// not count that version's rows.
+	ref := c.checkDrift(&p)
 	if len(p) > 0 {
 		src := "configuration"
 		if c.path != "" {
@@ -64,7 +70,7 @@ func (c *Config) Validate(needs Needs) (*Compiled, error) {
 		}
 		return nil, fmt.Errorf("%s is not valid:\n  - %s", src, strings.Join(msgs, "\n  - "))
 	}
-	return &Compiled{Config: c, Schema: schema, Features: features}, nil
+	return &Compiled{Config: c, Schema: schema, Features: features, DriftReference: ref}, nil
 }
 
 func (c *Config) checkTopics(p *problems) {

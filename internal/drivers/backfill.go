@@ -59,6 +59,7 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	defer model.Close()
 	oc := c.Operator(model)
 	oc.Topics = pipeline.Topics{Predictions: name, DeadLetter: name + ".dlq"} // no alerts, no shadow from a backfill
+	oc.Drift = backfillDrift(oc.Drift, kind, name)
 	choice, versions, closeModels, err := replayModels(ctx, c, kc, model, o.Model, log)
 	if err != nil {
 		return nil, err
@@ -118,7 +119,8 @@ func backfillSink(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 	if err == nil {
 		err = adm.EnsureTopics(ctx, c.Topics.ReplicationFactor,
 			topics.TopicSpec{Name: name, Partitions: parts[in]},
-			topics.TopicSpec{Name: name + ".dlq", Partitions: parts[in]})
+			topics.TopicSpec{Name: name + ".dlq", Partitions: parts[in]},
+			topics.TopicSpec{Name: name + ".drift", Partitions: parts[in]})
 	}
 	adm.Close()
 	if err != nil {
@@ -137,4 +139,15 @@ func backfillSink(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 		}
 		return nil
 	}, nil
+}
+
+// backfillDrift writes a topic backfill's drift records to NAME.drift, beside its
+// predictions, never to the live drift topic; a file backfill computes none.
+func backfillDrift(d *pipeline.DriftConfig, kind, name string) *pipeline.DriftConfig {
+	if d == nil || kind != "topic" {
+		return nil
+	}
+	o := *d
+	o.Topic = name + ".drift"
+	return &o
 }

@@ -80,6 +80,7 @@ func Export(ctx context.Context, c *config.Compiled, o ExportOptions, log *zap.L
 
 	// No model: the export is the features (and a training set may be for a new model).
 	oc := c.Operator(pipeline.FeaturesOnly{N: c.Features.Len()})
+	oc.Drift = nil // no scores: nothing to compare
 	oc.Topics = pipeline.Topics{Predictions: "export", DeadLetter: "export.dlq"}
 	if oc.Batch, err = c.BatchJobBatcher(exportBatchSize); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,11 @@ func testConfig(t testing.TB, brokers []string) *config.Config {
 	c.Topics.DeadLetter = "dlq-" + id
 	c.Topics.Backfill = "backfill-" + id
 	c.Topics.Shadow = "shadow-" + id
+	c.Topics.Drift = "drift-" + id
+	// absolute: some tests write this config into a temporary folder
+	if c.Drift.Reference, err = filepath.Abs(c.Resolve(c.Drift.Reference)); err != nil {
+		t.Fatal(err)
+	}
 	c.Registry.Topic = "models-" + id
 	c.Metrics.Address = ""
 	c.CommitInterval = 200 * time.Millisecond

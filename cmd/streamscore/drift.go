@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/streamscore/streamscore/internal/monitor"
+	"github.com/streamscore/streamscore/pipeline/drift"
+	"github.com/streamscore/streamscore/pipeline/record"
+	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
+)
+
+func newDriftCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "drift",
+		Short: "Drift against the training data: build a model's reference, report a stretch of the log",
+	}
+	cmd.AddCommand(newDriftReferenceCmd(g), newDriftReportCmd(g))
+	return cmd
+}
+
+func newDriftReferenceCmd(g *globalFlags) *cobra.Command {
+	var features, out, start string
+	var days, bins int
+	cmd := &cobra.Command{
+		Use:   "reference",
+		Short: "Build model.path's training reference (quantile bins of every feature and of the score) from a features CSV",
+		Long: `reference reads the CSV that testdata/model/train.py trained on ('streamscore features'
+or 'export'), keeps the same training rows (labelled, tx_datetime in [--train-start,
++--train-days)), scores them with model.path and writes the decile bins of every feature
+and of the score, with the training range, as JSON: the file drift.reference names.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			c.Drift.Reference = "" // the one being built
+			cc, _, err := prepare(c, true)
+			if err != nil {
+				return err
+			}
+			from, err := time.Parse(time.DateOnly, start)
+			if err != nil {
+				return fmt.Errorf("--train-start %q: want YYYY-MM-DD: %w", start, err)
+			}
+			m, err := scorer.Open(cc.ModelOptions())
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			f, err := os.Open(features)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			ref, err := monitor.ReferenceFromCSV(f, m, cc.Features.Names(), monitor.ReferenceOptions{
+				TrainStart: from, TrainDays: days, Bins: bins,
+				Source: "streamscore drift reference " + strings.Join(os.Args[3:], " "),
+			})
+			if err != nil {
+				return err
+			}
+			b, err := json.MarshalIndent(ref, "", " ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote the reference of %s %s (%d training rows, %d features) to %s\n",
+				ref.Model, ref.ModelVersion, ref.Rows, len(ref.Features), out)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&features, "features", "features.csv", "the training CSV ('streamscore features --days 136')")
+	fl.StringVar(&out, "out", "reference.json", "where to write the reference")
+	fl.StringVar(&start, "train-start", "2018-07-25", "first training day, as train.py's --train-start")
+	fl.IntVar(&days, "train-days", 7, "training days, as train.py's --train-days")
+	fl.IntVar(&bins, "bins", 10, "quantile bins per feature")
+	return cmd
+}
+
+func newDriftReportCmd(g *globalFlags) *cobra.Command {
+	var topic string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Print the drift of every event-time window of a drift topic, partitions merged, against drift.reference",
+		Long: `report reads a drift topic to its end (topics.drift, written by 'run'; or NAME.drift,
+written by 'backfill --out topic:NAME', which replays any stretch of the input log from
+--from) and prints, per model version and window, the PSI of the score and of every
+feature against the training reference, with the partitions' counts merged. PSI below 0.1
+is stable, above 0.25 a major shift.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			cc, _, err := prepare(c, true)
+			if err != nil {
+				return err
+			}
+			if cc.DriftReference == nil {
+				return fmt.Errorf("drift.reference is not set: point it at the model's reference.json")
+			}
+			if topic == "" {
+				topic = cc.Topics.Drift
+			}
+			var recs []*drift.Record
+			err = topics.ReadToEnd(cmd.Context(), cc.Kafka, []string{topic}, func(rs []record.Record) error {
+				for _, r := range rs {
+					d, err := drift.ParseRecord(r.Value)
+					if err != nil {
+						return fmt.Errorf("%s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+					}
+					recs = append(recs, d)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			windows, err := monitor.Merge(cc.DriftReference, recs)
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(cmd.OutOrStdout(), windows)
+			}
+			return monitor.Print(cmd.OutOrStdout(), windows, cc.Drift.MinCount)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&topic, "topic", "", "the drift topic to read (default topics.drift)")
+	fl.BoolVar(&jsonOut, "json", false, "print the windows as one JSON array")
+	return cmd
+}
