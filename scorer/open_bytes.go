@@ -22,8 +22,7 @@ func OpenBytes(raw []byte, o Options) (*Model, error) {
 	if err := initRuntime(); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(raw)
-	m := &Model{name: o.Name, version: hex.EncodeToString(sum[:4]), device: o.Device}
+	m := &Model{name: o.Name, version: Version(raw), device: o.Device}
 	if m.name == "" {
 		m.name = "model"
 	}
@@ -69,4 +68,11 @@ func OpenBytes(raw []byte, o Options) (*Model, error) {
 	}
 	m.sess = sess
 	return m, nil
+}
+
+// Version is the version of a model file: the first 8 hex digits of its SHA-256, the same
+// whether it is loaded from a file, from bytes, or looked up in the registry.
+func Version(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:4])
 }

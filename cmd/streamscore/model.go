@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/models"
+	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -62,7 +63,7 @@ func whoami() string {
 }
 
 func newModelPushCmd(g *globalFlags) *cobra.Command {
-	var name, golden string
+	var name, golden, reference string
 	cmd := &cobra.Command{
 		Use:   "push FILE",
 		Short: "Validate a model file and store it in the registry",
@@ -83,6 +84,20 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 				Name: name, Width: cc.Features.Len(), Golden: models.GoldenRows(golden, cc.Features.Len()), By: whoami(),
 				Model: cc.ModelOptions(),
 			}
+			if reference == "" {
+				if beside := filepath.Join(filepath.Dir(args[0]), "reference.json"); fileExists(beside) {
+					reference = beside
+				}
+			}
+			if reference != "" && reference != "none" {
+				version, err := fileVersion(args[0])
+				if err != nil {
+					return err
+				}
+				if o.Manifest, err = models.ManifestWithReference(reference, version, cc.Features.Names()); err != nil {
+					return fmt.Errorf("--reference: %w", err)
+				}
+			}
 			meta, err := models.PushFile(cmd.Context(), r, args[0], o)
 			if err != nil {
 				return err
@@ -94,6 +109,7 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "", "model name (default: model.name of the config)")
 	cmd.Flags().StringVar(&golden, "golden", "", "golden rows to validate on (default: golden.jsonl beside FILE when present)")
+	cmd.Flags().StringVar(&reference, "reference", "", "drift reference to ship with the version (default: reference.json beside FILE when present; none: no reference)")
 	return cmd
 }
 
@@ -186,4 +202,18 @@ func newModelListCmd(g *globalFlags) *cobra.Command {
 			return w.Flush()
 		},
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// fileVersion is the version a model file gets in the registry.
+func fileVersion(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return scorer.Version(raw), nil
 }

@@ -66,6 +66,9 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	}
 	defer closeModels()
 	oc.Models = choice
+	if refs, ok := choice.(manifestReferences); ok {
+		withManifestReferences(oc.Drift, refs)
+	}
 	if oc.Batch, err = c.BatchJobBatcher(o.BatchSize); err != nil {
 		return nil, fmt.Errorf("--batch-size: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/models"
 	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/drift"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
@@ -83,6 +84,7 @@ func (f *follower) close() {
 // wire makes the operator score with the followed versions and mark switches.
 func (f *follower) wire(oc *pipeline.Config) {
 	oc.Models = f.live
+	withManifestReferences(oc.Drift, f.live)
 	oc.Marks = &pipeline.Marks{Topic: f.reg.Topic(), Encode: models.MarkEncoder}
 }
 
@@ -134,14 +136,45 @@ func whatIfModel(ctx context.Context, r *topics.Registry, lo models.LiveOptions,
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("--model: %w", err)
 	}
-	m, err := models.Load(ctx, r, full, lo)
+	m, ref, err := models.Load(ctx, r, full, lo)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("--model %s: %w", spec, err)
 	}
-	return fixedModel{m}, m.Version(), func() { m.Close() }, nil
+	return fixedModel{m, ref}, m.Version(), func() { m.Close() }, nil
 }
 
 // fixedModel scores every batch with one version.
-type fixedModel struct{ m *scorer.Model }
+type fixedModel struct {
+	m   *scorer.Model
+	ref *drift.Reference
+}
+
+// Reference is the drift reference of the version's manifest.
+func (f fixedModel) Reference(version string) *drift.Reference {
+	if version != f.m.Version() {
+		return nil
+	}
+	return f.ref
+}
 
 func (f fixedModel) Choose() pipeline.ModelChoice { return pipeline.ModelChoice{Live: f.m} }
+
+// manifestReferences is what carries the drift references of registry versions.
+type manifestReferences interface {
+	Reference(version string) *drift.Reference
+}
+
+// withManifestReferences makes drift monitoring use the reference in a version's manifest
+// (it was built for that version), and drift.reference for versions without one.
+func withManifestReferences(d *pipeline.DriftConfig, refs manifestReferences) {
+	if d == nil || refs == nil {
+		return
+	}
+	own := d.Reference
+	d.Reference = func(m pipeline.Scorer) *drift.Reference {
+		if r := refs.Reference(m.Version()); r != nil {
+			return r
+		}
+		return own(m)
+	}
+}

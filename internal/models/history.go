@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/drift"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
@@ -19,6 +20,7 @@ type History struct {
 	fallback *scorer.Model
 	parts    map[pipeline.TopicPartition][]switchPoint
 	loaded   map[string]*scorer.Model
+	refs     references // written only while NewHistory builds it
 }
 
 type switchPoint struct {
@@ -68,10 +70,11 @@ func (h *History) load(ctx context.Context, src Loader, version string, o LiveOp
 	if m, ok := h.loaded[version]; ok {
 		return m, nil
 	}
-	m, err := Load(ctx, src, version, o)
+	m, ref, err := Load(ctx, src, version, o)
 	if err != nil {
 		return nil, err
 	}
+	h.refs.put(version, ref)
 	h.loaded[version] = m
 	return m, nil
 }
@@ -93,6 +96,9 @@ func (h *History) versionOf(r *pipeline.Record) pipeline.Scorer {
 	}
 	return pts[i-1].m
 }
+
+// Reference is the drift reference that version's manifest carries, nil when none.
+func (h *History) Reference(version string) *drift.Reference { return h.refs.byVersion[version] }
 
 // Close closes the versions loaded from the registry (not the fallback).
 func (h *History) Close() {

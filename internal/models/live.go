@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/drift"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
@@ -55,6 +56,7 @@ type Live struct {
 	live   *scorer.Model
 	shadow *scorer.Model
 	loaded map[string]*scorer.Model // every version loaded, closed by Close: a batch in flight may still use an old one
+	refs   references               // drift references of the loaded versions' manifests, under mu
 	acts   []topics.Activation
 	// want is what the log asked for last, loaded or not: an activation of another model
 	// role does not retry a version that failed here (each failure is counted once).
@@ -189,34 +191,50 @@ func (l *Live) load(ctx context.Context, version string) (*scorer.Model, error) 
 	if m, ok := l.loaded[version]; ok {
 		return m, nil
 	}
-	m, err := Load(ctx, l.src, version, l.o)
+	m, ref, err := Load(ctx, l.src, version, l.o)
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
+	l.refs.put(version, ref)
+	l.mu.Unlock()
 	l.loaded[version] = m
 	return m, nil
 }
 
-// Load reads version of o.Name from the registry and loads it as o says.
-func Load(ctx context.Context, src Loader, version string, o LiveOptions) (*scorer.Model, error) {
+// Load reads version of o.Name from the registry and loads it as o says; it also returns
+// the drift reference the version's manifest carries (nil: none).
+func Load(ctx context.Context, src Loader, version string, o LiveOptions) (*scorer.Model, *drift.Reference, error) {
 	raw, meta, err := src.GetModel(ctx, o.Name, version)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	ref, err := referenceOf(meta)
+	if err != nil {
+		return nil, nil, err
 	}
 	if o.MaxBytes > 0 && meta.Bytes > o.MaxBytes {
-		return nil, fmt.Errorf("version %s is %d bytes, over this instance's model.max_bytes %d: raise it or ship a smaller model", version, meta.Bytes, o.MaxBytes)
+		return nil, nil, fmt.Errorf("version %s is %d bytes, over this instance's model.max_bytes %d: raise it or ship a smaller model", version, meta.Bytes, o.MaxBytes)
 	}
 	opts := o.Model
 	opts.Path, opts.Name = "", o.Name
 	m, err := scorer.OpenBytes(raw, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if m.NumFeatures() != o.Width {
 		m.Close()
-		return nil, fmt.Errorf("version %s takes %d inputs but the feature spec has %d", version, m.NumFeatures(), o.Width)
+		return nil, nil, fmt.Errorf("version %s takes %d inputs but the feature spec has %d", version, m.NumFeatures(), o.Width)
 	}
-	return m, nil
+	return m, ref, nil
+}
+
+// Reference is the drift reference that version's manifest carries, nil when none (or
+// the version was not loaded here).
+func (l *Live) Reference(version string) *drift.Reference {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refs.byVersion[version]
 }
 
 // Close closes every version loaded from the registry (not the fallback). Call it after

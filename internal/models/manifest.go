@@ -1,0 +1,70 @@
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/streamscore/streamscore/pipeline/drift"
+	"github.com/streamscore/streamscore/topics"
+)
+
+// Manifest is the optional bundle a version carries in the registry beside its file.
+type Manifest struct {
+	// Reference is the training reference of drift monitoring (testdata/model/reference.json
+	// for the shipped model): with it, every instance that scores the version monitors
+	// its drift, whatever the instance's own drift.reference says.
+	Reference json.RawMessage `json:"reference,omitempty"`
+}
+
+// ManifestWithReference reads a reference file for a push: it must be well formed,
+// describe the feature spec's features (names, in order), and have been built with the
+// version being pushed when it names one.
+func ManifestWithReference(path, version string, features []string) (json.RawMessage, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the drift reference: %w", err)
+	}
+	ref, err := drift.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := ref.Check(features); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if ref.ModelVersion != "" && ref.ModelVersion != version {
+		return nil, fmt.Errorf("%s was built with version %s, not %s: rebuild it with `streamscore drift reference` on this model's training rows, or push without it", path, ref.ModelVersion, version)
+	}
+	return json.Marshal(Manifest{Reference: raw})
+}
+
+// referenceOf returns the drift reference in meta's manifest, or nil.
+func referenceOf(meta topics.ModelMeta) (*drift.Reference, error) {
+	if len(meta.Manifest) == 0 {
+		return nil, nil
+	}
+	var m Manifest
+	if err := json.Unmarshal(meta.Manifest, &m); err != nil {
+		return nil, fmt.Errorf("manifest of %s@%s: %w", meta.Name, meta.Version, err)
+	}
+	if len(m.Reference) == 0 {
+		return nil, nil
+	}
+	return drift.Parse(m.Reference)
+}
+
+// references keeps the drift references that loaded versions carry. Safe for concurrent
+// use: the operator asks from its batcher goroutine while a follower loads versions.
+type references struct {
+	byVersion map[string]*drift.Reference
+}
+
+func (r *references) put(version string, ref *drift.Reference) {
+	if ref == nil {
+		return
+	}
+	if r.byVersion == nil {
+		r.byVersion = map[string]*drift.Reference{}
+	}
+	r.byVersion[version] = ref
+}
