@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -10,10 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/streamscore/streamscore/internal/monitor"
-	"github.com/streamscore/streamscore/pipeline/drift"
-	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/scorer"
-	"github.com/streamscore/streamscore/topics"
 )
 
 func newDriftCmd(g *globalFlags) *cobra.Command {
@@ -54,23 +50,11 @@ and of the score, with the training range, as JSON: the file drift.reference nam
 				return err
 			}
 			defer m.Close()
-			f, err := os.Open(features)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			ref, err := monitor.ReferenceFromCSV(f, m, cc.Features.Names(), monitor.ReferenceOptions{
+			ref, err := monitor.WriteReferenceFile(features, out, m, cc.Features.Names(), monitor.ReferenceOptions{
 				TrainStart: from, TrainDays: days, Bins: bins,
 				Source: "streamscore drift reference " + strings.Join(os.Args[3:], " "),
 			})
 			if err != nil {
-				return err
-			}
-			b, err := json.MarshalIndent(ref, "", " ")
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote the reference of %s %s (%d training rows, %d features) to %s\n",
@@ -113,21 +97,7 @@ is stable, above 0.25 a major shift.`,
 			if topic == "" {
 				topic = cc.Topics.Drift
 			}
-			var recs []*drift.Record
-			err = topics.ReadToEnd(cmd.Context(), cc.Kafka, []string{topic}, func(rs []record.Record) error {
-				for _, r := range rs {
-					d, err := drift.ParseRecord(r.Value)
-					if err != nil {
-						return fmt.Errorf("%s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
-					}
-					recs = append(recs, d)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			windows, err := monitor.Merge(cc.DriftReference, recs)
+			windows, err := monitor.ReadTopic(cmd.Context(), cc.Kafka, topic, cc.DriftReference)
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/models"
-	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -77,28 +75,10 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 			if name == "" {
 				name = cc.Model.Name
 			}
-			if golden == "" {
-				golden = filepath.Join(filepath.Dir(args[0]), "golden.jsonl")
-			}
-			o := models.PushOptions{
-				Name: name, Width: cc.Features.Len(), Golden: models.GoldenRows(golden, cc.Features.Len()), By: whoami(),
-				Model: cc.ModelOptions(),
-			}
-			if reference == "" {
-				if beside := filepath.Join(filepath.Dir(args[0]), "reference.json"); fileExists(beside) {
-					reference = beside
-				}
-			}
-			if reference != "" && reference != "none" {
-				version, err := fileVersion(args[0])
-				if err != nil {
-					return err
-				}
-				if o.Manifest, err = models.ManifestWithReference(reference, version, cc.Features.Names()); err != nil {
-					return fmt.Errorf("--reference: %w", err)
-				}
-			}
-			meta, err := models.PushFile(cmd.Context(), r, args[0], o)
+			meta, err := models.PushBundle(cmd.Context(), r, args[0], models.BundleOptions{
+				PushOptions: models.PushOptions{Name: name, Width: cc.Features.Len(), By: whoami(), Model: cc.ModelOptions()},
+				Golden:      golden, Reference: reference, Features: cc.Features.Names(),
+			})
 			if err != nil {
 				return err
 			}
@@ -202,18 +182,4 @@ func newModelListCmd(g *globalFlags) *cobra.Command {
 			return w.Flush()
 		},
 	}
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-// fileVersion is the version a model file gets in the registry.
-func fileVersion(path string) (string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return scorer.Version(raw), nil
 }

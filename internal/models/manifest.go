@@ -1,11 +1,14 @@
 package models
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/streamscore/streamscore/pipeline/drift"
+	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -67,4 +70,44 @@ func (r *references) put(version string, ref *drift.Reference) {
 		r.byVersion = map[string]*drift.Reference{}
 	}
 	r.byVersion[version] = ref
+}
+
+// BundleOptions describe a push from files: the model file and what travels with it.
+type BundleOptions struct {
+	PushOptions
+	// Golden and Reference are files; empty: golden.jsonl and reference.json beside the
+	// model file, when present. Reference "none" pushes no reference.
+	Golden, Reference string
+	// Features are the feature spec's names, which the reference must describe.
+	Features []string
+}
+
+// PushBundle pushes the model file at path with its golden rows and its drift reference
+// in the manifest, as `streamscore model push` does.
+func PushBundle(ctx context.Context, st Store, path string, o BundleOptions) (topics.ModelMeta, error) {
+	dir := filepath.Dir(path)
+	if o.Golden == "" {
+		o.Golden = filepath.Join(dir, "golden.jsonl")
+	}
+	o.PushOptions.Golden = GoldenRows(o.Golden, o.Width)
+	if o.Reference == "" {
+		if beside := filepath.Join(dir, "reference.json"); fileExists(beside) {
+			o.Reference = beside
+		}
+	}
+	if o.Reference != "" && o.Reference != "none" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return topics.ModelMeta{}, fmt.Errorf("pushing model %s: %w", o.Name, err)
+		}
+		if o.Manifest, err = ManifestWithReference(o.Reference, scorer.Version(raw), o.Features); err != nil {
+			return topics.ModelMeta{}, fmt.Errorf("pushing model %s: the reference: %w; nothing was stored", o.Name, err)
+		}
+	}
+	return PushFile(ctx, st, path, o.PushOptions)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

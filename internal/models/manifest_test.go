@@ -45,3 +45,26 @@ func referenceNames(t *testing.T) []string {
 		"TERMINAL_ID_NB_TX_1DAY_WINDOW", "TERMINAL_ID_RISK_1DAY_WINDOW", "TERMINAL_ID_NB_TX_7DAY_WINDOW",
 		"TERMINAL_ID_RISK_7DAY_WINDOW", "TERMINAL_ID_NB_TX_30DAY_WINDOW", "TERMINAL_ID_RISK_30DAY_WINDOW"}
 }
+
+// TestPushBundleTakesTheFilesBesideTheModel: golden.jsonl and reference.json beside the
+// model file are used by default, and "none" leaves the reference out.
+func TestPushBundleTakesTheFilesBesideTheModel(t *testing.T) {
+	ctx, reg := registry(t)
+	_, width := golden(t)
+	o := BundleOptions{PushOptions: PushOptions{Name: "fraud", Width: width}, Features: referenceNames(t)}
+	meta, err := PushBundle(ctx, reg, "../../testdata/model/fraud.onnx", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, err := referenceOf(meta); err != nil || ref == nil {
+		t.Fatalf("the reference beside the model did not travel: %v", err)
+	}
+	o.Name, o.Reference = "fraud2", "none"
+	meta, err = PushBundle(ctx, reg, "../../testdata/model/fraud.onnx", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, err := referenceOf(meta); err != nil || ref != nil {
+		t.Fatalf("--reference none pushed a reference (%v)", err)
+	}
+}

@@ -6,9 +6,11 @@ package monitor
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -114,4 +116,26 @@ func trainingRows(r io.Reader, names []string, o ReferenceOptions) ([][]float32,
 		}
 		rows = append(rows, row)
 	}
+}
+
+// WriteReferenceFile builds the reference of model m from the features CSV at csvPath
+// (ReferenceFromCSV) and writes it, indented, to out.
+func WriteReferenceFile(csvPath, out string, m pipeline.Scorer, names []string, o ReferenceOptions) (*drift.Reference, error) {
+	f, err := os.Open(csvPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading the training rows: %w", err)
+	}
+	defer f.Close()
+	ref, err := ReferenceFromCSV(f, m, names, o)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(ref, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("writing the reference: %w", err)
+	}
+	return ref, nil
 }

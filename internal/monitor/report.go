@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/pipeline/drift"
+	"github.com/streamscore/streamscore/pipeline/record"
+	"github.com/streamscore/streamscore/topics"
 )
 
 // Window is one event-time window of one model version, merged over the partitions
@@ -120,4 +123,24 @@ func Print(w io.Writer, windows []Window, minCount int64) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// ReadTopic reads the drift records of topic to its end offsets (seen now) and merges
+// them against ref (Merge).
+func ReadTopic(ctx context.Context, kc topics.ClientConfig, topic string, ref *drift.Reference) ([]Window, error) {
+	var recs []*drift.Record
+	err := topics.ReadToEnd(ctx, kc, []string{topic}, func(rs []record.Record) error {
+		for _, r := range rs {
+			d, err := drift.ParseRecord(r.Value)
+			if err != nil {
+				return fmt.Errorf("%s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+			}
+			recs = append(recs, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return Merge(ref, recs)
 }
