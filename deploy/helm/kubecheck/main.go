@@ -15,31 +15,57 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"sigs.k8s.io/yaml"
 )
 
 func main() {
-	n, err := check(os.Stdin)
+	configs := flag.String("configmaps", "", "also write each key of each ConfigMap into this folder (to check the rendered files with their own tools)")
+	flag.Parse()
+	objs, err := check(os.Stdin)
+	if err == nil && *configs != "" {
+		err = writeConfigMaps(objs, *configs)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kubecheck:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("kubecheck: %d manifests valid\n", n)
+	fmt.Printf("kubecheck: %d manifests valid\n", len(objs))
 }
 
-// check validates every document of r and returns how many there were.
-func check(r io.Reader) (int, error) {
+// writeConfigMaps writes the data of the ConfigMaps into dir, one file per key.
+func writeConfigMaps(objs []object, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if cm, ok := o.typed.(*corev1.ConfigMap); ok {
+			for k, v := range cm.Data {
+				if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o644); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// check validates every document of r and returns them, decoded.
+func check(r io.Reader) ([]object, error) {
 	docs, err := split(r)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if len(docs) == 0 {
-		return 0, errors.New("no manifests on stdin")
+		return nil, errors.New("no manifests on stdin")
 	}
 	var objs []object
 	var errs []error
@@ -53,7 +79,7 @@ func check(r io.Reader) (int, error) {
 		objs = append(objs, o)
 	}
 	errs = append(errs, crossCheck(objs)...)
-	return len(docs), errors.Join(errs...)
+	return objs, errors.Join(errs...)
 }
 
 type doc struct {

@@ -33,8 +33,8 @@ spec:
 
 // TestCheckRejects: each mistake the check exists for fails it, with a message naming it.
 func TestCheckRejects(t *testing.T) {
-	if n, err := check(strings.NewReader(goodSet)); err != nil || n != 2 {
-		t.Fatalf("a valid set: %d, %v", n, err)
+	if objs, err := check(strings.NewReader(goodSet)); err != nil || len(objs) != 2 {
+		t.Fatalf("a valid set: %d, %v", len(objs), err)
 	}
 	for _, tc := range []struct{ name, from, to, want string }{
 		{"unknown field", "serviceName: s", "serviceName: s\n  replica: 2", `unknown field "replica"`},
