@@ -59,6 +59,6 @@ COPY testdata/ /opt/streamscore/testdata/
 COPY streamscore.yaml /etc/streamscore/streamscore.yaml
 WORKDIR /opt/streamscore
 USER streamscore
-EXPOSE 9100
+EXPOSE 7591
 ENTRYPOINT ["/usr/local/bin/streamscore"]
 CMD ["run", "--config", "/etc/streamscore/streamscore.yaml"]

@@ -13,8 +13,20 @@ FUZZTIME ?= 10s
 # version is missing there; a PATH copy of another version is never used.
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(STREAMSCORE_CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# helm, the same way: pinned, built from the Go module proxy into the tool cache when missing.
+HELM_VERSION := v3.22.0
+HELM := $(STREAMSCORE_CACHE)/bin/helm-$(HELM_VERSION)
+CHART := deploy/helm/streamscore
+# The chart rendered with every optional object on (ServiceMonitor, HTTP API, SASL, TLS),
+# and with KEDA and the PodDisruptionBudget off.
+CHART_ALL_ON := --set metrics.serviceMonitor.enabled=true --set http.port=8080 --set kafka.sasl.mechanism=scram-sha-512 --set kafka.tls.enabled=true
+CHART_OFF := --set autoscaling.enabled=false --set podDisruptionBudget.enabled=false
+KUBECHECK := $(GO) -C deploy/helm/kubecheck run .
+# The Kubernetes version the chart is rendered for: that of kubecheck's k8s.io/api (v0.37).
+# A helm built by `go install` lacks the release build's version stamp and would assume 1.20.
+CHART_KUBE := --kube-version 1.37.0
 
-.PHONY: all build demo test unit fuzz onnxruntime kafka-start kafka-stop bench lint rules promtool compose-check clean
+.PHONY: all build demo test unit fuzz onnxruntime kafka-start kafka-stop bench lint rules chart promtool compose-check clean
 
 all: build
 
@@ -42,9 +54,23 @@ test: lint onnxruntime
 	scripts/kafka.sh stop; \
 	exit $$rc
 
-## lint: golangci-lint (.golangci.yml) over the whole tree, then the alert rules (make rules)
-lint: $(GOLANGCI_LINT) rules
+## lint: golangci-lint (.golangci.yml) over the whole tree, the alert rules (make rules) and
+## the Helm chart (make chart)
+lint: $(GOLANGCI_LINT) rules chart
 	$(GOLANGCI_LINT) run ./...
+
+## chart: helm lint, then helm template in three configurations, each manifest decoded
+## strictly into its Go type by deploy/helm/kubecheck (offline: no schema download), and
+## the rendered streamscore.yaml validated by `streamscore config check`
+chart: $(HELM)
+	$(HELM) lint --strict $(CHART_KUBE) $(CHART)
+	$(HELM) lint --strict $(CHART_KUBE) $(CHART) $(CHART_ALL_ON)
+	$(GO) -C deploy/helm/kubecheck vet ./...
+	$(GO) -C deploy/helm/kubecheck test -count=1 ./...
+	set -o pipefail; $(HELM) template streamscore $(CHART_KUBE) $(CHART) | $(KUBECHECK)
+	set -o pipefail; $(HELM) template streamscore $(CHART_KUBE) $(CHART) $(CHART_ALL_ON) | $(KUBECHECK) -configmaps $(CURDIR)/bin/chart
+	$(GO) run ./cmd/streamscore config check --config bin/chart/streamscore.yaml >/dev/null
+	set -o pipefail; $(HELM) template streamscore $(CHART_KUBE) $(CHART) $(CHART_OFF) | $(KUBECHECK)
 
 ## rules: promtool checks the Prometheus alert rules and runs their unit tests (deploy/rules)
 rules: promtool
@@ -65,6 +91,11 @@ $(GOLANGCI_LINT):
 	@mkdir -p $(STREAMSCORE_CACHE)/bin
 	GOBIN=$(STREAMSCORE_CACHE)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(STREAMSCORE_CACHE)/bin/golangci-lint $@
+
+$(HELM):
+	@mkdir -p $(STREAMSCORE_CACHE)/bin
+	GOBIN=$(STREAMSCORE_CACHE)/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(STREAMSCORE_CACHE)/bin/helm $@
 
 ## unit: the tests that need no broker (the integration tests say they were skipped)
 unit: onnxruntime

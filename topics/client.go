@@ -39,7 +39,22 @@ type SASLConfig struct {
 	Mechanism string `yaml:"mechanism"` // plain, scram-sha-256 or scram-sha-512
 	Username  string `yaml:"username"`
 	Password  string `yaml:"password"`
+	// PasswordFile holds the password instead (e.g. a mounted Kubernetes Secret); the
+	// config package reads it into Password when it loads the config.
+	PasswordFile string `yaml:"password_file"`
 }
+
+// String never shows the password, so that printing a config with %v or %+v is safe.
+func (s SASLConfig) String() string {
+	shown := "none"
+	if s.Password != "" {
+		shown = "<redacted>"
+	}
+	return fmt.Sprintf("{mechanism:%s username:%s password:%s password_file:%s}", s.Mechanism, s.Username, shown, s.PasswordFile)
+}
+
+// GoString is String, for %#v.
+func (s SASLConfig) GoString() string { return s.String() }
 
 // ClientConfig is what every Kafka client of streamscore shares.
 type ClientConfig struct {

@@ -22,10 +22,9 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 			if _, err := c.Validate(config.Needs{Kafka: true, Model: true}); err != nil {
 				return err
 			}
-			shown := *c
-			if shown.Kafka.SASL.Password != "" {
-				shown.Kafka.SASL.Password = "<redacted>"
-			}
+			// Redacted: the password never reaches the terminal, whether it came from the
+			// file, STREAMSCORE_SASL_PASSWORD or kafka.sasl.password_file.
+			shown := c.Redacted()
 			out, err := yaml.Marshal(&shown)
 			if err != nil {
 				return err

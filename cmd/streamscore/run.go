@@ -5,6 +5,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/drivers"
 )
 
@@ -55,7 +56,7 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			defer func() { _ = log.Sync() }()
 			reg := prometheus.NewRegistry()
 			ctx := cmd.Context()
-			addr, err := drivers.ServeMetrics(ctx, c.Metrics.Address, reg, log)
+			addr, err := drivers.ServeMetrics(ctx, cc.MetricsOptions(), reg, log)
 			if err != nil {
 				return err
 			}
@@ -78,7 +79,7 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 	fl.StringVar(&model, "model", "", "path of the .onnx model")
 	fl.StringVar(&device, "device", "", "cpu or cuda")
 	fl.Float64Var(&threshold, "threshold", 0, "alert threshold")
-	fl.StringVar(&metricsAddr, "metrics-addr", "", "address of /metrics, e.g. :9100 (empty: off)")
+	fl.StringVar(&metricsAddr, "metrics-addr", "", "address of /metrics and /healthz, e.g. 127.0.0.1:7591 (default "+config.DefaultMetricsAddress+"; empty: off)")
 	fl.StringVar(&httpAddr, "http-addr", "", "address of the scoring API (OIP v2, /v1/events), e.g. 127.0.0.1:8080 (empty: off)")
 	return cmd
 }

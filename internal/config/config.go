@@ -128,8 +128,21 @@ type ProducerConfig struct {
 
 // MetricsConfig is the HTTP server of /metrics and /healthz.
 type MetricsConfig struct {
+	// Address to listen on (default DefaultMetricsAddress); empty: no server.
 	Address string `yaml:"address"`
+	// PProf also serves the Go profiler under /debug/pprof/ (off by default: a profile
+	// shows the command line and code paths, and a trace costs CPU; ask for it when
+	// needed, on a private interface).
+	PProf bool `yaml:"pprof"`
 }
+
+// DefaultMetricsAddress is where /metrics and /healthz listen unless told otherwise.
+// Not 9100 (node_exporter's, usually on the same hosts) nor any port of Prometheus'
+// "Default port allocations" list, whose exporter range starts at 9100 and has long
+// run past 9999; 7591 is outside that list, its exceptions table and the host's
+// /etc/services, and below the Linux ephemeral range (32768+), so an outgoing
+// connection never holds it.
+const DefaultMetricsAddress = ":7591"
 
 // LogConfig is the logger's level and format.
 type LogConfig struct {
@@ -160,7 +173,7 @@ func Default() Config {
 	c.Producer.Compression = "lz4"
 	c.CommitInterval = time.Second
 	c.DrainTimeout = 10 * time.Second
-	c.Metrics.Address = ":9100"
+	c.Metrics.Address = DefaultMetricsAddress
 	c.Log.Level = "info"
 	c.Log.Format = "json"
 	return c
@@ -194,6 +207,9 @@ func LoadWith(path string, lookup func(string) (string, bool)) (*Config, error) 
 		c.path = path
 	}
 	if err := c.ApplyEnv(lookup); err != nil {
+		return nil, err
+	}
+	if err := c.readSecrets(); err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -35,6 +35,7 @@ var envVars = []EnvVar{
 	{"STREAMSCORE_DEVICE", "model.device", "cpu or cuda", str(func(c *Config) *string { return &c.Model.Device })},
 	{"STREAMSCORE_THRESHOLD", "threshold", "alert threshold", func(c *Config, v string) error { return parseFloat(&c.Threshold, v) }},
 	{"STREAMSCORE_METRICS_ADDRESS", "metrics.address", "host:port of /metrics (empty: off)", str(func(c *Config) *string { return &c.Metrics.Address })},
+	{"STREAMSCORE_METRICS_PPROF", "metrics.pprof", "true serves /debug/pprof/ on the metrics address (default false)", func(c *Config, v string) error { return parseBool(&c.Metrics.PProf, v) }},
 	{"STREAMSCORE_HTTP_ADDRESS", "http.address", "host:port of the HTTP scoring API (empty: off)", str(func(c *Config) *string { return &c.HTTP.Address })},
 	{"STREAMSCORE_LOG_LEVEL", "log.level", "debug, info, warn or error", str(func(c *Config) *string { return &c.Log.Level })},
 	{"STREAMSCORE_BATCH_MAX_SIZE", "batch.max_size", "largest batch", func(c *Config, v string) error { return parseInt(&c.Batch.MaxSize, v) }},
@@ -45,7 +46,8 @@ var envVars = []EnvVar{
 	{"STREAMSCORE_BATCH_PREFERRED_SIZES", "batch.preferred_sizes", "comma-separated batch sizes, e.g. 32,256,1024", func(c *Config, v string) error { return parseInts(&c.Batch.PreferredSizes, v) }},
 	{"STREAMSCORE_COMPRESSION", "producer.compression", "lz4, snappy, zstd, gzip or none", str(func(c *Config) *string { return &c.Producer.Compression })},
 	{"STREAMSCORE_SASL_USERNAME", "kafka.sasl.username", "SASL user", str(func(c *Config) *string { return &c.Kafka.SASL.Username })},
-	{"STREAMSCORE_SASL_PASSWORD", "kafka.sasl.password", "SASL password", str(func(c *Config) *string { return &c.Kafka.SASL.Password })},
+	{"STREAMSCORE_SASL_PASSWORD", "kafka.sasl.password", "SASL password (never printed)", str(func(c *Config) *string { return &c.Kafka.SASL.Password })},
+	{"STREAMSCORE_SASL_PASSWORD_FILE", "kafka.sasl.password_file", "file holding the SASL password, e.g. a mounted Secret", str(func(c *Config) *string { return &c.Kafka.SASL.PasswordFile })},
 }
 
 // ApplyEnv applies the STREAMSCORE_* variables that lookup finds.

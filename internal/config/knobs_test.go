@@ -65,6 +65,8 @@ func knobs() []knob {
 		{"kafka.sasl.mechanism", "scram-sha-512", "", "", func(_ *testing.T, c *Compiled) any { return c.Kafka.SASL.Mechanism }, "scram-sha-512"},
 		{"kafka.sasl.username", "u", "STREAMSCORE_SASL_USERNAME", "u", func(_ *testing.T, c *Compiled) any { return c.Kafka.SASL.Username }, "u"},
 		{"kafka.sasl.password", "p", "STREAMSCORE_SASL_PASSWORD", "p", func(_ *testing.T, c *Compiled) any { return c.Kafka.SASL.Password }, "p"},
+		{"kafka.sasl.password_file", knobPasswordFile, "STREAMSCORE_SASL_PASSWORD_FILE", knobPasswordFile,
+			func(_ *testing.T, c *Compiled) any { return c.Kafka.SASL.Password }, "from-a-file"},
 		{"group", "g2", "STREAMSCORE_GROUP", "g2", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).Group }, "g2"},
 		{"topics.input", []string{"a", "b"}, "STREAMSCORE_INPUT_TOPICS", "a,b", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).Topics }, []string{"a", "b"}},
 		{"topics.labels", "lab", "", "", func(_ *testing.T, c *Compiled) any { return c.FeedbackOptions(true).Topic }, "lab"},
@@ -129,7 +131,8 @@ func knobs() []knob {
 		{"producer.linger", "5ms", "", "", func(_ *testing.T, c *Compiled) any { return c.ProducerOptions().Linger }, 5 * time.Millisecond},
 		{"commit_interval", "3s", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).CommitInterval }, 3 * time.Second},
 		{"drain_timeout", "4s", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).DrainTimeout }, 4 * time.Second},
-		{"metrics.address", "127.0.0.1:9999", "STREAMSCORE_METRICS_ADDRESS", "127.0.0.1:9999", func(_ *testing.T, c *Compiled) any { return c.Metrics.Address }, "127.0.0.1:9999"},
+		{"metrics.address", "127.0.0.1:9999", "STREAMSCORE_METRICS_ADDRESS", "127.0.0.1:9999", func(_ *testing.T, c *Compiled) any { return c.MetricsOptions().Address }, "127.0.0.1:9999"},
+		{"metrics.pprof", true, "STREAMSCORE_METRICS_PPROF", "true", func(_ *testing.T, c *Compiled) any { return c.MetricsOptions().PProf }, true},
 		{"http.address", "127.0.0.1:8081", "STREAMSCORE_HTTP_ADDRESS", "127.0.0.1:8081", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.Address }, "127.0.0.1:8081"},
 		{"http.max_body_bytes", "2MiB", "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.MaxBodyBytes }, int64(2 << 20)},
 		{"http.max_in_flight", 7, "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.HTTPOptions(); return o.MaxInFlight }, 7},
@@ -211,6 +214,16 @@ func noEnv(string) (string, bool) { return "", false }
 // drift.reference (absolute: the knob's config file lives in a temporary folder).
 var knobReference = func() string {
 	p, err := filepath.Abs("testdata/reference-knob.json")
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
+// knobPasswordFile holds "from-a-file" and a final newline, as a mounted Secret would
+// (absolute: the knob's config file lives in a temporary folder).
+var knobPasswordFile = func() string {
+	p, err := filepath.Abs("testdata/sasl-password.txt")
 	if err != nil {
 		panic(err)
 	}

@@ -17,27 +17,34 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
 	"golang.org/x/term"
+
+	"github.com/streamscore/streamscore/internal/config"
 )
 
-// ServeMetrics serves /metrics, /healthz and the Go profiler (/debug/pprof/) on addr until
-// ctx ends, and returns the address actually bound (useful with port 0); an empty addr
-// serves nothing. The server runs on goroutines of its own, shut down when ctx ends.
-func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *zap.Logger) (string, error) {
-	if addr == "" {
+// ServeMetrics serves /metrics and /healthz on o.Address until ctx ends, and the Go
+// profiler (/debug/pprof/) only when o.PProf asks for it: a profile exposes the command
+// line and the code paths, and a CPU profile or trace costs CPU on demand, so it is off
+// unless an operator turns it on. It returns the address actually bound (useful with port
+// 0); an empty address serves nothing. The server runs on goroutines of its own, shut down
+// when ctx ends.
+func ServeMetrics(ctx context.Context, o config.MetricsOptions, reg *prometheus.Registry, log *zap.Logger) (string, error) {
+	if o.Address == "" {
 		return "", nil
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", addr)
+	if o.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	ln, err := net.Listen("tcp", o.Address)
 	if err != nil {
-		return "", fmt.Errorf("metrics address %s: %w", addr, err)
+		return "", fmt.Errorf("metrics address %s: %w", o.Address, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
