@@ -164,7 +164,8 @@ func TestIntegrationModelLifecycle(t *testing.T) {
 	b := startLive(t, &cb, nil)
 	waitMembers(t, c, 2)
 	base := liveVersion(t, a.reg, "live")
-	events := produceAsync(c, sim.NewStream(31, 0.002), 24000, 1500)
+	stopProducing := make(chan struct{})
+	events := produceUntilStopped(c, sim.NewStream(31, 0.002), 800, stopProducing)
 
 	applied := []string{base}
 	activate := func(version string) {
@@ -219,6 +220,8 @@ func TestIntegrationModelLifecycle(t *testing.T) {
 	activate(v3)
 	rollback() // base
 	activate(v2)
+	time.Sleep(time.Second) // events keep flowing a moment past the last activation: load, not a barrier
+	close(stopProducing)
 	res := result(t, events)
 	awaitScored(t, c, res.Events)
 	for _, j := range []*liveJob{a, b} {
@@ -355,4 +358,30 @@ func checkShadow(t *testing.T, c *config.Config, live map[int32]map[int64]scored
 		t.Fatalf("shadow predictions in %d partitions of %d (%d in all)", len(shadow), len(live), n)
 	}
 	return n, flips
+}
+
+// produceUntilStopped produces events at rate, a second's worth at a time, until stop is
+// closed, so that events flow during every activation however long the activations take
+// on a loaded machine; the channel receives the totals. Labels are held back as the
+// simulated clock would (a week), never written early.
+func produceUntilStopped(c *config.Config, st *sim.Stream, rate float64, stop <-chan struct{}) <-chan produced {
+	ch := make(chan produced, 1)
+	go func() {
+		var total sim.ProduceResult
+		for {
+			r, err := produce(c, st, int(rate), rate, true)
+			total.Events, total.Bad, total.Labels = total.Events+r.Events, total.Bad+r.Bad, total.Labels+r.Labels
+			if err != nil {
+				ch <- produced{total, err}
+				return
+			}
+			select {
+			case <-stop:
+				ch <- produced{total, nil}
+				return
+			default:
+			}
+		}
+	}()
+	return ch
 }
