@@ -39,9 +39,12 @@ func NewReader(cc ClientConfig, fromStart bool, topics ...string) (*Reader, erro
 }
 
 // Fetch blocks until records arrive or ctx ends (ctx's error); io.EOF after Close.
-func (r *Reader) Fetch(ctx context.Context) ([]record.Record, error) {
+func (r *Reader) Fetch(ctx context.Context) ([]record.Record, error) { return poll(ctx, r.cl) }
+
+// poll blocks until records arrive or ctx ends (ctx's error); io.EOF once cl is closed.
+func poll(ctx context.Context, cl *kgo.Client) ([]record.Record, error) {
 	for {
-		fs := r.cl.PollFetches(ctx)
+		fs := cl.PollFetches(ctx)
 		if fs.IsClientClosed() {
 			return nil, io.EOF
 		}

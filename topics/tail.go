@@ -3,7 +3,6 @@ package topics
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -69,20 +68,7 @@ func NewTail(ctx context.Context, cc ClientConfig, topic string) (*Tail, error) 
 }
 
 // Fetch blocks until records arrive or ctx ends (ctx's error); io.EOF after Close.
-func (t *Tail) Fetch(ctx context.Context) ([]record.Record, error) {
-	for {
-		fs := t.cl.PollFetches(ctx)
-		if fs.IsClientClosed() {
-			return nil, io.EOF
-		}
-		if err := ctx.Err(); err != nil {
-			return convert(fs), err
-		}
-		if recs := convert(fs); len(recs) > 0 {
-			return recs, nil
-		}
-	}
-}
+func (t *Tail) Fetch(ctx context.Context) ([]record.Record, error) { return poll(ctx, t.cl) }
 
 // Close stops the tail.
 func (t *Tail) Close() { t.cl.Close() }
