@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -64,7 +63,7 @@ binary named by --bin.`,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.replot != "" {
-				return replot(cmd, f.replot)
+				return bench.Replot(cmd.OutOrStdout(), f.replot)
 			}
 			return measure(cmd, &f)
 		},
@@ -83,17 +82,6 @@ binary named by --bin.`,
 	return cmd
 }
 
-func replot(cmd *cobra.Command, dir string) error {
-	res, err := bench.ReadResults(dir)
-	if err != nil {
-		return err
-	}
-	if err := bench.Print(cmd.OutOrStdout(), res); err != nil {
-		return err
-	}
-	return bench.PlotLatency(res, filepath.Join(dir, bench.PlotFile))
-}
-
 func measure(cmd *cobra.Command, f *flags) error {
 	stages, err := bench.ParseStages(f.only)
 	if err != nil {
@@ -107,44 +95,15 @@ func measure(cmd *cobra.Command, f *flags) error {
 		Events: f.events, Step: time.Duration(f.seconds * float64(time.Second)), Stages: stages, Rates: f.rates,
 		Binary: f.bin, ChildLogLevel: f.logLevel,
 	}
-	res, err := bench.Run(cmd.Context(), c, plan, cmd.OutOrStdout())
-	if err != nil {
-		return err
-	}
-	written, err := bench.WriteResults(res, f.out)
-	if err != nil {
-		return err
-	}
-	if len(res.Latency) > 0 {
-		plot := filepath.Join(f.out, bench.PlotFile)
-		if err := bench.PlotLatency(res, plot); err != nil {
-			return err
-		}
-		written += " and " + plot
-	}
-	if err := bench.Print(cmd.OutOrStdout(), res); err != nil {
-		return err
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s\n", written)
-	return nil
+	return bench.Measure(cmd.Context(), c, plan, f.out, cmd.OutOrStdout())
 }
 
-// loadConfig reads the config the flags point at, as streamscore does, with the brokers
-// flag applied. (The children get --log-level on their command line, which wins over the
-// config's level.)
+// loadConfig reads the config the flags point at, as streamscore does. The children get
+// --log-level on their command line, which wins over the config's level.
 func loadConfig(f *flags) (*config.Config, error) {
-	path := f.config
-	if path == "" {
-		if _, err := os.Stat("streamscore.yaml"); err == nil {
-			path = "streamscore.yaml"
-		}
-	}
-	c, err := config.Load(path)
+	c, err := config.LoadCommandLine(config.CommandLine{Path: f.config, Brokers: f.brokers})
 	if err != nil {
 		return nil, err
-	}
-	if f.brokers != "" {
-		c.Kafka.Brokers = config.SplitList(f.brokers)
 	}
 	c.Log.Level = "warn"
 	return c, nil

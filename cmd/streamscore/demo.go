@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,7 +42,7 @@ predictions, alerts, dead-lettered, throughput and event-to-prediction latency.`
 				}
 				fmt.Fprintln(out, string(b))
 			} else {
-				printSummary(out, s)
+				s.Print(out)
 			}
 			if s.Predictions+s.DeadLettered != s.Events {
 				return fmt.Errorf("%d events but %d predictions + %d dead letters", s.Events, s.Predictions, s.DeadLettered)
@@ -59,16 +58,4 @@ predictions, alerts, dead-lettered, throughput and event-to-prediction latency.`
 	fl.BoolVar(&jsonOut, "json", false, "print the summary as one JSON object (the last line)")
 	fl.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up when outputs stop arriving for this long")
 	return cmd
-}
-
-func printSummary(w io.Writer, s *drivers.DemoSummary) {
-	fmt.Fprintf(w, "events          %d (%d malformed injected)\n", s.Events, s.BadInjected)
-	fmt.Fprintf(w, "predictions     %d\n", s.Predictions)
-	fmt.Fprintf(w, "fraud alerts    %d\n", s.Alerts)
-	fmt.Fprintf(w, "dead-lettered   %d\n", s.DeadLettered)
-	fmt.Fprintf(w, "duplicates      %d, uncommitted %d\n", s.Duplicates, s.Uncommitted)
-	fmt.Fprintf(w, "throughput      %.0f events/s over %.2fs\n", s.EventsPerSecond, s.Seconds)
-	fmt.Fprintf(w, "latency         p50 %.2f ms, p99 %.2f ms (event to acknowledged prediction)\n", s.LatencyP50Ms, s.LatencyP99Ms)
-	fmt.Fprintf(w, "batches         %d, mean size %.1f\n", s.Batches, s.MeanBatch)
-	fmt.Fprintf(w, "model           %s %s\n", s.Model, s.ModelVersion)
 }

@@ -56,18 +56,9 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// prepare validates c for a command that talks to Kafka (and loads the model, with
-// needModel) and builds its logger.
+// prepare validates c for a command that talks to Kafka and builds its logger.
 func prepare(c *config.Config, needModel bool) (*config.Compiled, *zap.Logger, error) {
-	cc, err := c.Validate(config.Needs{Kafka: true, Model: needModel})
-	if err != nil {
-		return nil, nil, err
-	}
-	log, err := c.Log.NewLogger()
-	if err != nil {
-		return nil, nil, err
-	}
-	return cc, log, nil
+	return c.Prepare(needModel)
 }
 
 // printJSON writes v as one line of JSON.
@@ -82,21 +73,5 @@ func printJSON(w io.Writer, v any) error {
 
 // load reads the config the flags point at and applies flag overrides.
 func (g *globalFlags) load() (*config.Config, error) {
-	path := g.config
-	if path == "" {
-		if _, err := os.Stat("streamscore.yaml"); err == nil {
-			path = "streamscore.yaml"
-		}
-	}
-	c, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if g.brokers != "" {
-		c.Kafka.Brokers = config.SplitList(g.brokers)
-	}
-	if g.logLevel != "" {
-		c.Log.Level = g.logLevel
-	}
-	return c, nil
+	return config.LoadCommandLine(config.CommandLine{Path: g.config, Brokers: g.brokers, LogLevel: g.logLevel})
 }

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,22 +39,8 @@ func openRegistry(ctx context.Context, g *globalFlags) (*config.Compiled, *topic
 	if err != nil {
 		return nil, nil, err
 	}
-	ro, _ := cc.RegistryOptions()
-	r, err := topics.OpenRegistry(ctx, cc.Kafka, ro)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cc, r, nil
-}
-
-// whoami names the operator in the activation log: $USER@host.
-func whoami() string {
-	name := os.Getenv("USER")
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	host, _ := os.Hostname() // best effort: the name alone still says who
-	return name + "@" + host
+	r, err := cc.OpenRegistry(ctx)
+	return cc, r, err
 }
 
 func newModelPushCmd(g *globalFlags) *cobra.Command {
@@ -76,7 +59,7 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 				name = cc.Model.Name
 			}
 			meta, err := models.PushBundle(cmd.Context(), r, args[0], models.BundleOptions{
-				PushOptions: models.PushOptions{Name: name, Width: cc.Features.Len(), By: whoami(), Model: cc.ModelOptions()},
+				PushOptions: models.PushOptions{Name: name, Width: cc.Features.Len(), By: models.Operator(), Model: cc.ModelOptions()},
 				Golden:      golden, Reference: reference, Features: cc.Features.Names(),
 			})
 			if err != nil {
@@ -116,7 +99,7 @@ func newModelActivateCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer r.Close()
-			a, err := models.Activate(cmd.Context(), r, name, version, role, whoami())
+			a, err := models.Activate(cmd.Context(), r, name, version, role, models.Operator())
 			if err != nil {
 				return err
 			}
@@ -140,7 +123,7 @@ func newModelRollbackCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer r.Close()
-			a, err := models.Rollback(cmd.Context(), r, args[0], whoami())
+			a, err := models.Rollback(cmd.Context(), r, args[0], models.Operator())
 			if err != nil {
 				return err
 			}
@@ -165,21 +148,7 @@ func newModelListCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tVERSION\tROLE\tBYTES\tPUSHED\tPUSHED BY\tACTIVATIONS")
-			for _, e := range entries {
-				var acts []string
-				for _, a := range e.Activations {
-					acts = append(acts, fmt.Sprintf("%s %s by %s", a.Role, a.At.Format(time.RFC3339), a.By))
-				}
-				role := string(e.Role)
-				if role == "" {
-					role = "-"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, e.Version, role, e.Bytes,
-					e.PushedAt.Format(time.RFC3339), e.PushedBy, strings.Join(acts, "; "))
-			}
-			return w.Flush()
+			return models.PrintList(cmd.OutOrStdout(), entries)
 		},
 	}
 }

@@ -1,11 +1,15 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/streamscore/streamscore/internal/config"
 )
 
 // ResultsFile and PlotFile are the names, inside the output folder, of what Save writes.
@@ -120,4 +124,41 @@ func ReadResults(dir string) (*Results, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// Replot measures nothing: it prints the table of dir/results.json and redraws its plot.
+func Replot(w io.Writer, dir string) error {
+	res, err := ReadResults(dir)
+	if err != nil {
+		return err
+	}
+	if err := Print(w, res); err != nil {
+		return err
+	}
+	return PlotLatency(res, filepath.Join(dir, PlotFile))
+}
+
+// Measure runs plan, writes results.json (and the latency plot) into out, and prints the
+// table and what it wrote to w.
+func Measure(ctx context.Context, c *config.Config, plan Plan, out string, w io.Writer) error {
+	res, err := Run(ctx, c, plan, w)
+	if err != nil {
+		return err
+	}
+	written, err := WriteResults(res, out)
+	if err != nil {
+		return err
+	}
+	if len(res.Latency) > 0 {
+		plot := filepath.Join(out, PlotFile)
+		if err := PlotLatency(res, plot); err != nil {
+			return err
+		}
+		written += " and " + plot
+	}
+	if err := Print(w, res); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "\nwrote %s\n", written)
+	return err
 }

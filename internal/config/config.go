@@ -284,3 +284,30 @@ func ParseBytes(v string) (int64, error) {
 	}
 	return 0, fmt.Errorf("%q: want a size such as 200MiB, 1GiB or a number of bytes", v)
 }
+
+// CommandLine is what the commands' global flags override: the config file (default
+// ./streamscore.yaml when present), the brokers and the log level.
+type CommandLine struct {
+	Path, Brokers, LogLevel string
+}
+
+// LoadCommandLine loads the config as the commands do: the file, STREAMSCORE_*, then
+// the flags.
+func LoadCommandLine(o CommandLine) (*Config, error) {
+	if o.Path == "" {
+		if _, err := os.Stat("streamscore.yaml"); err == nil {
+			o.Path = "streamscore.yaml"
+		}
+	}
+	c, err := Load(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	if o.Brokers != "" {
+		c.Kafka.Brokers = SplitList(o.Brokers)
+	}
+	if o.LogLevel != "" {
+		c.Log.Level = o.LogLevel
+	}
+	return c, nil
+}

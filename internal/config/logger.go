@@ -26,3 +26,17 @@ func (l LogConfig) NewLogger() (*zap.Logger, error) {
 	zc.OutputPaths = []string{"stderr"}
 	return zc.Build()
 }
+
+// Prepare validates c for a command that talks to Kafka (and loads the model, with
+// needModel) and builds its logger.
+func (c *Config) Prepare(needModel bool) (*Compiled, *zap.Logger, error) {
+	cc, err := c.Validate(Needs{Kafka: true, Model: needModel})
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := c.Log.NewLogger()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cc, log, nil
+}

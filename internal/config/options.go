@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -153,4 +154,10 @@ func (c *Compiled) LiveModels(fallback *scorer.Model) models.LiveOptions {
 	return models.LiveOptions{
 		Name: fallback.Name(), Width: c.Features.Len(), Model: o, MaxBytes: c.Model.MaxBytes, Fallback: fallback,
 	}
+}
+
+// OpenRegistry opens the model registry of registry.topic (creating it when missing).
+func (c *Compiled) OpenRegistry(ctx context.Context) (*topics.Registry, error) {
+	ro, _ := c.RegistryOptions()
+	return topics.OpenRegistry(ctx, c.Kafka, ro)
 }

@@ -195,3 +195,16 @@ func followOutputs(ctx context.Context, o DemoOptions, outputs *audit.Outputs, p
 	}
 	return res, nil
 }
+
+// Print writes the summary as `streamscore demo` prints it.
+func (s *DemoSummary) Print(w io.Writer) {
+	fmt.Fprintf(w, "events          %d (%d malformed injected)\n", s.Events, s.BadInjected)
+	fmt.Fprintf(w, "predictions     %d\n", s.Predictions)
+	fmt.Fprintf(w, "fraud alerts    %d\n", s.Alerts)
+	fmt.Fprintf(w, "dead-lettered   %d\n", s.DeadLettered)
+	fmt.Fprintf(w, "duplicates      %d, uncommitted %d\n", s.Duplicates, s.Uncommitted)
+	fmt.Fprintf(w, "throughput      %.0f events/s over %.2fs\n", s.EventsPerSecond, s.Seconds)
+	fmt.Fprintf(w, "latency         p50 %.2f ms, p99 %.2f ms (event to acknowledged prediction)\n", s.LatencyP50Ms, s.LatencyP99Ms)
+	fmt.Fprintf(w, "batches         %d, mean size %.1f\n", s.Batches, s.MeanBatch)
+	fmt.Fprintf(w, "model           %s %s\n", s.Model, s.ModelVersion)
+}
