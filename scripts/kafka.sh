@@ -1,32 +1,57 @@
 #!/usr/bin/env bash
-# scripts/kafka.sh — a throwaway single-node Apache Kafka 4.1.1 (KRaft) broker
-# for streamscore's integration tests, plus a way to run Kafka's own CLI tools.
+# scripts/kafka.sh — a throwaway Apache Kafka 4.1.1 (KRaft) broker, or a cluster of N
+# broker+controller nodes on loopback, for streamscore's integration tests, plus a way to
+# run Kafka's own CLI tools.
 #
 # Usage:
-#   scripts/kafka.sh start                      install (first time) + format + start, wait until ready
-#   scripts/kafka.sh stop                       SIGTERM, wait, SIGKILL fallback; nothing left running
-#   scripts/kafka.sh status                     exit 0 if running, 1 if not
-#   scripts/kafka.sh env                        prints: export STREAMSCORE_TEST_BROKERS=127.0.0.1:$KAFKA_PORT
+#   scripts/kafka.sh start                      install (first time) + format + start all nodes, wait until ready
+#   scripts/kafka.sh stop                       SIGTERM every node, wait, SIGKILL fallback; nothing left running
+#   scripts/kafka.sh status                     one line per node; exit 0 if every node runs, 1 if not
+#   scripts/kafka.sh env                        prints the export lines below (STREAMSCORE_TEST_*)
+#   scripts/kafka.sh kill-node I                SIGKILL node I (1..KAFKA_NODES) and check that it is gone
+#   scripts/kafka.sh start-node I               start node I again on its data (no format, no wipe), wait until it serves
 #   scripts/kafka.sh run-tool <MainClass|alias> [args...]
 #                                               run a Kafka tools main class with the cached classpath
 #                                               (stdout is the tool's own; our messages go to stderr)
 #   scripts/kafka.sh install                    only fetch the jars into the cache
-#   scripts/kafka.sh logs [N]                   tail the broker log
+#   scripts/kafka.sh logs [LINES] [I]           tail the broker log (LINES, default 100) of node I,
+#                                               or of every node (with a header each) when I is omitted
 #
+#   Give every call the same KAFKA_PORT and KAFKA_NODES (and KAFKA_STATE_DIR) as `start`.
 #   Test flow:  scripts/kafka.sh start && eval "$(scripts/kafka.sh env)" && go test ./... ; scripts/kafka.sh stop
+#   Cluster:    KAFKA_NODES=3 KAFKA_PORT=39192 scripts/kafka.sh start   (then the same variables for every call)
+#
+#   Node i (1-based) has node.id=i and is broker+controller; its ports are
+#     PLAINTEXT 127.0.0.1:$((KAFKA_PORT + 10*(i-1)))   controller +1   SASL_SSL +2 (KAFKA_SECURE=1)
+#   One node keeps everything in the state dir; node i of a cluster in <state dir>/node-i.
+#   A cluster replicates topics and internal topics 3 ways with min.insync.replicas=2.
+#
+#   `env` prints (one export per line):
+#     STREAMSCORE_TEST_BROKERS=127.0.0.1:P[,127.0.0.1:P+10,...]  STREAMSCORE_TEST_KAFKA_NODES=N
+#     STREAMSCORE_TEST_KAFKA_PORT=P
+#   and, after a KAFKA_SECURE=1 start:
+#     STREAMSCORE_TEST_SECURE_BROKERS=127.0.0.1:P+2[,...]  (SASL_SSL, SCRAM-SHA-512)
+#     STREAMSCORE_TEST_TLS_CA_FILE=<state dir>/tls/ca.pem  (signed the brokers' certificate: SAN 127.0.0.1, localhost)
+#     STREAMSCORE_TEST_SASL_USERNAME=streamscore  STREAMSCORE_TEST_SASL_PASSWORD=<generated at start>
+#   A ready-made client config for the CLI tools over SASL_SSL is <state dir>/tls/client.properties
+#   (run-tool kafka-topics --bootstrap-server 127.0.0.1:P+2 --command-config <it> --list).
 #
 # Environment:
-#   KAFKA_PORT=9092              broker (PLAINTEXT) listener on 127.0.0.1
-#   KAFKA_CONTROLLER_PORT        KRaft controller listener (default KAFKA_PORT+1)
+#   KAFKA_PORT=9092              node 1's broker (PLAINTEXT) listener on 127.0.0.1; node i's is +10*(i-1)
+#   KAFKA_NODES=1                number of nodes (1..9); 3 is the tested cluster
+#   KAFKA_SECURE=1               also a SASL_SSL (SCRAM-SHA-512) listener on each node's port +2, with a
+#                                throwaway CA and a generated password for user streamscore (openssl needed)
+#   KAFKA_CONTROLLER_PORT        KRaft controller listener (default KAFKA_PORT+1; single node only)
 #   STREAMSCORE_CACHE            cache root (default $HOME/.cache/streamscore); Kafka lives in
 #                                $STREAMSCORE_CACHE/kafka-4.1.1/{libs,config,state-$KAFKA_PORT}
 #   KAFKA_STATE_DIR              data/config/log dir (default <cache>/kafka-4.1.1/state-$KAFKA_PORT)
-#   KAFKA_KEEP_DATA=1            keep topics/offsets across stop+start (default: fresh data each start)
-#   KAFKA_HEAP_OPTS              broker heap (default "-Xms256m -Xmx1g")
+#   KAFKA_KEEP_DATA=1            keep topics/offsets (and the SCRAM password) across stop+start
+#                                (default: fresh data each start)
+#   KAFKA_HEAP_OPTS              heap of each node (default "-Xms256m -Xmx1g"; "-Xms128m -Xmx512m" with N > 1)
 #   KAFKA_JVM_OPTS               extra broker JVM options
 #   KAFKA_TOOL_JVM_OPTS          JVM options for run-tool and the helper tools
 #   KAFKA_EXTRA_CONFIG           extra server.properties lines (newline separated), appended last
-#   KAFKA_START_TIMEOUT=120      seconds to wait for the broker to answer metadata requests
+#   KAFKA_START_TIMEOUT=120      seconds to wait for the node(s) to answer metadata requests
 #   KAFKA_STOP_TIMEOUT=30        seconds to wait after SIGTERM before SIGKILL
 #   JAVA_HOME                    JDK to use (else `java` on PATH); Java 17+ required
 #
@@ -71,8 +96,11 @@ readonly INSTALLED_MARKER="$KAFKA_HOME/.installed"
 readonly TOOLS_LOG4J="$CONF_DIR/tools-log4j2.xml"
 
 readonly HOST=127.0.0.1
+readonly SASL_USER=streamscore
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-}"
+NODES="${KAFKA_NODES:-1}"
+SECURE="${KAFKA_SECURE:-0}"
 
 readonly STATE_MARKER_NAME=.streamscore-kafka-state
 
@@ -83,17 +111,30 @@ usage() {
   sed -n '2,/^# Environment:/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
 }
 
+# shellcheck source=scripts/kafka/config.sh
+source "$SCRIPT_DIR/kafka/config.sh"
+# shellcheck source=scripts/kafka/proc.sh
+source "$SCRIPT_DIR/kafka/proc.sh"
+
 valid_port() { [[ "$1" =~ ^[0-9]+$ ]] && (($1 > 0 && $1 < 65536)); }
 
-check_ports() {
+check_settings() {
+  [[ "$NODES" =~ ^[1-9]$ ]] || die "KAFKA_NODES must be a node count from 1 to 9, got '$NODES'"
+  [[ "$SECURE" =~ ^[01]$ ]] || die "KAFKA_SECURE must be 0 or 1, got '$SECURE'"
   valid_port "$KAFKA_PORT" ||
     die "KAFKA_PORT must be a TCP port number, got '$KAFKA_PORT'"
+  valid_port "$((KAFKA_PORT + 10 * (NODES - 1) + 2))" ||
+    die "KAFKA_PORT=$KAFKA_PORT is too high for $NODES node(s): node $NODES would listen on $((KAFKA_PORT + 10 * (NODES - 1)))..+2"
   if [[ -z "$KAFKA_CONTROLLER_PORT" ]]; then
     KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+  elif ((NODES > 1)); then
+    die "KAFKA_CONTROLLER_PORT works with a single node only; node i of a cluster has its controller on its broker port +1"
   fi
   valid_port "$KAFKA_CONTROLLER_PORT" ||
     die "KAFKA_CONTROLLER_PORT must be a TCP port number, got '$KAFKA_CONTROLLER_PORT'"
   ((KAFKA_CONTROLLER_PORT != KAFKA_PORT)) || die "KAFKA_CONTROLLER_PORT must differ from KAFKA_PORT"
+  ((SECURE == 0 || KAFKA_CONTROLLER_PORT != KAFKA_PORT + 2)) ||
+    die "KAFKA_CONTROLLER_PORT must not be KAFKA_PORT+2: that is the SASL_SSL port with KAFKA_SECURE=1"
 }
 
 init_state_paths() {
@@ -101,17 +142,18 @@ init_state_paths() {
   [[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
   STATE_DIR="${STATE_DIR%/}"
   [[ -n "$STATE_DIR" ]] || die "KAFKA_STATE_DIR must not be /"
-  DATA_DIR="$STATE_DIR/data"
-  LOG_DIR="$STATE_DIR/logs"
-  PID_FILE="$STATE_DIR/kafka.pid"
-  SERVER_PROPS="$STATE_DIR/server.properties"
-  BROKER_LOG4J="$STATE_DIR/log4j2.xml"
-  STDOUT_LOG="$LOG_DIR/kafka.out"
-  SERVER_LOG="$LOG_DIR/server.log"
+  NODES_FILE="$STATE_DIR/nodes"
   # The lock lives next to (not inside) the state dir, which start may wipe.
   LOCK_FILE="$STATE_DIR.lock"
+  secure_paths
+  node_paths 1
 }
 
+# node_arg <I>: validate a node index given on the command line.
+node_arg() {
+  [[ "${1:-}" =~ ^[1-9][0-9]*$ ]] && (($1 <= NODES)) ||
+    die "node index must be 1..$NODES (KAFKA_NODES=$NODES), got '${1:-}'"
+}
 # ---------------------------------------------------------------------------
 # java / maven / install
 
@@ -227,34 +269,9 @@ resolve_tool_class() {
   esac
 }
 
+
 # ---------------------------------------------------------------------------
-# process state
-
-read_pid() { { tr -dc '0-9' <"$PID_FILE"; } 2>/dev/null || true; }
-
-RUNNING_PID=""
-is_running() {
-  RUNNING_PID=""
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid state
-  pid=$(read_pid)
-  [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-  # A zombie is not running (some container inits never reap).
-  state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || echo X)
-  [[ "$state" != Z && "$state" != X ]] || return 1
-  # Guard against pid reuse: it must be our broker.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- " $CLS_BROKER $SERVER_PROPS" || return 1
-  RUNNING_PID=$pid
-}
-
-pid_alive() {
-  local pid=$1 state
-  [[ -d "/proc/$pid" ]] || return 1
-  state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || echo X)
-  [[ "$state" != Z && "$state" != X ]]
-}
-
-port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+# commands
 
 with_state_lock() {
   mkdir -p "$(dirname "$LOCK_FILE")"
@@ -262,164 +279,64 @@ with_state_lock() {
   flock -w 300 9 || die "timed out waiting for lock $LOCK_FILE (another kafka.sh start/stop?)"
 }
 
-print_log_tail() {
-  local f
-  for f in "$SERVER_LOG" "$STDOUT_LOG"; do
-    if [[ -s "$f" ]]; then
-      printf '%s\n' "----- last lines of $f -----" >&2
-      tail -n "${1:-60}" "$f" >&2 || true
-    fi
-  done
-}
-
-# ---------------------------------------------------------------------------
-# config
-
-wipe_state() {
-  if [[ -d "$STATE_DIR" ]]; then
-    if [[ ! -f "$STATE_DIR/$STATE_MARKER_NAME" ]] && [[ -n "$(ls -A "$STATE_DIR")" ]]; then
-      die "refusing to wipe $STATE_DIR: not empty and not created by kafka.sh (no $STATE_MARKER_NAME)"
-    fi
-    rm -rf -- "$STATE_DIR"
-  fi
-}
-
-write_broker_config() {
-  mkdir -p "$DATA_DIR" "$LOG_DIR"
-  touch "$STATE_DIR/$STATE_MARKER_NAME"
-  cat >"$SERVER_PROPS" <<EOF
-# written by scripts/kafka.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ) — single-node KRaft broker for tests
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-inter.broker.listener.name=PLAINTEXT
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$DATA_DIR
-
-# test-friendly defaults
-auto.create.topics.enable=false
-num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-group.min.session.timeout.ms=1000
-num.network.threads=2
-num.io.threads=4
-num.recovery.threads.per.data.dir=1
-log.retention.hours=168
-EOF
-  if [[ -n "${KAFKA_EXTRA_CONFIG:-}" ]]; then
-    printf '\n# KAFKA_EXTRA_CONFIG\n%s\n' "$KAFKA_EXTRA_CONFIG" >>"$SERVER_PROPS"
-  fi
-
-  cat >"$BROKER_LOG4J" <<EOF
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- written by scripts/kafka.sh -->
-<Configuration status="WARN">
-  <Appenders>
-    <RollingFile name="server" fileName="$SERVER_LOG" filePattern="$SERVER_LOG.%i">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-      <Policies>
-        <SizeBasedTriggeringPolicy size="50 MB"/>
-      </Policies>
-      <DefaultRolloverStrategy max="3"/>
-    </RollingFile>
-  </Appenders>
-  <Loggers>
-    <Root level="INFO">
-      <AppenderRef ref="server"/>
-    </Root>
-    <Logger name="kafka.request.logger" level="WARN"/>
-    <Logger name="kafka.authorizer.logger" level="WARN"/>
-  </Loggers>
-</Configuration>
-EOF
-}
-
-format_storage() {
-  local cluster_id out
-  cluster_id=$(run_tool_java "$CLS_STORAGE" random-uuid 2>>"$LOG_DIR/format.log") ||
-    { cat "$LOG_DIR/format.log" >&2; die "StorageTool random-uuid failed"; }
-  cluster_id=$(tr -d '[:space:]' <<<"$cluster_id")
-  [[ -n "$cluster_id" ]] || die "StorageTool random-uuid printed nothing"
-  if ! out=$(run_tool_java "$CLS_STORAGE" format -t "$cluster_id" -c "$SERVER_PROPS" --standalone 2>&1); then
-    printf '%s\n' "$out" >>"$LOG_DIR/format.log"
-    printf '%s\n' "$out" >&2
-    die "formatting KRaft storage in $DATA_DIR failed"
-  fi
-  printf '%s\n' "$out" >>"$LOG_DIR/format.log"
-  log "formatted KRaft storage (cluster id $cluster_id)"
-}
-
-# ---------------------------------------------------------------------------
-# commands
-
 cmd_install() {
   find_java
   ensure_installed
   log "Kafka $KAFKA_VERSION jars are in $LIBS_DIR"
 }
 
-broker_log_size() { { stat -c %s "$SERVER_LOG" 2>/dev/null; } || echo 0; }
-
-# wait_ready <pid> <server.log offset at launch>
-wait_ready() {
-  local pid=$1 log_offset=${2:-0} timeout=${KAFKA_START_TIMEOUT:-120}
-  local deadline=$((SECONDS + timeout)) next_probe=$((SECONDS + 20)) out=""
-  local -a opts
-  read -r -a opts <<<"$(tool_jvm_opts)"
-  while ((SECONDS < deadline)); do
-    if ! pid_alive "$pid"; then
-      print_log_tail 80
-      die "broker process $pid exited during startup (logs in $LOG_DIR)"
-    fi
-    # Probe once the broker logged that it started (or every few seconds regardless,
-    # in case the log wording changes): a tools JVM competing for CPU with a
-    # starting broker only slows both down on a small machine.
-    if port_open "$KAFKA_PORT" &&
-      { tail -c "+$((log_offset + 1))" "$SERVER_LOG" 2>/dev/null | grep -q 'Kafka Server started' ||
-        ((SECONDS >= next_probe)); }; then
-      next_probe=$((SECONDS + 5))
-      # Confirm the broker answers requests with a real client.
-      if out=$(timeout 30 "$JAVA" "${opts[@]}" "-Dlog4j2.configurationFile=$TOOLS_LOG4J" \
-        -cp "$LIBS_DIR/*" "$CLS_API_VERSIONS" --bootstrap-server "$HOST:$KAFKA_PORT" 2>&1) &&
-        grep -q "$HOST:$KAFKA_PORT" <<<"$out"; then
-        return 0
-      fi
-    fi
-    sleep 0.25
+# running_nodes [n]: how many of n (default KAFKA_NODES) nodes of this state dir run.
+running_nodes() {
+  local saved=$NODES i count=0
+  NODES=${1:-$NODES}
+  for ((i = 1; i <= NODES; i++)); do
+    node_paths "$i"
+    if is_running; then count=$((count + 1)); fi
   done
-  print_log_tail 80
-  if [[ -n "$out" ]]; then
-    printf '%s\n%s\n' "----- last BrokerApiVersionsCommand output -----" "$out" >&2
-  fi
-  return 1
+  NODES=$saved
+  echo "$count"
 }
 
-kill_broker() {
-  # kill_broker <pid> : SIGTERM the process group, wait, SIGKILL fallback.
-  local pid=$1 timeout=${KAFKA_STOP_TIMEOUT:-30}
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + timeout))
-  while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-  if pid_alive "$pid"; then
-    log "broker (pid $pid) still alive after ${timeout}s, sending SIGKILL"
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 15))
-    while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-    pid_alive "$pid" && die "could not kill broker pid $pid"
+# can_keep_data: KAFKA_KEEP_DATA=1 and every node has formatted data of this layout.
+can_keep_data() {
+  [[ "${KAFKA_KEEP_DATA:-0}" == 1 ]] || return 1
+  local rec i
+  rec=$(recorded_nodes)
+  [[ -z "$rec" || "$rec" == "$NODES" ]] ||
+    die "KAFKA_KEEP_DATA=1: $STATE_DIR holds a KAFKA_NODES=$rec layout, not KAFKA_NODES=$NODES"
+  for ((i = 1; i <= NODES; i++)); do
+    node_paths "$i"
+    [[ -f "$DATA_DIR/meta.properties" ]] || return 1
+  done
+}
+
+check_ports_free() {
+  local p
+  while read -r p; do
+    if port_open "$p"; then
+      die "port $HOST:$p (node $NODE) is already in use by another process (pick another KAFKA_PORT)"
+    fi
+  done < <(node_ports)
+}
+
+# prepare_state: wipe (unless kept), write every node's config, format (unless kept).
+prepare_state() {
+  local keep=0 i
+  if can_keep_data; then
+    keep=1
+    log "KAFKA_KEEP_DATA=1: reusing existing data in $STATE_DIR"
+  else
+    wipe_state
   fi
-  return 0
+  mkdir -p "$STATE_DIR"
+  touch "$STATE_DIR/$STATE_MARKER_NAME"
+  echo "$NODES" >"$NODES_FILE"
+  if ((SECURE == 1)); then make_secure_material "$keep"; else drop_secure_material; fi
+  for ((i = 1; i <= NODES; i++)); do
+    node_paths "$i"
+    write_node_config
+  done
+  if ((keep == 0)); then format_all; fi
 }
 
 cmd_start() {
@@ -428,91 +345,162 @@ cmd_start() {
   ensure_installed
   with_state_lock
 
-  if is_running; then
-    log "already running (pid $RUNNING_PID) on $HOST:$KAFKA_PORT, state dir $STATE_DIR"
+  local running rec i extra
+  running=$(running_nodes)
+  if ((running == NODES)); then
+    log "already running: $NODES node(s) on $(node_list 0), state dir $STATE_DIR"
     return 0
   fi
-
-  local p
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-    if port_open "$p"; then
-      die "port $HOST:$p is already in use by another process (pick another KAFKA_PORT / KAFKA_CONTROLLER_PORT)"
-    fi
+  ((running == 0)) ||
+    die "$running of $NODES nodes already run from $STATE_DIR: \`start-node I\` starts a missing one, \`stop\` stops them all"
+  rec=$(recorded_nodes)
+  if [[ -n "$rec" && "$rec" != "$NODES" ]] && (($(running_nodes "$rec") > 0)); then
+    die "$STATE_DIR runs a KAFKA_NODES=$rec layout: stop it first (KAFKA_NODES=$rec $0 stop)"
+  fi
+  for ((i = 1; i <= NODES; i++)); do
+    node_paths "$i"
+    check_ports_free
   done
 
-  local keep=0
-  if [[ "${KAFKA_KEEP_DATA:-0}" == 1 && -f "$DATA_DIR/meta.properties" ]]; then
-    keep=1
-    log "KAFKA_KEEP_DATA=1: reusing existing data in $DATA_DIR"
-  else
-    wipe_state
-  fi
-  write_broker_config
-  rm -f "$PID_FILE"
-  if ((keep == 0)); then
-    format_storage
-  fi
-
-  local -a heap jvm
-  read -r -a heap <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
-  read -r -a jvm <<<"-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true ${KAFKA_JVM_OPTS:-}"
-
-  log "starting Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT), logs in $LOG_DIR"
-  printf '===== %s start =====\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$STDOUT_LOG"
-  local log_offset
-  log_offset=$(broker_log_size)
-  # New session (setsid) so the broker survives this shell and can be signalled as a group;
-  # the inner bash writes its own pid, then exec's java (same pid). fd 9 (our lock) is closed.
-  # shellcheck disable=SC2016 # $$ and $@ are for the inner bash
-  setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PID_FILE" \
-    "$JAVA" "${heap[@]}" "${jvm[@]}" \
-    "-Dkafka.logs.dir=$LOG_DIR" "-Dlog4j2.configurationFile=$BROKER_LOG4J" \
-    -cp "$LIBS_DIR/*" "$CLS_BROKER" "$SERVER_PROPS" \
-    </dev/null >>"$STDOUT_LOG" 2>&1 9>&- &
-
-  local pid=""
-  for _ in $(seq 1 50); do
-    pid=$(read_pid)
-    [[ -n "$pid" ]] && break
-    sleep 0.1
+  prepare_state
+  local -a all=()
+  NODE_PID=() NODE_LOG_OFFSET=()
+  for ((i = 1; i <= NODES; i++)); do
+    node_paths "$i"
+    extra=""
+    if ((SECURE == 1)); then extra=", SASL_SSL $NODE_SECURE_PORT"; fi
+    log "starting node $i: Kafka $KAFKA_VERSION on $HOST:$NODE_PORT (controller $NODE_CTRL_PORT$extra), logs in $LOG_DIR"
+    launch_node
+    NODE_PID[i]=$LAUNCH_PID
+    NODE_LOG_OFFSET[i]=$LAUNCH_LOG_OFFSET
+    all+=("$i")
   done
-  [[ -n "$pid" ]] || { print_log_tail 40; die "broker did not start (no pid file)"; }
 
-  if ! wait_ready "$pid" "$log_offset"; then
-    log "broker not ready after ${KAFKA_START_TIMEOUT:-120}s; stopping it"
-    kill_broker "$pid" || true
-    rm -f "$PID_FILE"
-    die "Kafka failed to start on $HOST:$KAFKA_PORT (logs in $LOG_DIR)"
+  if ! wait_nodes_ready "${all[@]}"; then
+    log "not ready after ${KAFKA_START_TIMEOUT:-120}s; stopping every node"
+    stop_pids "${NODE_PID[@]}" || true
+    for i in "${all[@]}"; do node_paths "$i" && rm -f "$PID_FILE"; done
+    die "Kafka failed to start on $(node_list 0) (logs in $STATE_DIR)"
   fi
-  log "ready: Kafka $KAFKA_VERSION pid $pid on $HOST:$KAFKA_PORT (state $STATE_DIR)"
-  log "  eval \"\$($0 env)\"   # export STREAMSCORE_TEST_BROKERS=$HOST:$KAFKA_PORT"
+  log "ready: Kafka $KAFKA_VERSION, $NODES node(s) (pid ${NODE_PID[*]}) on $(node_list 0) (state $STATE_DIR)"
+  log "  eval \"\$($0 env)\"   # export STREAMSCORE_TEST_BROKERS=$(node_list 0)"
 }
 
 cmd_stop() {
   with_state_lock
-  if ! is_running; then
-    rm -f "$PID_FILE"
+  # Stop means nothing of this state dir is left running, whatever KAFKA_NODES says.
+  local i rec
+  rec=$(recorded_nodes)
+  if [[ -n "$rec" && "$rec" != "$NODES" ]]; then
+    log "$STATE_DIR was started with KAFKA_NODES=$rec (not $NODES): stopping those $rec node(s)"
+    NODES=$rec
+  fi
+  local -a pids=()
+  for ((i = 1; i <= NODES; i++)); do
+    node_paths "$i"
+    if is_running; then pids+=("$RUNNING_PID"); else rm -f "$PID_FILE"; fi
+  done
+  if ((${#pids[@]} == 0)); then
     log "not running (port $KAFKA_PORT)"
     return 0
   fi
-  local pid=$RUNNING_PID
-  log "stopping Kafka (pid $pid)..."
-  kill_broker "$pid"
-  rm -f "$PID_FILE"
+  log "stopping Kafka (pid ${pids[*]})..."
+  stop_pids "${pids[@]}"
+  for ((i = 1; i <= NODES; i++)); do node_paths "$i" && rm -f "$PID_FILE"; done
   log "stopped"
 }
 
 cmd_status() {
-  if is_running; then
-    echo "running: Kafka $KAFKA_VERSION pid $RUNNING_PID on $HOST:$KAFKA_PORT (state $STATE_DIR)"
-    return 0
+  check_layout
+  if ((NODES == 1)); then
+    if is_running; then
+      echo "running: Kafka $KAFKA_VERSION pid $RUNNING_PID on $HOST:$KAFKA_PORT (state $STATE_DIR)"
+      return 0
+    fi
+    echo "not running (port $KAFKA_PORT, state $STATE_DIR)"
+    return 1
   fi
-  echo "not running (port $KAFKA_PORT, state $STATE_DIR)"
-  return 1
+  local i up=0 extra=""
+  for ((i = 1; i <= NODES; i++)); do
+    node_paths "$i"
+    if was_started_secure; then extra=", SASL_SSL $NODE_SECURE_PORT"; fi
+    if is_running; then
+      up=$((up + 1))
+      echo "node $i: running: pid $RUNNING_PID on $HOST:$NODE_PORT (controller $NODE_CTRL_PORT$extra, state $NODE_DIR)"
+    else
+      echo "node $i: not running (port $NODE_PORT, state $NODE_DIR)"
+    fi
+  done
+  echo "$up of $NODES nodes running"
+  ((up == NODES))
 }
 
 cmd_env() {
-  echo "export STREAMSCORE_TEST_BROKERS=$HOST:$KAFKA_PORT"
+  check_layout
+  echo "export STREAMSCORE_TEST_BROKERS=$(node_list 0)"
+  echo "export STREAMSCORE_TEST_KAFKA_NODES=$NODES"
+  echo "export STREAMSCORE_TEST_KAFKA_PORT=$KAFKA_PORT"
+  if was_started_secure; then
+    echo "export STREAMSCORE_TEST_SECURE_BROKERS=$(node_list 2)"
+    echo "export STREAMSCORE_TEST_TLS_CA_FILE=$(printf '%q' "$CA_PEM")"
+    echo "export STREAMSCORE_TEST_SASL_USERNAME=$SASL_USER"
+    echo "export STREAMSCORE_TEST_SASL_PASSWORD=$(printf '%q' "$(cat "$PASSWORD_FILE")")"
+  fi
+}
+
+cmd_kill_node() {
+  node_arg "${1:-}"
+  with_state_lock
+  check_layout
+  node_paths "$1"
+  if ! is_running; then
+    rm -f "$PID_FILE"
+    log "node $1 is not running (port $NODE_PORT)"
+    return 0
+  fi
+  local pid=$RUNNING_PID p=""
+  signal_node KILL "$pid"
+  wait_gone 15 "$pid" || die "node $1 (pid $pid) still alive 15s after SIGKILL"
+  for _ in $(seq 1 50); do
+    p=""
+    while read -r q; do if port_open "$q"; then p=$q; fi; done < <(node_ports)
+    [[ -z "$p" ]] && break
+    sleep 0.1
+  done
+  [[ -z "$p" ]] || die "node $1 (pid $pid) is gone but port $HOST:$p still accepts connections"
+  rm -f "$PID_FILE"
+  log "killed node $1 (pid $pid, port $NODE_PORT)"
+}
+
+cmd_start_node() {
+  node_arg "${1:-}"
+  find_java
+  check_java_version
+  ensure_installed
+  with_state_lock
+  check_layout
+  node_paths "$1"
+  if is_running; then
+    log "node $1 already running (pid $RUNNING_PID) on $HOST:$NODE_PORT"
+    return 0
+  fi
+  [[ -f "$DATA_DIR/meta.properties" && -f "$SERVER_PROPS" ]] ||
+    die "node $1 has no formatted data in $DATA_DIR: run \`start\` first"
+  SECURE=0
+  if grep -q '^listener.name.sasl_ssl' "$SERVER_PROPS"; then SECURE=1; fi
+  check_ports_free
+  log "starting node $1 on its data: $HOST:$NODE_PORT, logs in $LOG_DIR"
+  NODE_PID=() NODE_LOG_OFFSET=()
+  launch_node
+  NODE_PID[$1]=$LAUNCH_PID
+  NODE_LOG_OFFSET[$1]=$LAUNCH_LOG_OFFSET
+  if ! wait_nodes_ready "$1"; then
+    log "node $1 not ready after ${KAFKA_START_TIMEOUT:-120}s; stopping it"
+    stop_pids "$LAUNCH_PID" || true
+    rm -f "$PID_FILE"
+    die "node $1 failed to start on $HOST:$NODE_PORT (logs in $LOG_DIR)"
+  fi
+  log "ready: node $1 pid $LAUNCH_PID on $HOST:$NODE_PORT"
 }
 
 cmd_run_tool() {
@@ -528,7 +516,19 @@ cmd_run_tool() {
 }
 
 cmd_logs() {
-  local n=${1:-100}
+  local n=${1:-100} i
+  [[ "$n" =~ ^[0-9]+$ ]] || die "usage: $0 logs [LINES] [NODE]: LINES must be a number, got '$n'"
+  if (($# >= 2)); then
+    node_arg "$2"
+    node_paths "$2"
+  elif ((NODES > 1)); then
+    for ((i = 1; i <= NODES; i++)); do
+      node_paths "$i"
+      echo "===== node $i: $SERVER_LOG ====="
+      tail -n "$n" "$SERVER_LOG" 2>/dev/null || echo "(no log yet)"
+    done
+    return 0
+  fi
   [[ -f "$SERVER_LOG" ]] || die "no log at $SERVER_LOG"
   tail -n "$n" "$SERVER_LOG"
 }
@@ -536,13 +536,15 @@ cmd_logs() {
 main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
-  check_ports
+  check_settings
   init_state_paths
   case "$cmd" in
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
     status) cmd_status "$@" ;;
     env) cmd_env "$@" ;;
+    kill-node) cmd_kill_node "$@" ;;
+    start-node) cmd_start_node "$@" ;;
     run-tool) cmd_run_tool "$@" ;;
     install) cmd_install "$@" ;;
     logs) cmd_logs "$@" ;;
