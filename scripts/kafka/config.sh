@@ -309,6 +309,7 @@ make_secure_material() {
     cat >"$CLIENT_PROPS" <<EOF
 # written by scripts/kafka.sh: Kafka CLI tools over SASL_SSL, e.g.
 #   scripts/kafka.sh run-tool kafka-topics --bootstrap-server $HOST:$((KAFKA_PORT + 2)) --command-config $CLIENT_PROPS --list
+# (kafka-console-producer/-consumer take it as --producer.config / --consumer.config)
 security.protocol=SASL_SSL
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$SASL_USER" password="$(cat "$PASSWORD_FILE")";
