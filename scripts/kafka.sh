@@ -51,7 +51,8 @@
 #   KAFKA_JVM_OPTS               extra broker JVM options
 #   KAFKA_TOOL_JVM_OPTS          JVM options for run-tool and the helper tools
 #   KAFKA_EXTRA_CONFIG           extra server.properties lines (newline separated), appended last
-#   KAFKA_START_TIMEOUT=120      seconds to wait for the node(s) to answer metadata requests
+#   KAFKA_START_TIMEOUT          seconds to wait for the node(s) to answer metadata requests
+#                                (default 120; 240 with N > 1: N JVMs start on the same cores)
 #   KAFKA_STOP_TIMEOUT=30        seconds to wait after SIGTERM before SIGKILL
 #   JAVA_HOME                    JDK to use (else `java` on PATH); Java 17+ required
 #
@@ -111,6 +112,8 @@ usage() {
   sed -n '2,/^# Environment:/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
 }
 
+# shellcheck source=scripts/kafka/install.sh
+source "$SCRIPT_DIR/kafka/install.sh"
 # shellcheck source=scripts/kafka/config.sh
 source "$SCRIPT_DIR/kafka/config.sh"
 # shellcheck source=scripts/kafka/proc.sh
@@ -154,122 +157,6 @@ node_arg() {
   [[ "${1:-}" =~ ^[1-9][0-9]*$ ]] && (($1 <= NODES)) ||
     die "node index must be 1..$NODES (KAFKA_NODES=$NODES), got '${1:-}'"
 }
-# ---------------------------------------------------------------------------
-# java / maven / install
-
-JAVA=""
-find_java() {
-  if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
-    JAVA="$JAVA_HOME/bin/java"
-  elif command -v java >/dev/null 2>&1; then
-    JAVA=$(command -v java)
-  else
-    die "java not found: Kafka $KAFKA_VERSION needs a Java 17+ runtime on PATH or in \$JAVA_HOME (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"
-  fi
-}
-
-check_java_version() {
-  local line major first second
-  line=$("$JAVA" -version 2>&1 | head -n 1) || die "'$JAVA -version' failed: $line"
-  # openjdk version "17.0.15" 2025-04-15   |   java version "1.8.0_381"
-  major=$(sed -E 's/^[^"]*"([0-9]+)(\.([0-9]+))?.*$/\1 \3/' <<<"$line")
-  read -r first second <<<"$major"
-  if [[ "$first" == 1 ]]; then first="${second:-0}"; fi
-  [[ "$first" =~ ^[0-9]+$ ]] || { log "warning: cannot parse java version from: $line"; return 0; }
-  ((first >= 17)) || die "Kafka $KAFKA_VERSION brokers need Java 17+, but $JAVA is: $line"
-}
-
-pom_sum() { sha256sum "$POM" | cut -d' ' -f1; }
-
-is_installed() {
-  [[ -f "$INSTALLED_MARKER" && -d "$LIBS_DIR" && -f "$TOOLS_LOG4J" ]] &&
-    [[ "$(cat "$INSTALLED_MARKER")" == "$(pom_sum)" ]]
-}
-
-write_tools_log4j() {
-  mkdir -p "$CONF_DIR"
-  local tmp="$TOOLS_LOG4J.tmp.$$"
-  cat >"$tmp" <<'EOF'
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- written by scripts/kafka.sh: CLI tools log warnings to stderr only, so stdout stays the tool's output -->
-<Configuration status="WARN">
-  <Appenders>
-    <Console name="stderr" target="SYSTEM_ERR">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-    </Console>
-  </Appenders>
-  <Loggers>
-    <Root level="WARN">
-      <AppenderRef ref="stderr"/>
-    </Root>
-  </Loggers>
-</Configuration>
-EOF
-  mv -f "$tmp" "$TOOLS_LOG4J"
-}
-
-ensure_installed() {
-  [[ -f "$POM" ]] || die "missing $POM"
-  if is_installed; then return 0; fi
-  mkdir -p "$KAFKA_HOME"
-  (
-    exec 8>"$KAFKA_HOME/.install.lock"
-    flock -w 900 8 || die "timed out waiting for another install to finish ($KAFKA_HOME/.install.lock)"
-    if is_installed; then exit 0; fi
-    command -v mvn >/dev/null 2>&1 ||
-      die "mvn (Apache Maven) not found; it is needed once to fetch Kafka $KAFKA_VERSION from Maven Central into $LIBS_DIR (Debian/Ubuntu: apt-get install maven)"
-    log "installing Kafka $KAFKA_VERSION jars from Maven Central into $LIBS_DIR (one-time)..."
-    local tmp="$KAFKA_HOME/libs.tmp.$$" mvn_log="$KAFKA_HOME/mvn.log"
-    rm -rf "$tmp"
-    if ! mvn -B -q -f "$POM" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
-      rm -rf "$tmp"
-      tail -n 40 "$mvn_log" >&2 || true
-      die "mvn dependency:copy-dependencies failed (full log: $mvn_log)"
-    fi
-    [[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" && -f "$tmp/kafka-tools-$KAFKA_VERSION.jar" ]] ||
-      die "mvn finished but kafka jars are missing from $tmp (log: $mvn_log)"
-    rm -rf "$LIBS_DIR"
-    mv "$tmp" "$LIBS_DIR"
-    write_tools_log4j
-    pom_sum >"$INSTALLED_MARKER"
-    log "installed $(find "$LIBS_DIR" -name '*.jar' | wc -l) jars"
-  )
-}
-
-tool_jvm_opts() {
-  if [[ -n "${KAFKA_TOOL_JVM_OPTS:-}" ]]; then
-    printf '%s\n' "$KAFKA_TOOL_JVM_OPTS"
-  else
-    # Short-lived clients: small heap, fast startup.
-    printf '%s\n' "-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true"
-  fi
-}
-
-# run_tool_java <MainClass> args...  (not exec'd)
-run_tool_java() {
-  local cls=$1
-  shift
-  local -a opts
-  read -r -a opts <<<"$(tool_jvm_opts)"
-  "$JAVA" "${opts[@]}" "-Dlog4j2.configurationFile=$TOOLS_LOG4J" -cp "$LIBS_DIR/*" "$cls" "$@"
-}
-
-resolve_tool_class() {
-  case "$1" in
-    kafka-topics | kafka-topics.sh | topics) echo "$CLS_TOPICS" ;;
-    kafka-console-producer | kafka-console-producer.sh | console-producer) echo "$CLS_PRODUCER" ;;
-    kafka-console-consumer | kafka-console-consumer.sh | console-consumer) echo "$CLS_CONSUMER" ;;
-    kafka-broker-api-versions | kafka-broker-api-versions.sh | broker-api-versions) echo "$CLS_API_VERSIONS" ;;
-    kafka-consumer-groups | kafka-consumer-groups.sh | consumer-groups) echo "$CLS_GROUPS" ;;
-    kafka-get-offsets | kafka-get-offsets.sh | get-offsets) echo "$CLS_GET_OFFSETS" ;;
-    kafka-metadata-quorum | kafka-metadata-quorum.sh | metadata-quorum) echo "$CLS_QUORUM" ;;
-    kafka-storage | kafka-storage.sh | storage) echo "$CLS_STORAGE" ;;
-    *) echo "$1" ;;
-  esac
-}
-
-
 # ---------------------------------------------------------------------------
 # commands
 
@@ -377,7 +264,7 @@ cmd_start() {
   done
 
   if ! wait_nodes_ready "${all[@]}"; then
-    log "not ready after ${KAFKA_START_TIMEOUT:-120}s; stopping every node"
+    log "not ready after $(start_timeout)s; stopping every node"
     stop_pids "${NODE_PID[@]}" || true
     for i in "${all[@]}"; do node_paths "$i" && rm -f "$PID_FILE"; done
     die "Kafka failed to start on $(node_list 0) (logs in $STATE_DIR)"
@@ -495,7 +382,7 @@ cmd_start_node() {
   NODE_PID[$1]=$LAUNCH_PID
   NODE_LOG_OFFSET[$1]=$LAUNCH_LOG_OFFSET
   if ! wait_nodes_ready "$1"; then
-    log "node $1 not ready after ${KAFKA_START_TIMEOUT:-120}s; stopping it"
+    log "node $1 not ready after $(start_timeout)s; stopping it"
     stop_pids "$LAUNCH_PID" || true
     rm -f "$PID_FILE"
     die "node $1 failed to start on $HOST:$NODE_PORT (logs in $LOG_DIR)"

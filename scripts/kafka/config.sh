@@ -184,12 +184,14 @@ EOF
 # ---------------------------------------------------------------------------
 # KRaft formatting
 
+# new_cluster_id: what `kafka-storage random-uuid` prints (16 random bytes, URL-safe
+# base64 without padding, never starting with '-'), without paying for a JVM.
 new_cluster_id() {
-  local id
-  id=$(run_tool_java "$CLS_STORAGE" random-uuid 2>>"$STATE_DIR/format.log") ||
-    { cat "$STATE_DIR/format.log" >&2; die "StorageTool random-uuid failed"; }
-  id=$(tr -d '[:space:]' <<<"$id")
-  [[ -n "$id" ]] || die "StorageTool random-uuid printed nothing"
+  local id=-
+  while [[ "$id" == -* ]]; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
+  [[ ${#id} == 22 ]] || die "could not make a cluster id from /dev/urandom (got '$id')"
   printf '%s\n' "$id"
 }
 

@@ -38,6 +38,16 @@ print_log_tail() {
 
 broker_log_size() { { stat -c %s "$SERVER_LOG" 2>/dev/null; } || echo 0; }
 
+start_timeout() {
+  if [[ -n "${KAFKA_START_TIMEOUT:-}" ]]; then
+    printf '%s\n' "$KAFKA_START_TIMEOUT"
+  elif ((NODES > 1)); then
+    echo 240
+  else
+    echo 120
+  fi
+}
+
 broker_heap() {
   if [[ -n "${KAFKA_HEAP_OPTS:-}" ]]; then
     printf '%s\n' "$KAFKA_HEAP_OPTS"
@@ -100,7 +110,8 @@ lists_brokers() {
 # Probing before the logs say "started" only slows the brokers down on a small machine;
 # the 20 s fallback covers a change of log wording.
 wait_nodes_ready() {
-  local timeout=${KAFKA_START_TIMEOUT:-120} i p started out=""
+  local timeout i p started out=""
+  timeout=$(start_timeout)
   local deadline=$((SECONDS + timeout)) next_probe=$((SECONDS + 20)) bootstrap=""
   for i in "$@"; do bootstrap+="${bootstrap:+,}$HOST:$((KAFKA_PORT + 10 * (i - 1)))"; done
   while ((SECONDS < deadline)); do
