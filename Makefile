@@ -7,6 +7,10 @@ GO ?= go
 export STREAMSCORE_CACHE ?= $(HOME)/.cache/streamscore
 # The test broker listens here, away from a Kafka you may run on 9092.
 export KAFKA_PORT ?= 39092
+# The 3-node cluster of the cluster fault tests: nodes on CLUSTER_PORT, +10, +20.
+CLUSTER_PORT ?= 39192
+KAFKA_SINGLE := KAFKA_SECURE=1 scripts/kafka.sh
+KAFKA_CLUSTER := KAFKA_NODES=3 KAFKA_PORT=$(CLUSTER_PORT) scripts/kafka.sh
 ARGS ?=
 FUZZTIME ?= 10s
 # golangci-lint is pinned and installed into the tool cache by `make lint` when this exact
@@ -41,17 +45,22 @@ build: onnxruntime
 demo: build
 	./bin/streamscore demo $(ARGS)
 
-## test: the whole suite: unit tests, fuzz targets briefly, and integration tests on a real
-## Apache Kafka broker that this target installs, starts and always stops.
+## test: the whole suite: unit tests, fuzz targets briefly, and integration tests on real
+## Apache Kafka that this target installs, starts and always stops: one broker with a
+## SASL_SSL listener (KAFKA_SECURE=1) for most tests, and a 3-node cluster for the cluster
+## fault tests. KAFKA_SECURE and KAFKA_NODES go only to kafka.sh, never to `go test`, so
+## the private broker TestIntegrationBrokerRestart starts is a plain single node.
 test: lint onnxruntime
-	@scripts/kafka.sh start
+	@$(MAKE) --no-print-directory kafka-start
 	@mkdir -p bin; rm -f bin/test-report.txt
 	@set -o pipefail; rc=0; \
-	STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) \
-		$(GO) test -race -count=1 -timeout 25m ./... || rc=$$?; \
+	eval "$$($(KAFKA_SINGLE) env)"; \
+	eval "$$($(KAFKA_CLUSTER) env | sed -e 's/_TEST_BROKERS=/_TEST_CLUSTER_BROKERS=/' -e 's/_TEST_KAFKA_/_TEST_CLUSTER_/' -e '/_TEST_SECURE\|_TEST_TLS\|_TEST_SASL/d')"; \
+	STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt \
+		$(GO) test -race -count=1 -timeout 28m ./... || rc=$$?; \
 	echo "== integration results (bin/test-report.txt) =="; cat bin/test-report.txt 2>/dev/null; \
 	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz || rc=$$?; fi; \
-	scripts/kafka.sh stop; \
+	$(MAKE) --no-print-directory kafka-stop; \
 	exit $$rc
 
 ## lint: golangci-lint (.golangci.yml) over the whole tree, the alert rules (make rules) and
@@ -107,11 +116,14 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./pipeline
 	$(GO) test -run='^$$' -fuzz='^FuzzPredictionRoundTrip$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./pipeline
 
+## kafka-start / kafka-stop: the test brokers of `make test` (both start in parallel)
 kafka-start:
-	@scripts/kafka.sh start
+	@rc=0; $(KAFKA_SINGLE) start & s=$$!; $(KAFKA_CLUSTER) start & c=$$!; \
+	wait $$s || rc=1; wait $$c || rc=1; \
+	if [ $$rc != 0 ]; then $(MAKE) --no-print-directory kafka-stop; exit 1; fi
 
 kafka-stop:
-	@scripts/kafka.sh stop
+	@$(KAFKA_SINGLE) stop & s=$$!; $(KAFKA_CLUSTER) stop & c=$$!; wait $$s; wait $$c
 
 ## bench: hot-path micro-benchmarks, then `streamscore-bench` (table, bin/bench/results.json,
 ## bin/bench/latency.png) and the catch-up/backfill/RSS benchmarks, on a real broker
