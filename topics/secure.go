@@ -220,7 +220,8 @@ func diagnoseSASL(cc ClientConfig, err error, failed kmsg.Key, e *ConnectError) 
 		// ApiVersions was answered, so the transport is right; a broker that then closes
 		// the connection on the next request wants a SASL handshake first.
 		e.Cause = "the broker closed the connection after the first request: the listener requires SASL"
-		e.Fix = "set kafka.sasl.mechanism, kafka.sasl.username and kafka.sasl.password (or password_file)"
+		e.Fix = "set kafka.sasl.mechanism, kafka.sasl.username and kafka.sasl.password (or password_file); " +
+			"if it does not, check that kafka.brokers names a broker listener, not a KRaft controller's"
 	default:
 		return false
 	}

@@ -48,8 +48,10 @@ func secureConfig(t *testing.T, kc topics.ClientConfig) *config.Config {
 // TestIntegrationSecure: live scoring over SASL_SSL with SCRAM-SHA-512 on Apache Kafka
 // scores every event; a wrong password, a CA that did not sign the broker's certificate
 // and a plaintext client on the TLS port each stop the job at start-up, within seconds,
-// with a message that names the cause. Without the start-up check franz-go retries the
-// first two until a request's deadline, and the job seems to hang.
+// with a message that names the cause and the setting to fix. (Without the start-up check
+// the job's first admin request already failed fast, in franz-go's words; its producer and
+// consumer retried the same failures until their context ended, saying only "context
+// deadline exceeded".)
 func TestIntegrationSecure(t *testing.T) {
 	kc := secureKafka(t)
 	t.Run("scores over SASL_SSL", func(t *testing.T) {
