@@ -115,9 +115,11 @@ func (c *ClientConfig) Validate() error {
 	return nil
 }
 
-func (c *ClientConfig) opts(role string) ([]kgo.Opt, error) {
+// connOpts are the options that decide whether a connection succeeds: the brokers and
+// SASL, and the TLS config to dial with (nil: plaintext), which the caller installs.
+func (c *ClientConfig) connOpts(role string) ([]kgo.Opt, *tls.Config, error) {
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id := c.ClientID
 	if id == "" {
@@ -127,18 +129,12 @@ func (c *ClientConfig) opts(role string) ([]kgo.Opt, error) {
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(id + "-" + role),
 	}
-	if c.Logger != nil {
-		opts = append(opts, kgo.WithLogger(kzap.New(c.Logger.Named("kafka").With(zap.String("client", role)), kzap.Level(kgo.LogLevelWarn))))
-	}
-	if h := c.Metrics.hook(role); h != nil {
-		opts = append(opts, kgo.WithHooks(h))
-	}
+	var tc *tls.Config
 	if c.TLS.Enabled {
-		tc, err := c.TLS.build()
-		if err != nil {
-			return nil, err
+		var err error
+		if tc, err = c.TLS.build(); err != nil {
+			return nil, nil, err
 		}
-		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	switch strings.ToLower(c.SASL.Mechanism) {
 	case "plain":
@@ -147,6 +143,29 @@ func (c *ClientConfig) opts(role string) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsSha256Mechanism()))
 	case "scram-sha-512":
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsSha512Mechanism()))
+	}
+	return opts, tc, nil
+}
+
+// opts are the options of every client of this package. Building them runs the startup
+// check (once per connection settings, see Check), so that every command fails within
+// seconds, saying what to fix, when the brokers cannot be reached or refuse it.
+func (c *ClientConfig) opts(role string) ([]kgo.Opt, error) {
+	opts, tc, err := c.connOpts(role)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkOnce(); err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if c.Logger != nil {
+		opts = append(opts, kgo.WithLogger(kzap.New(c.Logger.Named("kafka").With(zap.String("client", role)), kzap.Level(kgo.LogLevelWarn))))
+	}
+	if h := c.Metrics.hook(role); h != nil {
+		opts = append(opts, kgo.WithHooks(h))
 	}
 	return opts, nil
 }
@@ -172,25 +191,6 @@ func (t TLSConfig) build() (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
-}
-
-// Ping checks that the brokers answer, with a bounded wait.
-func Ping(ctx context.Context, cc ClientConfig) error {
-	opts, err := cc.opts("ping")
-	if err != nil {
-		return err
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := cl.Ping(ctx); err != nil {
-		return fmt.Errorf("no Kafka broker answers at %s: %w", strings.Join(cc.Brokers, ","), err)
-	}
-	return nil
 }
 
 // Producer is the sink of live scoring and topic backfills. It implements pipeline.Sink.

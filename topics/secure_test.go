@@ -1,0 +1,318 @@
+package topics
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	testUser = "streamscore"
+	testPass = "s3cret-for-tests"
+)
+
+// testPKI is a CA, a server certificate it signed for 127.0.0.1 (and no host name), and a
+// second, unrelated CA.
+type testPKI struct {
+	caFile, otherCAFile string
+	server              tls.Certificate
+}
+
+func newTestPKI(t *testing.T) testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	ca, caKey := newCA(t, "streamscore test CA")
+	other, _ := newCA(t, "unrelated CA")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3),
+		Subject:      pkix.Name{CommonName: "broker"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPKI{caFile: filepath.Join(dir, "ca.pem"), otherCAFile: filepath.Join(dir, "other-ca.pem"),
+		server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	writePEM(t, p.caFile, ca.Raw)
+	writePEM(t, p.otherCAFile, other.Raw)
+	return p
+}
+
+func newCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func writePEM(t *testing.T, path string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listener is how a kfake broker listens.
+type listener struct{ tls, sasl bool }
+
+// fakeBroker starts a kfake broker with TLS (the pki's server certificate) and SCRAM-SHA-512
+// (user testUser) as asked.
+func fakeBroker(t *testing.T, pki testPKI, l listener) []string {
+	return fakeCluster(t, pki, l).ListenAddrs()
+}
+
+func fakeCluster(t *testing.T, pki testPKI, l listener) *kfake.Cluster {
+	t.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	if l.tls {
+		opts = append(opts, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.server}, MinVersion: tls.VersionTLS12}))
+	}
+	if l.sasl {
+		opts = append(opts, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", testUser, testPass))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// secureClient is what connects to a TLS + SCRAM-SHA-512 listener.
+func secureClient(brokers []string, pki testPKI) ClientConfig {
+	return ClientConfig{
+		Brokers: brokers,
+		TLS:     TLSConfig{Enabled: true, CAFile: pki.caFile},
+		SASL:    SASLConfig{Mechanism: "scram-sha-512", Username: testUser, Password: testPass},
+	}
+}
+
+// TestSASLSSLConnects: a client with the CA and the credentials passes the check, and its
+// clients work over TLS + SCRAM-SHA-512.
+func TestSASLSSLConnects(t *testing.T) {
+	pki := newTestPKI(t)
+	cc := secureClient(fakeBroker(t, pki, listener{tls: true, sasl: true}), pki)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := Check(ctx, cc); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := NewAdmin(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.EnsureTopics(ctx, 1, TopicSpec{Name: "secure", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := adm.Partitions(ctx, "secure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parts["secure"] != 2 {
+		t.Fatalf("partitions of secure: %d, want 2", parts["secure"])
+	}
+	if _, ok := passed.Load(cc.fingerprint()); !ok {
+		t.Fatal("the settings that passed the check are not remembered: every client would check again")
+	}
+}
+
+// TestCheckSaysWhatToFix: each misconfiguration fails the check with a message that names
+// the cause and the setting to change.
+func TestCheckSaysWhatToFix(t *testing.T) {
+	pki := newTestPKI(t)
+	secure := fakeBroker(t, pki, listener{tls: true, sasl: true})
+	plaintext := fakeBroker(t, pki, listener{})
+	closes := stubListener(t, nil)
+	answersPlaintext := stubListener(t, []byte{0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0})
+	saslOnly := fakeBroker(t, pki, listener{sasl: true})
+	// Apache Kafka answers a SaslHandshake on a listener without SASL with
+	// ILLEGAL_SASL_STATE; kfake accepts the handshake, so this one is taught to.
+	noSASLCluster := fakeCluster(t, pki, listener{})
+	noSASLCluster.ControlKey(int16(kmsg.SASLHandshake), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		noSASLCluster.KeepControl()
+		resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		return resp, nil, true
+	})
+	noSASL := noSASLCluster.ListenAddrs()
+	cases := []struct {
+		name  string
+		cc    func() ClientConfig
+		wants []string
+	}{
+		{"wrong password", func() ClientConfig {
+			cc := secureClient(secure, pki)
+			cc.SASL.Password = "wrong"
+			return cc
+		}, []string{`SASL authentication as "streamscore" failed (SCRAM-SHA-512)`, "kafka.sasl.password"}},
+		{"unknown CA", func() ClientConfig {
+			cc := secureClient(secure, pki)
+			cc.TLS.CAFile = pki.otherCAFile
+			return cc
+		}, []string{"signed by an unknown CA", "set kafka.tls.ca_file"}},
+		{"plaintext to the TLS listener", func() ClientConfig {
+			cc := secureClient(secure, pki)
+			cc.TLS = TLSConfig{}
+			return cc
+		}, []string{"closed the connection on the first request", "TLS (SSL/SASL_SSL) listener", "set kafka.tls.enabled: true"}},
+		// kfake waits for the rest of the "request" the ClientHello seems to announce, so
+		// this one ends at the check's deadline
+		{"TLS to a plaintext listener", func() ClientConfig {
+			return ClientConfig{Brokers: plaintext, TLS: TLSConfig{Enabled: true, CAFile: pki.caFile}}
+		}, []string{"the listener does not speak TLS", "unset kafka.tls.enabled"}},
+		// Apache Kafka reads a ClientHello as a request too large and closes the connection
+		{"TLS to a plaintext listener that closes", func() ClientConfig {
+			return ClientConfig{Brokers: closes, TLS: TLSConfig{Enabled: true, CAFile: pki.caFile}}
+		}, []string{"the listener does not speak TLS", "unset kafka.tls.enabled"}},
+		{"TLS to a listener that answers in plaintext", func() ClientConfig {
+			return ClientConfig{Brokers: answersPlaintext, TLS: TLSConfig{Enabled: true, CAFile: pki.caFile}}
+		}, []string{"the listener does not speak TLS", "unset kafka.tls.enabled"}},
+		{"SASL required but not configured", func() ClientConfig {
+			return ClientConfig{Brokers: saslOnly}
+		}, []string{"requires SASL", "set kafka.sasl.mechanism"}},
+		{"SASL to a listener without SASL", func() ClientConfig {
+			return ClientConfig{Brokers: noSASL, SASL: SASLConfig{Mechanism: "scram-sha-512", Username: testUser, Password: testPass}}
+		}, []string{"the listener does not use SASL", "unset kafka.sasl.mechanism"}},
+		{"certificate for another host", func() ClientConfig {
+			cc := secureClient(secure, pki)
+			cc.Brokers = []string{strings.Replace(secure[0], "127.0.0.1", "localhost", 1)}
+			return cc
+		}, []string{"certificate is not valid for localhost", "kafka.brokers"}},
+		{"nothing listens", func() ClientConfig {
+			return ClientConfig{Brokers: []string{closedPort(t)}}
+		}, []string{"nothing listens on 127.0.0.1:", "check kafka.brokers"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cc := tc.cc()
+			err := Check(context.Background(), cc)
+			t.Log(err)
+			var ce *ConnectError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Check: %v, want a ConnectError", err)
+			}
+			for _, want := range tc.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Check: %v\nwant it to say %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), testPass) {
+				t.Errorf("the message shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestClientsRunTheCheck: every constructor runs the check, so no command can skip it.
+func TestClientsRunTheCheck(t *testing.T) {
+	pki := newTestPKI(t)
+	cc := secureClient(fakeBroker(t, pki, listener{tls: true, sasl: true}), pki)
+	cc.SASL.Password = "wrong"
+	constructors := map[string]func() error{
+		"admin":    func() error { _, err := NewAdmin(cc); return err },
+		"producer": func() error { _, err := NewProducer(cc, ProducerOptions{}); return err },
+		"reader":   func() error { _, err := NewReader(cc, false, "t"); return err },
+		"consumer": func() error {
+			_, err := NewGroupSource(cc, GroupOptions{Group: "g", Topics: []string{"t"}})
+			return err
+		},
+	}
+	for name, build := range constructors {
+		var ce *ConnectError
+		if err := build(); !errors.As(err, &ce) || !strings.Contains(ce.Cause, "SASL authentication") {
+			t.Errorf("%s: %v, want the check's SASL authentication error", name, err)
+		}
+	}
+}
+
+// stubListener accepts connections, reads what the client sends first, writes answer
+// and closes the connection.
+func stubListener(t *testing.T, answer []byte) []string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return // the listener is closed
+			}
+			buf := make([]byte, 512)
+			_, _ = conn.Read(buf)
+			if answer != nil {
+				_, _ = conn.Write(answer)
+			}
+			_ = conn.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		<-done
+	})
+	return []string{l.Addr().String()}
+}
+
+// closedPort is a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
