@@ -5,11 +5,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/pipeline/record"
@@ -91,14 +93,27 @@ func OpenBackfillJob(ctx context.Context, cc ClientConfig, topic string, replica
 // readJob returns the earliest record for group in the job topic (nil: none).
 func readJob(ctx context.Context, cc ClientConfig, topic, group string) (*BackfillJob, []byte, error) {
 	var raw []byte
-	err := ReadToEnd(ctx, cc, []string{topic}, func(recs []record.Record) error {
-		for _, r := range recs {
-			if raw == nil && string(r.Key) == group && len(r.Value) > 0 {
-				raw = r.Value
+	read := func() error {
+		raw = nil
+		return ReadToEnd(ctx, cc, []string{topic}, func(recs []record.Record) error {
+			for _, r := range recs {
+				if raw == nil && string(r.Key) == group && len(r.Value) > 0 {
+					raw = r.Value
+				}
 			}
+			return nil
+		})
+	}
+	err := read()
+	// A job topic just created may not have a leader yet.
+	for try := 0; try < 50 && errors.Is(err, kerr.UnknownTopicOrPartition); try++ {
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
 		}
-		return nil
-	})
+		err = read()
+	}
 	if err != nil || raw == nil {
 		return nil, nil, err
 	}
