@@ -37,6 +37,8 @@ type GroupOptions struct {
 	// InstanceID enables static membership: a restarted instance with the same id takes its
 	// partitions back without a rebalance (KIP-345).
 	InstanceID string
+	// extra are options of a bounded group job (boundedgroup.go), after the shared ones.
+	extra []kgo.Opt
 }
 
 // GroupSource consumes the input topics in a consumer group with cooperative-sticky
@@ -130,7 +132,7 @@ func (o *GroupOptions) groupOpts() ([]kgo.Opt, error) {
 	if o.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(o.InstanceID))
 	}
-	return opts, nil
+	return append(opts, o.extra...), nil
 }
 
 // SetRebalanceHandlers implements pipeline.GroupSource.

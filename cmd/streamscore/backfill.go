@@ -22,7 +22,13 @@ them through exactly the operator that 'run' uses: same decoder, features, batch
 model. Only the source and the sink differ. It uses no consumer group, commits nothing,
 and may run while live scoring runs. Predictions go to --out (default
 topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
-{"dead_letter":…} lines. Scores are bit-identical to the live ones: check with 'verify'.`,
+{"dead_letter":…} lines. Scores are bit-identical to the live ones: check with 'verify'.
+
+With --group NAME, processes on several machines share one backfill: each joins consumer
+group NAME, scores the partitions it is assigned, exactly once (Kafka transactions), up to
+end offsets captured once for the whole job (the first process writes them to --job-topic),
+and all exit when every partition is done. A killed process's partitions go to the others;
+restart it with the same --instance to take them back at once.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load()
 			if err != nil {
@@ -45,8 +51,7 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 			if jsonOut {
 				return printJSON(cmd.OutOrStdout(), s)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "backfilled %d events into %s: %d predictions, %d dead letters, %.1fs, %.0f events/s, mean batch %.0f (model %s %s)\n",
-				s.Events, s.Out, s.Predictions, s.DeadLettered, s.Seconds, s.EventsPerSecond, s.MeanBatch, s.Model, s.ModelVersion)
+			fmt.Fprint(cmd.OutOrStdout(), s.Text())
 			return nil
 		},
 	}
@@ -56,6 +61,9 @@ topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
 	fl.IntVar(&o.BatchSize, "batch-size", 256, "rows per ONNX Runtime call; scores do not depend on it (256 is the reference model's fastest, see make bench)")
 	fl.StringVar(&o.Model, "model", "", "NAME@VERSION: replay with this registry version instead of the ones live scoring used (a what-if)")
 	fl.BoolVar(&jsonOut, "json", false, "print the summary as one JSON object")
+	fl.StringVar(&o.Group, "group", "", "share this backfill job with every process started with the same NAME (a consumer group of its own)")
+	fl.StringVar(&o.Instance, "instance", "", "with --group: this process's stable name in the job, kept across restarts (default instance_id)")
+	fl.StringVar(&o.JobTopic, "job-topic", drivers.DefaultJobTopic, "with --group: the compacted topic of the job records")
 	return cmd
 }
 

@@ -78,7 +78,12 @@ func knobs() []knob {
 		{"topics.partitions", 7, "", "", func(_ *testing.T, c *Compiled) any { _, s := c.OutputTopics(3); return s[0].Partitions }, int32(7)},
 		{"topics.replication_factor", 3, "", "", func(_ *testing.T, c *Compiled) any { r, _ := c.OutputTopics(3); return r }, int16(3)},
 		{"start_at", "latest", "", "", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).StartAt }, "latest"},
-		{"session_timeout", "7s", "", "", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).SessionTimeout }, 7 * time.Second},
+		{"session_timeout", "7s", "", "", func(t *testing.T, c *Compiled) any {
+			if b, _ := c.BackfillGroupOptions("job", ""); b.SessionTimeout != c.GroupOptions(nil).SessionTimeout {
+				t.Fatalf("backfill --group has session timeout %v, run %v", b.SessionTimeout, c.GroupOptions(nil).SessionTimeout)
+			}
+			return c.GroupOptions(nil).SessionTimeout
+		}, 7 * time.Second},
 		{"delivery", "exactly-once", "STREAMSCORE_DELIVERY", "exactly-once", func(_ *testing.T, c *Compiled) any { return c.ExactlyOnce() }, true},
 		{"transactional_id", "tx1", "STREAMSCORE_TRANSACTIONAL_ID", "tx1", func(t *testing.T, c *Compiled) any {
 			o, err := c.TransactOptions(nil)
@@ -87,7 +92,13 @@ func knobs() []knob {
 			}
 			return o.TransactionalID
 		}, "tx1"},
-		{"instance_id", "pod-0", "STREAMSCORE_INSTANCE_ID", "pod-0", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).InstanceID }, "pod-0"},
+		{"instance_id", "pod-0", "STREAMSCORE_INSTANCE_ID", "pod-0", func(t *testing.T, c *Compiled) any {
+			// backfill --group without --instance names its process (and its transactional id) by it
+			if b, _ := c.BackfillGroupOptions("job", ""); b.InstanceID != c.GroupOptions(nil).InstanceID || (b.InstanceID != "" && b.TransactionalID != "job-"+b.InstanceID) {
+				t.Fatalf("backfill --group: instance %q, transactional id %q", b.InstanceID, b.TransactionalID)
+			}
+			return c.GroupOptions(nil).InstanceID
+		}, "pod-0"},
 		{"model.path", "/models/other.onnx", "STREAMSCORE_MODEL_PATH", "/models/other.onnx",
 			func(_ *testing.T, c *Compiled) any { return c.ModelOptions().Path }, "/models/other.onnx"},
 		{"model.max_bytes", 1000, "", "", func(t *testing.T, c *Compiled) any {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -97,6 +98,35 @@ func (c *Compiled) TransactOptions(reg prometheus.Registerer) (topics.TransactOp
 		id = c.Group + "-" + suffix
 	}
 	return topics.TransactOptions{GroupOptions: c.GroupOptions(reg), TransactionalID: id}, nil
+}
+
+// BackfillGroupOptions is the exactly-once session of one process of the distributed
+// backfill job group: the input topics in that group, with session_timeout, and, when
+// instance (else instance_id) is set, static membership, so that a restarted process takes
+// its partitions back at once. Its transactional id is <group>-<instance>, which a
+// restarted process keeps, fencing its killed predecessor and aborting its open
+// transaction; without an instance it is <group>-<host name>-<pid>, unique to the process,
+// and a killed process's open transaction holds its partitions until it times out. Never
+// the live group's transactional_id: the job is a group of its own.
+func (c *Compiled) BackfillGroupOptions(group, instance string) (topics.TransactOptions, error) {
+	if instance == "" {
+		instance = c.InstanceID
+	}
+	g := topics.GroupOptions{
+		Group: group, Topics: c.Topics.Input, StartAt: "earliest", SessionTimeout: c.SessionTimeout, InstanceID: instance,
+		// One transaction per fetch: smaller than a replay's 20,000 so that a killed process
+		// loses little work and the job's progress (committed offsets) moves steadily.
+		MaxPollRecords: 5_000,
+	}
+	id := instance
+	if id == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return topics.TransactOptions{}, errors.New("backfill --group: pass --instance (the host name is unknown)")
+		}
+		id = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	return topics.TransactOptions{GroupOptions: g, TransactionalID: group + "-" + id}, nil
 }
 
 // ExactlyOnce reports whether `run` writes in transactions.

@@ -27,6 +27,14 @@ type BackfillOptions struct {
 	Model string
 	// Registry gets the operator's metrics (nil: a private registry).
 	Registry prometheus.Registerer
+	// Group, when set, makes this process one of a distributed backfill job (dbackfill.go):
+	// the processes started with the same Group share the partitions of one replay.
+	Group string
+	// Instance names this process in the job (static membership, transactional id); empty:
+	// instance_id, else unique to the process.
+	Instance string
+	// JobTopic is the compacted topic of the job records (default DefaultJobTopic).
+	JobTopic string
 }
 
 // BackfillSummary is what a backfill did; backfill --json prints it.
@@ -40,6 +48,23 @@ type BackfillSummary struct {
 	Out             string  `json:"out"`
 	Model           string  `json:"model"`
 	ModelVersion    string  `json:"model_version"`
+	// The whole job of a distributed backfill (--group), every process together.
+	Group               string  `json:"group,omitempty"`
+	JobOffsets          int64   `json:"job_offsets,omitempty"`
+	JobDone             int64   `json:"job_offsets_done,omitempty"`
+	JobSeconds          float64 `json:"job_seconds,omitempty"`
+	JobOffsetsPerSecond float64 `json:"job_offsets_per_second,omitempty"`
+}
+
+// Text is the summary as the backfill command prints it.
+func (s *BackfillSummary) Text() string {
+	t := fmt.Sprintf("backfilled %d events into %s: %d predictions, %d dead letters, %.1fs, %.0f events/s, mean batch %.0f (model %s %s)\n",
+		s.Events, s.Out, s.Predictions, s.DeadLettered, s.Seconds, s.EventsPerSecond, s.MeanBatch, s.Model, s.ModelVersion)
+	if s.Group != "" {
+		t += fmt.Sprintf("job %s (all processes): %d of %d offsets committed in %.1fs since the job began, %.0f offsets/s\n",
+			s.Group, s.JobDone, s.JobOffsets, s.JobSeconds, s.JobOffsetsPerSecond)
+	}
+	return t
 }
 
 // Backfill scores the input topics, from o.From to the end offsets seen at start, through
@@ -49,6 +74,9 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	kind, name, ok := strings.Cut(o.Out, ":")
 	if !ok || name == "" || (kind != "topic" && kind != "file") {
 		return nil, fmt.Errorf("--out %q: want topic:NAME or file:PATH", o.Out)
+	}
+	if err := checkGroupBackfill(c, o, kind); err != nil {
+		return nil, err
 	}
 	kc := c.Kafka
 	kc.Logger = log
@@ -72,6 +100,21 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	if oc.Batch, err = c.BatchJobBatcher(o.BatchSize); err != nil {
 		return nil, fmt.Errorf("--batch-size: %w", err)
 	}
+	var s *BackfillSummary
+	if o.Group != "" {
+		s, err = groupBackfill(ctx, c, kc, oc, o, name, log, progress)
+	} else {
+		s, err = singleBackfill(ctx, c, kc, oc, o, kind, name, log, progress)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.Out, s.Model, s.ModelVersion = o.Out, model.Name(), versions
+	return s, nil
+}
+
+// singleBackfill replays every partition in this process, outside any group.
+func singleBackfill(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, oc pipeline.Config, o BackfillOptions, kind, name string, log *zap.Logger, progress io.Writer) (*BackfillSummary, error) {
 	sink, closeSink, err := backfillSink(ctx, c, kc, kind, name)
 	if err != nil {
 		return nil, err
@@ -85,15 +128,19 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	if err := closeSink(); err != nil {
 		return nil, err
 	}
+	return summarize(stats, elapsed), nil
+}
+
+// summarize is this process's part of a backfill.
+func summarize(stats *pipeline.Stats, elapsed time.Duration) *BackfillSummary {
 	s := &BackfillSummary{
 		Events: stats.In.Load(), Predictions: stats.Predictions.Load(), DeadLettered: stats.DeadLettered.Load(),
 		Seconds: elapsed.Seconds(), EventsPerSecond: float64(stats.In.Load()) / elapsed.Seconds(),
-		Out: o.Out, Model: model.Name(), ModelVersion: versions,
 	}
 	if b := stats.Batches.Load(); b > 0 {
 		s.MeanBatch = float64(stats.Rows.Load()) / float64(b)
 	}
-	return s, nil
+	return s
 }
 
 // backfillSink opens the file or the topic (and its .dlq, created like the input) that a
@@ -113,20 +160,7 @@ func backfillSink(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 			return f.Close()
 		}, nil
 	}
-	adm, err := topics.NewAdmin(kc)
-	if err != nil {
-		return nil, nil, err
-	}
-	in := c.Topics.Input[0]
-	parts, err := adm.Partitions(ctx, in)
-	if err == nil {
-		err = adm.EnsureTopics(ctx, c.Topics.ReplicationFactor,
-			topics.TopicSpec{Name: name, Partitions: parts[in]},
-			topics.TopicSpec{Name: name + ".dlq", Partitions: parts[in]},
-			topics.TopicSpec{Name: name + ".drift", Partitions: parts[in]})
-	}
-	adm.Close()
-	if err != nil {
+	if err := ensureBackfillTopics(ctx, c, kc, name); err != nil {
 		return nil, nil, err
 	}
 	// Throughput over latency: longer linger and a deeper buffer make bigger batches.
@@ -142,6 +176,25 @@ func backfillSink(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 		}
 		return nil
 	}, nil
+}
+
+// ensureBackfillTopics creates the topic a backfill writes, and its .dlq and .drift, with
+// as many partitions as the first input topic.
+func ensureBackfillTopics(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, name string) error {
+	adm, err := topics.NewAdmin(kc)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	in := c.Topics.Input[0]
+	parts, err := adm.Partitions(ctx, in)
+	if err != nil {
+		return err
+	}
+	return adm.EnsureTopics(ctx, c.Topics.ReplicationFactor,
+		topics.TopicSpec{Name: name, Partitions: parts[in]},
+		topics.TopicSpec{Name: name + ".dlq", Partitions: parts[in]},
+		topics.TopicSpec{Name: name + ".drift", Partitions: parts[in]})
 }
 
 // backfillDrift writes a topic backfill's drift records to NAME.drift, beside its
