@@ -3,7 +3,6 @@ package drivers
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,24 +112,21 @@ func TestIntegrationDistributedBackfillUnderSIGKILL(t *testing.T) {
 		t.Fatalf("missing %d, duplicates %d: want every input offset scored exactly once", missing, s.Duplicates)
 	}
 
-	// The same input through a single-process backfill: bit-identical scores and features.
-	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	single := filepath.Join(dir, "single.jsonl")
+	// The same input scored live: verify holds bit for bit (scores and features).
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	if _, err := Backfill(ctx, cc, BackfillOptions{Out: "file:" + single, BatchSize: 4096}, log, io.Discard); err != nil {
+	live := startLive(t, c, log)
+	awaitScored(t, c, res.Events)
+	if err := live.stop(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := audit.Verify(ctx, c.Kafka, "topic:"+out, "file:"+single, audit.Options{Show: 5, Threshold: c.Threshold})
+	rep, err := audit.Verify(ctx, c.Kafka, "topic:"+out, "topic:"+c.Topics.Predictions, audit.Options{Show: 5, Threshold: c.Threshold})
 	if err != nil {
 		t.Fatal(err)
 	}
-	report(t, "distributed vs single-process backfill: joined %d, missing %d/%d, score mismatches %d, feature mismatches %d",
+	report(t, "distributed backfill vs live: joined %d, missing %d/%d, score mismatches %d, feature mismatches %d",
 		rep.Joined, rep.MissingInA, rep.MissingInB, rep.Mismatches, rep.FeatureMismatches)
 	if !rep.OK() || rep.Joined != s.Predictions {
-		t.Fatalf("distributed and single-process backfills disagree: %+v", *rep)
+		t.Fatalf("the distributed backfill and live scoring disagree: %+v", *rep)
 	}
 }
 
