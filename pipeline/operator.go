@@ -172,6 +172,7 @@ type row struct {
 	feat      []float32
 	req       *request
 	idx       int32
+	ready     int64 // mono when its features were complete (the queue stage starts); 0: a request
 }
 
 // New validates cfg and prepares an operator.
@@ -270,8 +271,11 @@ func (cfg *Config) setDefaults() {
 	}
 }
 
-func (o *Operator) recordDone(ts time.Time) {
+func (o *Operator) recordDone(ts time.Time, handed int64) {
 	o.st.Done.Add(1)
+	if handed != 0 {
+		o.m.stages.observe(StageAck, mono()-handed)
+	}
 	if o.cfg.MeasureLatency {
 		d := o.cfg.Now().Sub(ts)
 		o.st.Latency.Observe(d)
