@@ -58,6 +58,8 @@ type LatencyPoint struct {
 	P99Ms    float64 `json:"p99_ms"`
 	P999Ms   float64 `json:"p999_ms"`
 	PeakRSS  float64 `json:"peak_rss_mib"`
+	// Stages is the pipeline's own breakdown of the same run (none for the relay).
+	Stages []StagePoint `json:"stages,omitempty"`
 }
 
 // Keys of Results.Ratios.
