@@ -64,6 +64,11 @@ func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer
 			func() (err error) { res.Scoring, err = scoringCeiling(cc); return err }},
 		{StageCatchUp, "(c) catch-up: a streamscore process from offset zero",
 			func() (err error) { res.CatchUp, err = catchUp(ctx, r.child, c, plan.Events); return err }},
+		{StageExactlyOnce, "(f) catch-up with delivery: exactly-once",
+			func() (err error) {
+				res.ExactlyOnce, err = catchUpExactlyOnce(ctx, r.child, c, plan.Events)
+				return err
+			}},
 		{StageBackfill, "(e) backfill",
 			func() (err error) { res.Backfill, err = r.backfill(ctx, c); return err }},
 		{StageLatency, "", func() error { return r.latency(ctx, res) }},

@@ -20,12 +20,19 @@ func Print(w io.Writer, r *Results) error {
 		fmt.Fprintf(tw, "(c) catch-up from offset zero (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
 			r.Events, r.CatchUp.EventsPerSecond, r.CatchUp.CPUMicrosPerEvt, r.CatchUp.PeakRSSMiB)
 	}
+	if e := r.ExactlyOnce; e.EventsPerSecond > 0 {
+		fmt.Fprintf(tw, "(f) catch-up with delivery: exactly-once (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
+			r.Events, e.EventsPerSecond, e.CPUMicrosPerEvt, e.PeakRSSMiB)
+	}
 	printLatency(tw, r)
 	if r.Backfill > 0 {
 		fmt.Fprintf(tw, "(e) backfill into a topic\t%.0f events/s\n", r.Backfill)
 	}
 	if v, ok := r.Ratios[RatioCatchUpOverKafka]; ok {
 		fmt.Fprintf(tw, "c/a: catch-up over the Kafka ceiling\t%.2f\n", v)
+	}
+	if v, ok := r.Ratios[RatioExactlyOnce]; ok {
+		fmt.Fprintf(tw, "f/c: exactly-once over at-least-once catch-up\t%.2f\n", v)
 	}
 	if v, ok := r.Ratios[RatioNonModelMicros]; ok {
 		fmt.Fprintf(tw, "per event: model at its best batch / everything else\t%.2f us / %.2f us\n",
