@@ -194,6 +194,21 @@ func (t *tracker) drained(tp TopicPartition) <-chan struct{} {
 	return p.drained
 }
 
+// drainedAll returns the drained channels of every partition tracked now.
+func (t *tracker) drainedAll() []<-chan struct{} {
+	t.mu.Lock()
+	tps := make([]TopicPartition, 0, len(t.parts))
+	for tp := range t.parts {
+		tps = append(tps, tp)
+	}
+	t.mu.Unlock()
+	chs := make([]<-chan struct{}, len(tps))
+	for i, tp := range tps {
+		chs[i] = t.drained(tp)
+	}
+	return chs
+}
+
 // forget drops partitions that are no longer ours.
 func (t *tracker) forget(tps []TopicPartition) {
 	t.mu.Lock()
