@@ -124,7 +124,11 @@ func (ft *feedbackTable) reliesOnIdle(need int64) bool {
 
 // newFetch is called for every input fetch: idle partitions are confirmed against the
 // broker again before the first event of the fetch relies on them, so feedback written
-// before those events is read first.
+// before those events is read first. The high watermark of the feedback consumer's last
+// fetch response cannot stand in for this round trip: that response may have left the
+// broker before the input events were appended, so a label written just before them
+// would be missed live and seen by a backfill. Only a request sent after the input fetch
+// returned proves it; its cost shows as the feedback_wait stage (streamscore_stage_seconds).
 func (ft *feedbackTable) newFetch() { ft.confirmed = false }
 
 // confirmIdle asks the broker whether the idle partitions are still caught up, and takes
