@@ -80,6 +80,14 @@ func (ws *windowState) invalidate(tps []TopicPartition) {
 	ws.mu.Unlock()
 }
 
+// feedbackWaited is the total time, in nanoseconds, events have waited for feedback.
+func (ws *windowState) feedbackWaited() int64 {
+	if ws == nil || ws.fb == nil {
+		return 0
+	}
+	return ws.fb.waited
+}
+
 // newFetch is called once per input fetch, before its records.
 func (ws *windowState) newFetch() {
 	if ws.fb != nil {

@@ -69,7 +69,8 @@ type feedbackTable struct {
 	minDelay  int64
 	eof       bool
 	sinceGC   int
-	confirmed bool // the idle partitions were checked against the broker since the last input fetch
+	confirmed bool  // the idle partitions were checked against the broker since the last input fetch
+	waited    int64 // nanoseconds spent in ensure beyond its fast path (the feedback_wait stage)
 	m         *Metrics
 	log       *zap.Logger
 }
@@ -123,7 +124,11 @@ func (ft *feedbackTable) reliesOnIdle(need int64) bool {
 
 // newFetch is called for every input fetch: idle partitions are confirmed against the
 // broker again before the first event of the fetch relies on them, so feedback written
-// before those events is read first.
+// before those events is read first. The high watermark of the feedback consumer's last
+// fetch response cannot stand in for this round trip: that response may have left the
+// broker before the input events were appended, so a label written just before them
+// would be missed live and seen by a backfill. Only a request sent after the input fetch
+// returned proves it; its cost shows as the feedback_wait stage (streamscore_stage_seconds).
 func (ft *feedbackTable) newFetch() { ft.confirmed = false }
 
 // confirmIdle asks the broker whether the idle partitions are still caught up, and takes
@@ -146,9 +151,15 @@ func (ft *feedbackTable) confirmIdle(ctx context.Context) error {
 	return nil
 }
 
-// ensure reads feedback until the table holds every row that an event at t can see.
+// ensure reads feedback until the table holds every row that an event at t can see. The
+// time it spends when the table is not ready at once is added to waited.
 func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 	need := t - ft.minDelay
+	if t-ft.horizon > ft.dropBelow && ft.complete(need) && (ft.confirmed || !ft.reliesOnIdle(need)) {
+		return nil // the common case: no clock read
+	}
+	start := mono()
+	defer func() { ft.waited += mono() - start }()
 	if t-ft.horizon <= ft.dropBelow {
 		if err := ft.reload(ctx, t); err != nil {
 			return err

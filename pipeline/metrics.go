@@ -41,6 +41,8 @@ type Metrics struct {
 	shadowAlertFlips prometheus.Counter
 
 	drift *driftMetrics
+
+	stages *stageTimes // streamscore_stage_seconds
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: not registered).
@@ -123,7 +125,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	m.drift = newDriftMetrics(reg)
+	m.stages = newStageTimes()
 	if reg != nil {
+		reg.MustRegister(m.stages)
 		reg.MustRegister(m.costPerRow, m.costPerCall, m.arrivalRate, m.shadowDiff, m.shadowAlertFlips)
 		reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency,
 			m.stateRebuilds, m.stateRebuildSeconds, m.stateEntities, m.feedbackRecords, m.feedbackRejected, m.feedbackLate,

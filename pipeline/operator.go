@@ -172,6 +172,7 @@ type row struct {
 	feat      []float32
 	req       *request
 	idx       int32
+	ready     int64 // mono when its features were complete (the queue stage starts); 0: a request
 }
 
 // New validates cfg and prepares an operator.
@@ -270,8 +271,11 @@ func (cfg *Config) setDefaults() {
 	}
 }
 
-func (o *Operator) recordDone(ts time.Time) {
+func (o *Operator) recordDone(ts time.Time, handed int64) {
 	o.st.Done.Add(1)
+	if handed != 0 {
+		o.m.stages.observe(StageAck, mono()-handed)
+	}
 	if o.cfg.MeasureLatency {
 		d := o.cfg.Now().Sub(ts)
 		o.st.Latency.Observe(d)
@@ -377,14 +381,16 @@ func (o *Operator) Run(ctx context.Context) error {
 	return nil
 }
 
+// waitDrained returns once every record begun so far is done. It waits on each partition's
+// drained channel rather than polling: exactly-once ends every fetch's transaction here,
+// so a polling interval would add to the latency of every fetch. The caller begins no
+// records meanwhile (the fetch loop, or Run after it stopped).
 func (o *Operator) waitDrained(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for o.tr.pending() > 0 {
+	for _, ch := range o.tr.drainedAll() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%d records still waiting for acknowledgements: %w", o.tr.pending(), ctx.Err())
-		case <-t.C:
+		case <-ch:
 		}
 	}
 	return nil

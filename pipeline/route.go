@@ -56,7 +56,13 @@ func (o *Operator) flush(_ context.Context, b scorer.Batch[row]) error {
 		copy(mat[i*f:(i+1)*f], b.Rows[i].feat)
 	}
 	start := time.Now()
+	startMono := mono()
 	o.m.queueWait.Observe(start.Sub(b.Oldest).Seconds())
+	for i := range b.Rows {
+		if r := &b.Rows[i]; r.ready != 0 {
+			o.m.stages.observe(StageQueue, startMono-r.ready)
+		}
+	}
 	choice := o.models.Choose()
 	o.runs = choice.runs(b.Rows, o.runs)
 	for _, r := range o.runs {
@@ -77,7 +83,7 @@ func (o *Operator) flush(_ context.Context, b scorer.Batch[row]) error {
 		}
 	}
 	o.observeBatch(start, n, b.Reason)
-	o.route(b.Rows, choice.Shadow, shadow)
+	o.route(b.Rows, choice.Shadow, shadow, batchTimes{start: startMono, scored: mono()})
 	return nil
 }
 
@@ -107,7 +113,12 @@ func (o *Operator) observeBatch(start time.Time, n int, reason scorer.FlushReaso
 
 // route writes each row's prediction, its alert when the score crosses the threshold, a
 // switch marker when its partition's version changed, and its shadow prediction.
-func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32) {
+// batchTimes are when a batch's scoring started and ended (mono): each row's score stage
+// lies between them, and its produce stage runs from the end until its outputs are handed
+// to the sink.
+type batchTimes struct{ start, scored int64 }
+
+func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt batchTimes) {
 	n := len(rows)
 	now := o.cfg.Now()
 	// One allocation per batch for the values and one for the prediction outputs, not one
@@ -135,6 +146,7 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32) {
 				r.req.answer(r.idx, o.scores[i], rn.m) // no record, no outputs
 				continue
 			}
+			o.m.stages.observe(StageScore, bt.scored-bt.start)
 			rec := r.rec
 			score := o.scores[i]
 			var feat []float32
@@ -183,7 +195,9 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32) {
 					o.m.shadowAlertFlips.Inc()
 				}
 			}
-			o.tr.release(r.h)
+			handed := mono()
+			o.m.stages.observe(StageProduce, handed-bt.scored)
+			o.tr.releaseHanded(r.h, handed)
 		}
 	}
 }

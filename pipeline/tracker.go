@@ -23,8 +23,9 @@ type tracker struct {
 	mu    sync.Mutex
 	parts map[TopicPartition]*partTrack
 	// onDone is called, outside the lock, for each record that completes, with its Kafka
-	// timestamp (for event-to-prediction latency).
-	onDone func(ts time.Time)
+	// timestamp (for event-to-prediction latency) and when its outputs were handed to the
+	// sink (mono; 0: unknown, for the ack stage).
+	onDone func(ts time.Time, handed int64)
 }
 
 type partTrack struct {
@@ -44,6 +45,7 @@ type entry struct {
 	epoch  int32
 	refs   int32
 	ts     time.Time
+	handed int64 // mono when its outputs were handed to the sink (releaseHanded); 0: not yet
 }
 
 // handle identifies one begun record.
@@ -52,7 +54,7 @@ type handle struct {
 	seq uint64
 }
 
-func newTracker(onDone func(time.Time)) *tracker {
+func newTracker(onDone func(time.Time, int64)) *tracker {
 	return &tracker{parts: make(map[TopicPartition]*partTrack), onDone: onDone}
 }
 
@@ -81,14 +83,23 @@ func (t *tracker) add(h handle, n int32) {
 }
 
 // release drops one reference, advancing the watermark past every leading done record.
-func (t *tracker) release(h handle) {
+func (t *tracker) release(h handle) { t.releaseHanded(h, 0) }
+
+// releaseHanded is release for the reference a record holds while it is processed, by the
+// code that has just handed its outputs to the sink at handed (mono; 0: not recorded).
+func (t *tracker) releaseHanded(h handle, handed int64) {
 	p := h.p
-	var done []time.Time
+	var done *entry
 	p.mu.Lock()
 	e := &p.entries[h.seq-p.head]
 	e.refs--
+	if handed != 0 {
+		e.handed = handed
+	}
+	var doneE entry
 	if e.refs == 0 && t.onDone != nil && !e.ts.IsZero() {
-		done = append(done, e.ts)
+		doneE = *e
+		done = &doneE
 	}
 	n := 0
 	for n < len(p.entries) && p.entries[n].refs == 0 {
@@ -107,8 +118,8 @@ func (t *tracker) release(h handle) {
 		}
 	}
 	p.mu.Unlock()
-	for _, ts := range done {
-		t.onDone(ts)
+	if done != nil {
+		t.onDone(done.ts, done.handed)
 	}
 }
 
@@ -181,6 +192,21 @@ func (t *tracker) drained(tp TopicPartition) <-chan struct{} {
 		p.drained = ch
 	}
 	return p.drained
+}
+
+// drainedAll returns the drained channels of every partition tracked now.
+func (t *tracker) drainedAll() []<-chan struct{} {
+	t.mu.Lock()
+	tps := make([]TopicPartition, 0, len(t.parts))
+	for tp := range t.parts {
+		tps = append(tps, tp)
+	}
+	t.mu.Unlock()
+	chs := make([]<-chan struct{}, len(tps))
+	for i, tp := range tps {
+		chs[i] = t.drained(tp)
+	}
+	return chs
 }
 
 // forget drops partitions that are no longer ours.

@@ -55,8 +55,9 @@ func newCmd() *cobra.Command {
     its CPU time per event and peak RSS;
 (d) latency under offered load: events produced at fixed rates and the predictions read
     back by a subscriber: event-to-prediction p50, p99, p99.9;
-(e) backfill throughput (a streamscore backfill process); and the ratios.
-Results go to OUT/results.json and OUT/latency.png. Stages c, d and e run the streamscore
+(e) backfill throughput (a streamscore backfill process);
+(f) catch-up as (c) with delivery: exactly-once; and the ratios.
+Results go to OUT/results.json and OUT/latency.png. Stages c, d, e and f run the streamscore
 binary named by --bin.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -77,7 +78,7 @@ binary named by --bin.`,
 	fl.StringVar(&f.out, "out", "bin/bench", "folder for results.json and latency.png")
 	fl.Float64Var(&f.seconds, "seconds", 4, "duration of each offered-load step")
 	fl.StringVar(&f.replot, "replot", "", "measure nothing: print the table of DIR/results.json and redraw DIR/latency.png")
-	fl.StringSliceVar(&f.only, "only", nil, "run only these stages (a,b,c,d,e); default all")
+	fl.StringSliceVar(&f.only, "only", nil, "run only these stages (a,b,c,d,e,f); default all")
 	fl.Float64SliceVar(&f.rates, "rates", nil, "offered loads for (d), events/s (default 1000,10000,50000 and 80% of the catch-up rate)")
 	return cmd
 }

@@ -87,7 +87,8 @@ func relaySubject(ctx context.Context, c *config.Config) (int, func(), error) {
 // The steps: start the subject and a reader of its output; (with labels) write a simulated
 // week and a day of history; warm up until every partition has answered; offer the load;
 // keep events coming, unmeasured, until the last measured prediction is read; then take
-// the percentiles and the subject's peak RSS.
+// the percentiles and the subject's peak RSS, and, when c serves /metrics, the stage times
+// the subject observed meanwhile.
 func measureLatency(ctx context.Context, subject latencySubject, c *config.Config, rate float64, d time.Duration, labels bool) (LatencyPoint, error) {
 	lp := LatencyPoint{Offered: rate}
 	pid, stop, err := subject(ctx, c)
@@ -121,9 +122,22 @@ func measureLatency(ctx context.Context, subject latencySubject, c *config.Confi
 	if err := pr.warmUp(); err != nil {
 		return lp, err
 	}
+	var before map[string]*stageHist
+	if c.Metrics.Address != "" {
+		if before, err = scrapeStages(ctx, c.Metrics.Address); err != nil {
+			return lp, err
+		}
+	}
 	lp.Achieved = pr.offer(rate)
 	if err := pr.trailUntilRead(rate, readDone, stopRead); err != nil {
 		return lp, err
+	}
+	if c.Metrics.Address != "" {
+		after, err := scrapeStages(ctx, c.Metrics.Address)
+		if err != nil {
+			return lp, err
+		}
+		lp.Stages = stagesBetween(before, after)
 	}
 	var hwm int64
 	if pid != 0 {

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Stage names one measurement of the bench: "a" to "e".
+// Stage names one measurement of the bench: "a" to "f".
 type Stage string
 
 // The stages, in the order the table prints them.
@@ -19,6 +19,7 @@ const (
 	StageCatchUp        Stage = "c" // a streamscore process from offset zero
 	StageLatency        Stage = "d" // event-to-prediction latency under offered load
 	StageBackfill       Stage = "e" // a streamscore backfill into a topic
+	StageExactlyOnce    Stage = "f" // stage c with delivery: exactly-once
 )
 
 // ParseStages reads the --only flag: stage letters, each on its own ("a", "c").
@@ -26,8 +27,8 @@ const (
 func ParseStages(only []string) (map[Stage]bool, error) {
 	stages := map[Stage]bool{}
 	for _, s := range only {
-		if len(s) != 1 || !strings.ContainsAny(s, "abcde") {
-			return nil, fmt.Errorf("--only: unknown stage %q (a, b, c, d or e)", s)
+		if len(s) != 1 || !strings.ContainsAny(s, "abcdef") {
+			return nil, fmt.Errorf("--only: unknown stage %q (a, b, c, d, e or f)", s)
 		}
 		stages[Stage(s)] = true
 	}
@@ -55,12 +56,12 @@ func (p Plan) Has(s Stage) bool { return len(p.Stages) == 0 || p.Stages[s] }
 
 // needsBinary says whether a stage of p runs the streamscore binary.
 func (p Plan) needsBinary() bool {
-	return p.Has(StageCatchUp) || p.Has(StageLatency) || p.Has(StageBackfill)
+	return p.Has(StageCatchUp) || p.Has(StageLatency) || p.Has(StageBackfill) || p.Has(StageExactlyOnce)
 }
 
 // needsBacklog says whether a stage of p reads the pre-produced events.
 func (p Plan) needsBacklog() bool {
-	return p.Has(StageKafkaCeiling) || p.Has(StageCatchUp) || p.Has(StageBackfill)
+	return p.Has(StageKafkaCeiling) || p.Has(StageCatchUp) || p.Has(StageBackfill) || p.Has(StageExactlyOnce)
 }
 
 // validate says what to fix in p before anything is measured.

@@ -15,7 +15,7 @@ func TestParseStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := Plan{Stages: s}
-	for _, st := range []Stage{StageKafkaCeiling, StageScoringCeiling, StageCatchUp, StageLatency, StageBackfill} {
+	for _, st := range []Stage{StageKafkaCeiling, StageScoringCeiling, StageCatchUp, StageLatency, StageBackfill, StageExactlyOnce} {
 		if want := st == "b" || st == "e"; p.Has(st) != want {
 			t.Errorf("--only b,e: Has(%s) = %v", st, !want)
 		}
@@ -23,7 +23,7 @@ func TestParseStages(t *testing.T) {
 	if all, err := ParseStages(nil); err != nil || !(Plan{Stages: all}).Has(StageLatency) {
 		t.Errorf("no --only: want every stage (%v)", err)
 	}
-	for _, bad := range []string{"f", "ab", "", "bc"} {
+	for _, bad := range []string{"g", "ab", "", "bc"} {
 		if _, err := ParseStages([]string{bad}); err == nil || !strings.Contains(err.Error(), "--only") {
 			t.Errorf("--only %q: error %v, want one naming --only", bad, err)
 		}

@@ -26,6 +26,7 @@ type Results struct {
 	KafkaCeiling float64        `json:"kafka_ceiling_events_per_s"`
 	Scoring      []ScoringPoint `json:"scoring_ceiling"`
 	CatchUp      CatchUpResult  `json:"catch_up"`
+	ExactlyOnce  CatchUpResult  `json:"catch_up_exactly_once"` // stage f
 	Latency      []LatencyPoint `json:"latency"`
 	// LatencyLabels: the same loads with each event's label written a simulated week later.
 	LatencyLabels []LatencyPoint     `json:"latency_labels_flowing"`
@@ -58,6 +59,8 @@ type LatencyPoint struct {
 	P99Ms    float64 `json:"p99_ms"`
 	P999Ms   float64 `json:"p999_ms"`
 	PeakRSS  float64 `json:"peak_rss_mib"`
+	// Stages is the pipeline's own breakdown of the same run (none for the relay).
+	Stages []StagePoint `json:"stages,omitempty"`
 }
 
 // Keys of Results.Ratios.
@@ -66,6 +69,7 @@ const (
 	RatioBackfillOverCatch = "backfill_over_catch_up"
 	RatioNonModelMicros    = "non_model_us_per_event"
 	RatioModelMicrosAtBest = "model_us_per_event_best_batch"
+	RatioExactlyOnce       = "exactly_once_over_catch_up"
 )
 
 // computeRatios fills r.Ratios from the stages that ran; a ratio whose inputs were not
@@ -84,6 +88,9 @@ func computeRatios(r *Results) {
 		}
 		if r.Backfill > 0 {
 			r.Ratios[RatioBackfillOverCatch] = r.Backfill / cu
+		}
+		if eo := r.ExactlyOnce.EventsPerSecond; eo > 0 {
+			r.Ratios[RatioExactlyOnce] = eo / cu
 		}
 		if best > 0 {
 			// Everything but the model: the catch-up's wall time per event minus the

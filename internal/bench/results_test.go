@@ -66,7 +66,7 @@ func TestResultsJSONSchema(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"backfill_events_per_s", "catch_up", "events", "kafka_ceiling_events_per_s", "kafka_floor_latency",
+	want := []string{"backfill_events_per_s", "catch_up", "catch_up_exactly_once", "events", "kafka_ceiling_events_per_s", "kafka_floor_latency",
 		"latency", "latency_labels_flowing", "machine", "ratios", "scoring_ceiling"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("results.json keys %v, want %v", keys, want)

@@ -64,6 +64,11 @@ func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer
 			func() (err error) { res.Scoring, err = scoringCeiling(cc); return err }},
 		{StageCatchUp, "(c) catch-up: a streamscore process from offset zero",
 			func() (err error) { res.CatchUp, err = catchUp(ctx, r.child, c, plan.Events); return err }},
+		{StageExactlyOnce, "(f) catch-up with delivery: exactly-once",
+			func() (err error) {
+				res.ExactlyOnce, err = catchUpExactlyOnce(ctx, r.child, c, plan.Events)
+				return err
+			}},
 		{StageBackfill, "(e) backfill",
 			func() (err error) { res.Backfill, err = r.backfill(ctx, c); return err }},
 		{StageLatency, "", func() error { return r.latency(ctx, res) }},
@@ -168,22 +173,30 @@ func (r *runner) latency(ctx context.Context, res *Results) error {
 func (r *runner) latencyAt(ctx context.Context, i int, rate float64) (idle, flowing, floor LatencyPoint, err error) {
 	pipeline := pipelineSubject(r.child)
 	r.say("(d) latency at %.0f events/s offered", rate)
-	if idle, err = r.measure(ctx, fmt.Sprintf("lat%d", i), pipeline, rate, false); err != nil {
+	if idle, err = r.measure(ctx, fmt.Sprintf("lat%d", i), pipeline, rate, false, true); err != nil {
 		return
 	}
 	r.say("(d) latency at %.0f events/s offered, labels flowing", rate)
-	if flowing, err = r.measure(ctx, fmt.Sprintf("flow%d", i), pipeline, rate, true); err != nil {
+	if flowing, err = r.measure(ctx, fmt.Sprintf("flow%d", i), pipeline, rate, true, true); err != nil {
 		return
 	}
 	r.say("(d) Kafka floor: a relay at %.0f events/s offered", rate)
-	floor, err = r.measure(ctx, fmt.Sprintf("relay%d", i), relaySubject, rate, false)
+	floor, err = r.measure(ctx, fmt.Sprintf("relay%d", i), relaySubject, rate, false, false)
 	return
 }
 
 // measure runs one latency probe on topics of its own named after kind; the subject
-// creates the other topics it reads or writes.
-func (r *runner) measure(ctx context.Context, kind string, subject latencySubject, rate float64, labels bool) (LatencyPoint, error) {
+// creates the other topics it reads or writes. stages: the subject serves /metrics (a
+// pipeline child), whose stage times are read before and after the load.
+func (r *runner) measure(ctx context.Context, kind string, subject latencySubject, rate float64, labels, stages bool) (LatencyPoint, error) {
 	c := r.topicsFor(kind)
+	if stages {
+		addr, err := freeAddress()
+		if err != nil {
+			return LatencyPoint{Offered: rate}, err
+		}
+		c.Metrics.Address = addr
+	}
 	if err := createTopics(ctx, c, c.Topics.Input[0]); err != nil {
 		return LatencyPoint{Offered: rate}, err
 	}

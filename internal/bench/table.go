@@ -20,12 +20,19 @@ func Print(w io.Writer, r *Results) error {
 		fmt.Fprintf(tw, "(c) catch-up from offset zero (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
 			r.Events, r.CatchUp.EventsPerSecond, r.CatchUp.CPUMicrosPerEvt, r.CatchUp.PeakRSSMiB)
 	}
+	if e := r.ExactlyOnce; e.EventsPerSecond > 0 {
+		fmt.Fprintf(tw, "(f) catch-up with delivery: exactly-once (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
+			r.Events, e.EventsPerSecond, e.CPUMicrosPerEvt, e.PeakRSSMiB)
+	}
 	printLatency(tw, r)
 	if r.Backfill > 0 {
 		fmt.Fprintf(tw, "(e) backfill into a topic\t%.0f events/s\n", r.Backfill)
 	}
 	if v, ok := r.Ratios[RatioCatchUpOverKafka]; ok {
 		fmt.Fprintf(tw, "c/a: catch-up over the Kafka ceiling\t%.2f\n", v)
+	}
+	if v, ok := r.Ratios[RatioExactlyOnce]; ok {
+		fmt.Fprintf(tw, "f/c: exactly-once over at-least-once catch-up\t%.2f\n", v)
 	}
 	if v, ok := r.Ratios[RatioNonModelMicros]; ok {
 		fmt.Fprintf(tw, "per event: model at its best batch / everything else\t%.2f us / %.2f us\n",
@@ -38,15 +45,37 @@ func Print(w io.Writer, r *Results) error {
 // and Kafka-floor measurements at the same load beneath it.
 func printLatency(tw io.Writer, r *Results) {
 	for i, l := range r.Latency {
-		fmt.Fprintf(tw, "(d) offered %.0f events/s (achieved %.0f, %d events)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n",
-			l.Offered, l.Achieved, l.Events, l.P50Ms, l.P99Ms, l.P999Ms, l.PeakRSS)
+		var floor *LatencyPoint
+		if i < len(r.KafkaLatency) {
+			floor = &r.KafkaLatency[i]
+		}
+		fmt.Fprintf(tw, "(d) offered %.0f events/s (achieved %.0f, %d events), labels idle\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB%s\n",
+			l.Offered, l.Achieved, l.Events, l.P50Ms, l.P99Ms, l.P999Ms, l.PeakRSS, overFloor(l, floor))
+		printStages(tw, l.Stages)
 		if i < len(r.LatencyLabels) {
 			k := r.LatencyLabels[i]
-			fmt.Fprintf(tw, "    with labels flowing (each a simulated week after its event)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n", k.P50Ms, k.P99Ms, k.P999Ms, k.PeakRSS)
+			fmt.Fprintf(tw, "    with labels flowing (each a simulated week after its event)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB%s\n",
+				k.P50Ms, k.P99Ms, k.P999Ms, k.PeakRSS, overFloor(k, floor))
+			printStages(tw, k.Stages)
 		}
-		if i < len(r.KafkaLatency) {
-			k := r.KafkaLatency[i]
-			fmt.Fprintf(tw, "    Kafka floor (relay, no decoding, no model)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", k.P50Ms, k.P99Ms, k.P999Ms)
+		if floor != nil {
+			fmt.Fprintf(tw, "    Kafka floor (relay, no decoding, no model)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", floor.P50Ms, floor.P99Ms, floor.P999Ms)
 		}
+	}
+}
+
+// overFloor is the difference of l to the Kafka floor at the same load, for its line.
+func overFloor(l LatencyPoint, floor *LatencyPoint) string {
+	if floor == nil || floor.Events == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; over the floor: p50 %+.2f ms, p99 %+.2f ms, p99.9 %+.2f ms",
+		l.P50Ms-floor.P50Ms, l.P99Ms-floor.P99Ms, l.P999Ms-floor.P999Ms)
+}
+
+// printStages writes the pipeline's stage times beneath its latency line.
+func printStages(tw io.Writer, stages []StagePoint) {
+	for _, s := range stages {
+		fmt.Fprintf(tw, "      stage %s\tmean %.3f ms, p50 %.3f ms, p99 %.3f ms (%d records)\n", s.Stage, s.MeanMs, s.P50Ms, s.P99Ms, s.Count)
 	}
 }
