@@ -2,6 +2,7 @@ package drivers
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,12 @@ type fleet struct {
 func newFleet(t *testing.T, c *config.Config) *fleet {
 	t.Helper()
 	f := &fleet{t: t, bin: buildBinary(t), cfgs: map[string]string{}, logs: map[string]string{},
-		running: map[string]*instance{}, c: c, logDir: t.TempDir()}
+		running: map[string]*instance{}, c: c, logDir: os.Getenv("STREAMSCORE_TEST_CLUSTER_LOGS")}
+	if f.logDir == "" {
+		f.logDir = t.TempDir()
+	} else if err := os.MkdirAll(f.logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		for _, in := range f.running {
 			_ = in.cmd.Process.Kill()
@@ -64,7 +70,7 @@ func (f *fleet) start(name string) {
 		cc := *f.c
 		cc.InstanceID = name
 		f.cfgs[name] = writeConfig(f.t, &cc)
-		f.logs[name] = filepath.Join(f.logDir, name+".log")
+		f.logs[name] = filepath.Join(f.logDir, f.t.Name()+"-"+name+".log")
 	}
 	logf, err := os.OpenFile(f.logs[name], os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -74,12 +80,27 @@ func (f *fleet) start(name string) {
 	in := &instance{cmd: startProcess(f.t, f.bin, f.cfgs[name], logf), done: make(chan error, 1)}
 	go func() { in.done <- in.cmd.Wait() }()
 	f.running[name] = in
+	f.mark(name, fmt.Sprintf("started (pid %d)", in.cmd.Process.Pid))
+}
+
+// mark writes a line of the test's own into name's log, so that the log of several
+// processes in turn reads as a timeline.
+func (f *fleet) mark(name, what string) {
+	logf, err := os.OpenFile(f.logs[name], os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer logf.Close()
+	if _, err := fmt.Fprintf(logf, "--- test, ts %.3f: %s %s\n", float64(time.Now().UnixMilli())/1000, name, what); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // kill SIGKILLs instance name and reaps it.
 func (f *fleet) kill(name string) {
 	f.t.Helper()
 	in := f.running[name]
+	f.mark(name, "SIGKILL")
 	if err := in.cmd.Process.Kill(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -92,6 +113,7 @@ func (f *fleet) kill(name string) {
 func (f *fleet) stop(names ...string) {
 	f.t.Helper()
 	for _, name := range names {
+		f.mark(name, "SIGTERM")
 		if err := f.running[name].cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			f.t.Fatal(err)
 		}
@@ -136,7 +158,14 @@ func (f *fleet) printLogs() {
 			f.t.Logf("log of %s: %v", n, err)
 			continue
 		}
-		lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-		f.t.Logf("last lines of %s's log (%d lines in all):\n%s", n, len(lines), bytes.Join(lines[max(0, len(lines)-40):], []byte("\n")))
+		var lines [][]byte
+		all := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+		for _, l := range all {
+			if !bytes.Contains(l, []byte("unable to open connection to broker")) && !bytes.Contains(l, []byte("feedback partition is caught up")) {
+				lines = append(lines, l)
+			}
+		}
+		f.t.Logf("last lines of %s's log (%d lines in all; failed dials and silent label partitions left out; %s):\n%s",
+			n, len(all), f.logs[n], bytes.Join(lines[max(0, len(lines)-40):], []byte("\n")))
 	}
 }

@@ -2,6 +2,7 @@ package drivers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/config"
@@ -28,6 +30,9 @@ type kafkaCluster struct {
 	cl      *kgo.Client
 	adm     *kadm.Client
 	down    map[int32]bool // nodes this test killed and has not restarted yet
+	// ownTopics are the test's topics, deleted at its end: each partition left behind
+	// slows every later node restart, which recovers all its logs after a SIGKILL.
+	ownTopics []string
 }
 
 // clusterBrokers returns the cluster, or skips the test, saying so. A node the test kills is
@@ -60,6 +65,19 @@ func clusterBrokers(t *testing.T) *kafkaCluster {
 				t.Errorf("restarting node %d after the test: %v", id, err)
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if len(k.ownTopics) == 0 {
+			k.cl.Close()
+			return
+		}
+		resp, err := k.adm.DeleteTopics(ctx, k.ownTopics...)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			t.Logf("deleting the test's topics: %v", err)
+		}
 		k.cl.Close()
 	})
 	return k
@@ -67,10 +85,14 @@ func clusterBrokers(t *testing.T) *kafkaCluster {
 
 // kafkaSh runs scripts/kafka.sh verb node with the cluster's KAFKA_NODES and KAFKA_PORT.
 func (k *kafkaCluster) kafkaSh(verb string, node int32) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, k.script, verb, strconv.Itoa(int(node)))
 	cmd.Env = append(os.Environ(), fmt.Sprintf("KAFKA_NODES=%d", k.nodes), fmt.Sprintf("KAFKA_PORT=%d", k.port))
+	if os.Getenv("KAFKA_START_TIMEOUT") == "" {
+		// a node restarted after a SIGKILL recovers every log first: minutes on a busy CI host
+		cmd.Env = append(cmd.Env, "KAFKA_START_TIMEOUT=240")
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s %s %d: %w\n%s", k.script, verb, node, err, out)
 	}
@@ -199,4 +221,27 @@ func (k *kafkaCluster) endSum(topic string) (int64, bool) {
 		sum += max(o.Offset, 0)
 	})
 	return sum, ok && len(ends) > 0
+}
+
+// members maps the instance id of each member of group that holds partitions to its
+// member id, while the group is Stable (nil otherwise). A static member restarted
+// replaces its old member id with a new one once the new process has joined.
+func (k *kafkaCluster) members(group string) map[string]string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	gs, err := k.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return nil
+	}
+	g, ok := gs[group]
+	if !ok || g.Err != nil || g.State != "Stable" {
+		return nil
+	}
+	out := map[string]string{}
+	for _, m := range g.Members {
+		if ca, ok := m.Assigned.AsConsumer(); ok && len(ca.Topics) > 0 && m.InstanceID != nil {
+			out[*m.InstanceID] = m.MemberID
+		}
+	}
+	return out
 }

@@ -30,7 +30,9 @@ package drivers
 // STREAMSCORE_TEST_CLUSTER_SCALE=N runs N rounds on the same stream: N broker kills (the
 // leader is looked up again each round, so the victim moves), N instance kills, N scale
 // cycles and N times the events. STREAMSCORE_TEST_KAFKA_SH=/path runs another copy of
-// scripts/kafka.sh.
+// scripts/kafka.sh. STREAMSCORE_TEST_CLUSTER_LOGS=/dir keeps the instances' logs there
+// (<test>-<instance>.log, with the test's own SIGKILL/SIGTERM/start lines in them);
+// otherwise they are printed, tail only, when a test fails.
 
 import (
 	"fmt"
@@ -77,7 +79,14 @@ type clusterRun struct {
 	f     *fleet
 	adm   *topics.Admin
 	rng   *rand.Rand
-	notes []string // what each fault did, for the log
+	start time.Time
+}
+
+// note logs what a fault did, with the time since the run began and the wall clock of
+// the instances' logs.
+func (s *clusterRun) note(format string, args ...any) {
+	line := fmt.Sprintf("%6.1fs (ts %.3f) ", time.Since(s.start).Seconds(), float64(time.Now().UnixMilli())/1000) + fmt.Sprintf(format, args...)
+	s.t.Log(line)
 }
 
 func clusterScale(t *testing.T) int {
@@ -102,6 +111,8 @@ func clusterFaults(t *testing.T, delivery string) audit.Counts {
 	// Long enough to outlast a coordinator's move; a stopped static member's partitions
 	// wait this long before they move to the others.
 	c.SessionTimeout = 10 * time.Second
+	k.ownTopics = []string{c.Topics.Input[0], c.Topics.Labels, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter,
+		c.Topics.Backfill, c.Topics.Shadow, c.Topics.Drift, c.Registry.Topic}
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +123,7 @@ func clusterFaults(t *testing.T, delivery string) audit.Counts {
 		topics.TopicSpec{Name: c.Topics.Labels, Partitions: clusterPartitions}); err != nil {
 		t.Fatal(err)
 	}
-	s := &clusterRun{t: t, k: k, c: c, f: newFleet(t, c), adm: adm, rng: rand.New(rand.NewPCG(16, 3))}
+	s := &clusterRun{t: t, k: k, c: c, f: newFleet(t, c), adm: adm, rng: rand.New(rand.NewPCG(16, 3)), start: time.Now()}
 	s.awaitInSync() // an earlier test's restarted node may still be catching up
 
 	stop := make(chan struct{})
@@ -150,7 +161,6 @@ func clusterFaults(t *testing.T, delivery string) audit.Counts {
 	s.f.stop("i1")
 	out := finalOutputs(t, c).Counts()
 	missing := in - (out.Predictions + out.DeadLettered)
-	t.Logf("what happened:\n  %s", strings.Join(s.notes, "\n  "))
 	report(t, "cluster faults (%s): %d nodes RF %d min.insync 2; %d× [scale 1→3, SIGKILL+restart of broker node (%s), SIGKILL+restart of an instance, scale 3→1]; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d",
 		delivery, k.nodes, clusterRF, rounds, strings.Join(victims, ","), in, out.Predictions+out.DeadLettered+out.Duplicates, out.Predictions, out.DeadLettered, missing, out.Duplicates)
 	if missing != 0 {
@@ -193,12 +203,25 @@ func (s *clusterRun) progress(what string, n int64) time.Duration {
 	})
 }
 
-func (s *clusterRun) awaitMembers(n int) {
+// awaitMembers waits until the group is stable with exactly the named instances holding
+// partitions, none of them with the member id in replaced (the process it was before a
+// restart).
+func (s *clusterRun) awaitMembers(names []string, replaced map[string]string) map[string]string {
 	s.t.Helper()
-	s.waitFor(fmt.Sprintf("%d instances holding partitions", n), 2*time.Minute, func() bool {
-		got, err := s.adm.AssignedMembers(s.t.Context(), s.c.Group)
-		return err == nil && got == n
+	var got map[string]string
+	s.waitFor(fmt.Sprintf("the group stable with members %v holding partitions", names), 2*time.Minute, func() bool {
+		got = s.k.members(s.c.Group)
+		if len(got) != len(names) {
+			return false
+		}
+		for _, n := range names {
+			if id, ok := got[n]; !ok || id == replaced[n] {
+				return false
+			}
+		}
+		return true
 	})
+	return got
 }
 
 func (s *clusterRun) awaitInSync() time.Duration {
@@ -244,18 +267,18 @@ func (s *clusterRun) scaleUp() {
 	start := time.Now()
 	s.f.start("i2")
 	s.f.start("i3")
-	s.awaitMembers(3)
+	s.awaitMembers([]string{"i1", "i2", "i3"}, nil)
 	s.progress("three instances score", clusterRate)
-	s.notes = append(s.notes, fmt.Sprintf("scale 1→3: three members and scoring after %.1fs", time.Since(start).Seconds()))
+	s.note("scale 1→3: three members and scoring after %.1fs", time.Since(start).Seconds())
 }
 
 func (s *clusterRun) scaleDown() {
 	s.t.Helper()
 	start := time.Now()
 	s.f.stop("i2", "i3")
-	s.awaitMembers(1)
+	s.awaitMembers([]string{"i1"}, nil)
 	s.progress("one instance scores alone", clusterRate)
-	s.notes = append(s.notes, fmt.Sprintf("scale 3→1: clean exits, one member and scoring after %.1fs", time.Since(start).Seconds()))
+	s.note("scale 3→1: clean exits, one member and scoring after %.1fs", time.Since(start).Seconds())
 }
 
 // killLeaderNode SIGKILLs the node leading the most input partitions, waits until their
@@ -295,6 +318,7 @@ func (s *clusterRun) killLeaderNode() int32 {
 	}
 
 	start := time.Now()
+	s.note("SIGKILL broker node %d (%s)", victim, roles)
 	s.k.killNode(victim)
 	moved := s.waitFor(fmt.Sprintf("input leadership leaves node %d", victim), 2*time.Minute, func() bool {
 		now, err := s.k.leaders(input)
@@ -313,8 +337,8 @@ func (s *clusterRun) killLeaderNode() int32 {
 	s.k.startNode(victim)
 	down := time.Since(start)
 	synced := s.awaitInSync()
-	s.notes = append(s.notes, fmt.Sprintf("broker node %d (%s) SIGKILLed: input leaders moved in %.1fs, %d records committed by %.1fs, restarted after %.1fs down, every partition in sync %.1fs later",
-		victim, roles, moved.Seconds(), clusterRate, resumed.Seconds(), down.Seconds(), synced.Seconds()))
+	s.note("broker node %d: input leaders moved in %.1fs, %d records committed by %.1fs, restarted after %.1fs down, every partition in sync %.1fs later",
+		victim, moved.Seconds(), clusterRate, resumed.Seconds(), down.Seconds(), synced.Seconds())
 	return victim
 }
 
@@ -344,7 +368,8 @@ func pickVictim(leaders map[int32]int32, coordinator int32) (victim int32, led i
 // moment, and starts it again; it waits until scoring goes on.
 func (s *clusterRun) killInstance(name string) {
 	s.t.Helper()
-	s.awaitMembers(3)
+	all := []string{"i1", "i2", "i3"}
+	old := s.awaitMembers(all, nil)
 	var before int64
 	s.waitFor("reading the outputs' end offsets", time.Minute, func() bool {
 		var ok bool
@@ -357,10 +382,11 @@ func (s *clusterRun) killInstance(name string) {
 	})
 	time.Sleep(time.Duration(100+s.rng.IntN(500)) * time.Millisecond) // a random moment to kill at
 	start := time.Now()
+	s.note("SIGKILL instance %s while outputs are written", name)
 	s.f.kill(name)
 	s.f.start(name)
-	s.awaitMembers(3)
+	s.awaitMembers(all, map[string]string{name: old[name]}) // the new process has joined
 	s.progress(fmt.Sprintf("scoring goes on after %s's restart", name), clusterRate)
-	s.notes = append(s.notes, fmt.Sprintf("instance %s SIGKILLed while writing and restarted: three members and %d records committed after %.1fs",
-		name, clusterRate, time.Since(start).Seconds()))
+	s.note("instance %s restarted: the new process a member and %d records committed %.1fs after the kill",
+		name, clusterRate, time.Since(start).Seconds())
 }
