@@ -54,6 +54,7 @@ const (
 	clusterMinEvents  = 2000 // per round: input continues at least this long
 	clusterPartitions = 6    // of the input and labels topics: two per instance at three
 	clusterRF         = 3
+	clusterMinISR     = 2
 )
 
 // TestIntegrationClusterFaults is the cluster fault run with delivery: at-least-once:
@@ -169,8 +170,8 @@ func clusterFaults(t *testing.T, delivery string) audit.Counts {
 	s.f.stop("i1")
 	out := finalOutputs(t, c).Counts()
 	missing := in - (out.Predictions + out.DeadLettered)
-	report(t, "cluster faults (%s): %d nodes RF %d min.insync 2; %d× [scale 1→3, SIGKILL+restart of broker node (%s), SIGKILL+restart of an instance, scale 3→1]; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d",
-		delivery, k.nodes, clusterRF, rounds, strings.Join(victims, ","), in, out.Predictions+out.DeadLettered+out.Duplicates, out.Predictions, out.DeadLettered, missing, out.Duplicates)
+	report(t, "cluster faults (%s): %d nodes RF %d min.insync %d; %d× [scale 1→3, SIGKILL+restart of broker node (%s), SIGKILL+restart of an instance, scale 3→1]; input events %d, outputs %d (predictions %d, dead letters %d), missing %d, duplicates %d",
+		delivery, k.nodes, clusterRF, clusterMinISR, rounds, strings.Join(victims, ","), in, out.Predictions+out.DeadLettered+out.Duplicates, out.Predictions, out.DeadLettered, missing, out.Duplicates)
 	if missing != 0 {
 		t.Fatalf("%d input records have no output after the cluster faults", missing)
 	}
@@ -249,11 +250,16 @@ func (s *clusterRun) awaitInSync() time.Duration {
 	}
 }
 
-// checkReplication fails unless every partition of the topics has clusterRF replicas:
-// the outputs are created by streamscore with topics.replication_factor.
+// checkReplication fails unless every partition of the topics has clusterRF replicas
+// (the outputs are created by streamscore with topics.replication_factor) and
+// min.insync.replicas is clusterMinISR: with one node down, acks=all writes go on.
 func (s *clusterRun) checkReplication(names ...string) {
 	s.t.Helper()
 	md, err := s.k.adm.Metadata(s.t.Context(), names...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cfgs, err := s.k.adm.DescribeTopicConfigs(s.t.Context(), names...)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -265,6 +271,18 @@ func (s *clusterRun) checkReplication(names ...string) {
 		for _, pd := range td.Partitions {
 			if len(pd.Replicas) != clusterRF {
 				s.t.Fatalf("%s/%d has replicas %v, want %d", name, pd.Partition, pd.Replicas, clusterRF)
+			}
+		}
+		rc, err := cfgs.On(name, nil)
+		if err == nil {
+			err = rc.Err
+		}
+		if err != nil {
+			s.t.Fatalf("describing %s's configs: %v", name, err)
+		}
+		for _, kv := range rc.Configs {
+			if kv.Key == "min.insync.replicas" && (kv.Value == nil || *kv.Value != strconv.Itoa(clusterMinISR)) {
+				s.t.Fatalf("%s: min.insync.replicas %v, want %d (the cluster of scripts/kafka.sh sets it)", name, kv.MaybeValue(), clusterMinISR)
 			}
 		}
 	}
