@@ -11,7 +11,7 @@ import (
 // endTransaction waits until every output of the fetched records is acknowledged, then
 // commits them with their offsets in one transaction.
 func (o *Operator) endTransaction(ctx context.Context, tx Transactional) error {
-	drain, cancel := context.WithTimeout(ctx, o.cfg.DrainTimeout)
+	drain, cancel := context.WithTimeout(ctx, o.cfg.TransactionTimeout)
 	defer cancel()
 	if err := o.waitDrained(drain); err != nil {
 		return fmt.Errorf("exactly-once: %w", err)

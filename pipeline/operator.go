@@ -109,6 +109,12 @@ type Config struct {
 	// DrainTimeout bounds the wait for in-flight outputs on shutdown and on partition
 	// revocation (default 10s).
 	DrainTimeout time.Duration
+	// TransactionTimeout bounds, in exactly-once, the wait of one transaction for its
+	// outputs' acknowledgements (default 30s: the session's transaction timeout, past which
+	// the coordinator aborts the transaction anyway). Not DrainTimeout: a partition
+	// leader's failover stalls the acks for 10 s or more, and a transaction must ride that
+	// out rather than stop the process (the cluster fault tests kill leaders).
+	TransactionTimeout time.Duration
 	// MeasureLatency records event-to-prediction latency from the input record timestamps
 	// (live scoring; meaningless for backfills of old data).
 	MeasureLatency bool
@@ -256,6 +262,9 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.TransactionTimeout <= 0 {
+		cfg.TransactionTimeout = 30 * time.Second
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)

@@ -34,9 +34,13 @@ type TransactOptions struct {
 	// TransactionalID identifies this instance's producer; a restarted instance must reuse
 	// it to fence its predecessor. Required.
 	TransactionalID string
-	// TransactionTimeout bounds a transaction (default 30s).
+	// TransactionTimeout bounds a transaction (default DefaultTransactionTimeout).
 	TransactionTimeout time.Duration
 }
+
+// DefaultTransactionTimeout is the transaction timeout of the exactly-once session: past
+// it the transaction coordinator aborts an open transaction.
+const DefaultTransactionTimeout = 30 * time.Second
 
 // NewTransactSession connects the session; it joins the group on the first Fetch.
 func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, error) {
@@ -44,7 +48,7 @@ func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, e
 		return nil, errors.New("exactly-once: a transactional id is required")
 	}
 	if o.TransactionTimeout <= 0 {
-		o.TransactionTimeout = 30 * time.Second
+		o.TransactionTimeout = DefaultTransactionTimeout
 	}
 	opts, err := cc.opts("transact")
 	if err != nil {

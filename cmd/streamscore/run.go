@@ -62,6 +62,10 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			}
 			l, err := drivers.NewLive(ctx, cc, drivers.LiveDeps{Registry: reg, Logger: log})
 			if err != nil {
+				if ctx.Err() != nil { // SIGTERM during start-up: nothing fetched, nothing to drain
+					log.Info("stopped during start-up", zap.Error(err))
+					return nil
+				}
 				return err
 			}
 			log.Info("scoring", zap.Strings("input", c.Topics.Input), zap.String("group", c.Group),

@@ -59,12 +59,14 @@ func (c *Compiled) BatchJobBatcher(size int) (scorer.BatcherConfig, error) {
 func (c *Compiled) Operator(m pipeline.Scorer) pipeline.Config {
 	return pipeline.Config{
 		Schema: c.Schema, Features: c.Features, Model: m, Threshold: float32(c.Threshold),
-		Topics:          pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter, Shadow: c.Topics.Shadow},
-		Batch:           c.batcherConfig(),
-		CommitInterval:  c.CommitInterval,
-		DrainTimeout:    c.DrainTimeout,
-		IncludeFeatures: c.IncludeFeatures,
-		Drift:           c.DriftOptions(),
+		Topics:         pipeline.Topics{Predictions: c.Topics.Predictions, Alerts: c.Topics.Alerts, DeadLetter: c.Topics.DeadLetter, Shadow: c.Topics.Shadow},
+		Batch:          c.batcherConfig(),
+		CommitInterval: c.CommitInterval,
+		DrainTimeout:   c.DrainTimeout,
+		// the exactly-once session's: a transaction's outputs may wait as long as it lives
+		TransactionTimeout: topics.DefaultTransactionTimeout,
+		IncludeFeatures:    c.IncludeFeatures,
+		Drift:              c.DriftOptions(),
 	}
 }
 

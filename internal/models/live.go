@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -111,7 +112,9 @@ func (l *Live) Run(ctx context.Context, ready chan<- struct{}) error {
 	caughtUp := func() { once.Do(func() { close(ready) }) }
 	defer caughtUp()
 	from := int64(0)
+	wait := followRetryMin
 	for {
+		before := from
 		err := l.src.Follow(ctx, topics.FollowOptions{From: from, CaughtUp: caughtUp}, func(a topics.Activation) error {
 			from = a.Offset + 1
 			if a.Name == l.o.Name {
@@ -122,9 +125,27 @@ func (l *Live) Run(ctx context.Context, ready chan<- struct{}) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		l.log.Warn("following the model registry; resuming", zap.Int64("from", from), zap.Error(err))
+		if from != before {
+			wait = followRetryMin // it made progress: the failure is new
+		}
+		l.log.Warn("following the model registry; resuming", zap.Int64("from", from), zap.Duration("in", wait), zap.Error(err))
+		// Back off: a registry topic just created answers UNKNOWN_TOPIC_OR_PARTITION for a
+		// while, and a loop without a pause would log (and ask the brokers) hundreds of
+		// times a second.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, followRetryMax)
 	}
 }
+
+// followRetryMin and followRetryMax bound the pause before following the registry again.
+const (
+	followRetryMin = 100 * time.Millisecond
+	followRetryMax = 5 * time.Second
+)
 
 // apply adds an activation to the log this instance has seen and loads what the log now
 // says, keeping the current versions where that fails.
