@@ -5,10 +5,12 @@
 SHELL := /bin/bash
 GO ?= go
 export STREAMSCORE_CACHE ?= $(HOME)/.cache/streamscore
-# The test broker listens here, away from a Kafka you may run on 9092.
-export KAFKA_PORT ?= 39092
+# The test broker listens here, away from a Kafka you may run on 9092, and below Linux's
+# ephemeral port range (32768-60999): a client socket's local port there can take a
+# listener's port before a (re)starting broker binds it.
+export KAFKA_PORT ?= 29092
 # The 3-node cluster of the cluster fault tests: nodes on CLUSTER_PORT, +10, +20.
-CLUSTER_PORT ?= 39192
+CLUSTER_PORT ?= 29192
 KAFKA_SINGLE := KAFKA_SECURE=1 scripts/kafka.sh
 KAFKA_CLUSTER := KAFKA_NODES=3 KAFKA_PORT=$(CLUSTER_PORT) scripts/kafka.sh
 ARGS ?=

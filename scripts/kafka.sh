@@ -19,7 +19,7 @@
 #
 #   Give every call the same KAFKA_PORT and KAFKA_NODES (and KAFKA_STATE_DIR) as `start`.
 #   Test flow:  scripts/kafka.sh start && eval "$(scripts/kafka.sh env)" && go test ./... ; scripts/kafka.sh stop
-#   Cluster:    KAFKA_NODES=3 KAFKA_PORT=39192 scripts/kafka.sh start   (then the same variables for every call)
+#   Cluster:    KAFKA_NODES=3 KAFKA_PORT=29192 scripts/kafka.sh start   (then the same variables for every call)
 #
 #   Node i (1-based) has node.id=i and is broker+controller; its ports are
 #     PLAINTEXT 127.0.0.1:$((KAFKA_PORT + 10*(i-1)))   controller +1   SASL_SSL +2 (KAFKA_SECURE=1)

@@ -19,11 +19,11 @@ package drivers
 // the tests pass to scripts/kafka.sh (KAFKA_NODES, KAFKA_PORT) to kill and restart nodes.
 // By hand:
 //
-//	KAFKA_NODES=3 KAFKA_PORT=39192 scripts/kafka.sh start
-//	STREAMSCORE_TEST_CLUSTER_BROKERS=127.0.0.1:39192,127.0.0.1:39202,127.0.0.1:39212 \
-//	STREAMSCORE_TEST_CLUSTER_NODES=3 STREAMSCORE_TEST_CLUSTER_PORT=39192 \
+//	KAFKA_NODES=3 KAFKA_PORT=29192 scripts/kafka.sh start
+//	STREAMSCORE_TEST_CLUSTER_BROKERS=127.0.0.1:29192,127.0.0.1:29202,127.0.0.1:29212 \
+//	STREAMSCORE_TEST_CLUSTER_NODES=3 STREAMSCORE_TEST_CLUSTER_PORT=29192 \
 //	  go test -count=1 -run TestIntegrationCluster -v ./internal/drivers
-//	KAFKA_NODES=3 KAFKA_PORT=39192 scripts/kafka.sh stop
+//	KAFKA_NODES=3 KAFKA_PORT=29192 scripts/kafka.sh stop
 //
 // Size: by default one round (one kill of each kind, a few thousand events at
 // clusterRate events/s), about a minute and a half per delivery mode, for CI's two cores.
