@@ -40,6 +40,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,15 +58,24 @@ const (
 	clusterMinISR     = 2
 )
 
+// clusterMu runs the cluster tests one at a time: each kills nodes of the same cluster.
+var clusterMu sync.Mutex
+
 // TestIntegrationClusterFaults is the cluster fault run with delivery: at-least-once:
 // nothing may be missing; duplicates are allowed and counted.
 func TestIntegrationClusterFaults(t *testing.T) {
+	waitBound(t)
+	clusterMu.Lock()
+	defer clusterMu.Unlock()
 	clusterFaults(t, config.DeliveryAtLeastOnce)
 }
 
 // TestIntegrationClusterFaultsExactlyOnce is the same run with delivery: exactly-once: a
 // read_committed reader must see exactly one output per input record.
 func TestIntegrationClusterFaultsExactlyOnce(t *testing.T) {
+	waitBound(t)
+	clusterMu.Lock()
+	defer clusterMu.Unlock()
 	s := clusterFaults(t, config.DeliveryExactlyOnce)
 	if s.Duplicates != 0 {
 		t.Fatalf("exactly-once on the cluster: %d duplicates seen by a read_committed reader", s.Duplicates)

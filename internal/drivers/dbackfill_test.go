@@ -26,6 +26,7 @@ import (
 // the scores must be bit-identical to a single-process backfill's.
 func TestIntegrationDistributedBackfillUnderSIGKILL(t *testing.T) {
 	c := testConfig(t, realBrokers(t))
+	waitBound(t)
 	c.IncludeFeatures = true
 	c.SessionTimeout = 6 * time.Second
 	createInputTopics(t, c, 6)

@@ -253,6 +253,16 @@ func batchSizeBuckets(t *testing.T, reg *prometheus.Registry) map[float64]uint64
 	return out
 }
 
+// waitBound marks a test that waits on brokers, session timeouts and restarts far more
+// than it computes, and shares nothing with the others (its own topics, group, broker or
+// cluster): it runs in parallel with the other such tests, after the package's serial
+// tests, which keeps the suite's wall time down on a 2-core CI machine. The cluster
+// tests, the broker restart, the SASL_SSL test and the distributed backfill are marked.
+func waitBound(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+}
+
 // report logs a result line and appends it to $STREAMSCORE_TEST_REPORT, which make test
 // prints after the run, so CI's output shows the counts of the fault and audit tests.
 func report(t testing.TB, format string, args ...any) {

@@ -54,6 +54,7 @@ func secureConfig(t *testing.T, kc topics.ClientConfig) *config.Config {
 // deadline exceeded".)
 func TestIntegrationSecure(t *testing.T) {
 	kc := secureKafka(t)
+	waitBound(t)
 	t.Run("scores over SASL_SSL", func(t *testing.T) {
 		c := secureConfig(t, kc)
 		createInputTopics(t, c, 3)
