@@ -196,7 +196,7 @@ func produceUntil(c *config.Config, st *sim.Stream, minEvents int, rate float64,
 // in the middle of a run; the pipeline rides it out and loses nothing.
 func TestIntegrationBrokerRestart(t *testing.T) {
 	realBrokers(t)
-	waitBound(t) // its own broker
+	waitBound(t)                     // its own broker
 	port := 28000 + rand.IntN(400)*2 // below the ephemeral range (32768-60999): no client socket holds it
 	env := append(os.Environ(), fmt.Sprintf("KAFKA_PORT=%d", port), "KAFKA_KEEP_DATA=1",
 		"KAFKA_STATE_DIR="+filepath.Join(t.TempDir(), "kafka"))
