@@ -86,10 +86,13 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		if o.Days > 0 && st.gen.Day() >= o.Days {
 			break
 		}
-		n, err := st.labelsBefore(ctx, p, o, tx.Time, ack, &inflight)
-		res.Labels += n
-		if err != nil {
-			return res, err
+		if o.Labels != "" {
+			// Labels go out labelLead early, and every label an event needs is acknowledged
+			// before the event is handed to the producer: see labelsInFlight.
+			res.Labels += st.writeDue(p, o.Labels, tx.Time.Add(labelLead-o.LabelDelay), ack, &inflight)
+			if err := inflight.await(ctx, tx.Time.Add(-o.LabelDelay)); err != nil {
+				return res, err
+			}
 		}
 		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
 		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
@@ -142,17 +145,6 @@ func pace(ctx context.Context, start time.Time, i int, rate float64) error {
 
 // writeDue writes the owed labels of transactions at or before cutoff, in time order, so
 // that each labels partition is in time order; it returns how many it wrote.
-// labelsBefore writes the labels due for an event at t, labelLead early, and waits until
-// every label that event needs is acknowledged (see labelsInFlight). Nothing without a
-// labels topic.
-func (s *Stream) labelsBefore(ctx context.Context, p RawProducer, o ProduceOptions, t time.Time, ack func(error), inflight *labelsInFlight) (int64, error) {
-	if o.Labels == "" {
-		return 0, nil
-	}
-	n := s.writeDue(p, o.Labels, t.Add(labelLead-o.LabelDelay), ack, inflight)
-	return n, inflight.await(ctx, t.Add(-o.LabelDelay))
-}
-
 func (s *Stream) writeDue(p RawProducer, topic string, cutoff time.Time, ack func(error), inflight *labelsInFlight) int64 {
 	if len(s.pending) == 0 || s.pending[0].Time.After(cutoff) {
 		return 0
