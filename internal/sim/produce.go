@@ -62,7 +62,6 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 	if o.LabelDelay <= 0 {
 		o.LabelDelay = 7 * 24 * time.Hour
 	}
-	var inflight labelsInFlight
 	var failed atomic.Pointer[error]
 	ack := func(err error) {
 		if err != nil {
@@ -87,12 +86,7 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 			break
 		}
 		if o.Labels != "" {
-			// Labels go out labelLead early, and every label an event needs is acknowledged
-			// before the event is handed to the producer: see labelsInFlight.
-			res.Labels += st.writeDue(p, o.Labels, tx.Time.Add(labelLead-o.LabelDelay), ack, &inflight)
-			if err := inflight.await(ctx, tx.Time.Add(-o.LabelDelay)); err != nil {
-				return res, err
-			}
+			res.Labels += st.writeDue(p, o.Labels, tx.Time.Add(-o.LabelDelay), ack)
 		}
 		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
 		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
@@ -145,70 +139,15 @@ func pace(ctx context.Context, start time.Time, i int, rate float64) error {
 
 // writeDue writes the owed labels of transactions at or before cutoff, in time order, so
 // that each labels partition is in time order; it returns how many it wrote.
-func (s *Stream) writeDue(p RawProducer, topic string, cutoff time.Time, ack func(error), inflight *labelsInFlight) int64 {
-	if len(s.pending) == 0 || s.pending[0].Time.After(cutoff) {
-		return 0
-	}
-	b := inflight.begin(s.pending[0].Time)
+func (s *Stream) writeDue(p RawProducer, topic string, cutoff time.Time, ack func(error)) int64 {
 	var n int64
 	for len(s.pending) > 0 && !s.pending[0].Time.After(cutoff) {
 		l := &s.pending[0]
-		b.pending.Add(1)
-		p.ProduceRaw(topic, l.Key(), l.AppendLabel(make([]byte, 0, 160)), nil, func(err error) { ack(err); b.done() })
+		p.ProduceRaw(topic, l.Key(), l.AppendLabel(make([]byte, 0, 160)), nil, ack)
 		s.pending = s.pending[1:]
 		n++
 	}
-	b.done() // begin's guard
 	return n
-}
-
-// labelLead is how much earlier (in simulated time) than due a label is written, so that
-// it is acknowledged long before the first event that needs it is produced.
-const labelLead = time.Hour
-
-// labelsInFlight keeps the simulator to the feedback join's contract: a label is
-// acknowledged by Kafka before any event that needs it is produced. Handing the label to
-// the producer first is not enough: the label and the event go to different partitions,
-// which the broker may append in either order (both in one produce request, say), and a
-// live pipeline that fetched the event and found the labels partition caught up before
-// the label's append scores it without the label, while a backfill sees it: a skew the
-// audit test caught, rarely, on a loaded machine. Writing labels labelLead early makes the
-// wait almost always zero.
-type labelsInFlight struct {
-	batches []*labelBatch // in the order written: their first label times ascend
-}
-
-// labelBatch is the labels one writeDue call wrote.
-type labelBatch struct {
-	first   time.Time     // the earliest label's transaction time
-	pending atomic.Int64  // labels not yet acknowledged, plus begin's guard until written
-	acked   chan struct{} // closed when pending reaches 0
-}
-
-func (b *labelBatch) done() {
-	if b.pending.Add(-1) == 0 {
-		close(b.acked)
-	}
-}
-
-func (f *labelsInFlight) begin(first time.Time) *labelBatch {
-	b := &labelBatch{first: first, acked: make(chan struct{})}
-	b.pending.Store(1)
-	f.batches = append(f.batches, b)
-	return b
-}
-
-// await returns once every batch holding a label at or before need is acknowledged.
-func (f *labelsInFlight) await(ctx context.Context, need time.Time) error {
-	for len(f.batches) > 0 && !f.batches[0].first.After(need) {
-		select {
-		case <-f.batches[0].acked:
-			f.batches = f.batches[1:]
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }
 
 // Next returns the stream's next transaction for a caller that produces by itself (a
