@@ -15,8 +15,9 @@ type ProduceOptions struct {
 	BadFraction float64
 	Topic       string
 	Labels      string // "" : no labels
-	// LabelDelay: a transaction's label is written once the simulated clock has passed its
-	// time by this much (the handbook's feedback delay); default 7 days.
+	// LabelDelay: a transaction's label is due once the simulated clock has passed its time
+	// by this much (the handbook's feedback delay); default 7 days. It is written labelLead
+	// before it is due, and acknowledged before the first event at or past its due time.
 	LabelDelay time.Duration
 	// Stream, when set, continues an earlier call's simulation (Seed and BadFraction are
 	// then ignored); HoldLabels keeps the labels not yet due for the next call instead of
@@ -62,6 +63,7 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 	if o.LabelDelay <= 0 {
 		o.LabelDelay = 7 * 24 * time.Hour
 	}
+	var inflight labelsInFlight
 	var failed atomic.Pointer[error]
 	ack := func(err error) {
 		if err != nil {
@@ -85,8 +87,10 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		if o.Days > 0 && st.gen.Day() >= o.Days {
 			break
 		}
-		if o.Labels != "" {
-			res.Labels += st.writeDue(p, o.Labels, tx.Time.Add(-o.LabelDelay), ack)
+		n, err := st.labelsBefore(ctx, p, o, tx.Time, ack, &inflight)
+		res.Labels += n
+		if err != nil {
+			return res, err
 		}
 		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
 		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
@@ -139,15 +143,85 @@ func pace(ctx context.Context, start time.Time, i int, rate float64) error {
 
 // writeDue writes the owed labels of transactions at or before cutoff, in time order, so
 // that each labels partition is in time order; it returns how many it wrote.
-func (s *Stream) writeDue(p RawProducer, topic string, cutoff time.Time, ack func(error)) int64 {
+// labelsBefore writes the labels due for an event at t, labelLead early, and waits until
+// every label that event needs is acknowledged (see labelsInFlight). Nothing without a
+// labels topic.
+func (s *Stream) labelsBefore(ctx context.Context, p RawProducer, o ProduceOptions, t time.Time, ack func(error), inflight *labelsInFlight) (int64, error) {
+	if o.Labels == "" {
+		return 0, nil
+	}
+	n := s.writeDue(p, o.Labels, t.Add(labelLead-o.LabelDelay), ack, inflight)
+	return n, inflight.await(ctx, t.Add(-o.LabelDelay))
+}
+
+func (s *Stream) writeDue(p RawProducer, topic string, cutoff time.Time, ack func(error), inflight *labelsInFlight) int64 {
+	if len(s.pending) == 0 || s.pending[0].Time.After(cutoff) {
+		return 0
+	}
+	b := inflight.begin(s.pending[0].Time)
 	var n int64
 	for len(s.pending) > 0 && !s.pending[0].Time.After(cutoff) {
 		l := &s.pending[0]
-		p.ProduceRaw(topic, l.Key(), l.AppendLabel(make([]byte, 0, 160)), nil, ack)
+		b.pending.Add(1)
+		p.ProduceRaw(topic, l.Key(), l.AppendLabel(make([]byte, 0, 160)), nil, func(err error) { ack(err); b.done() })
 		s.pending = s.pending[1:]
 		n++
 	}
+	b.done() // begin's guard
 	return n
+}
+
+// labelLead is how much earlier (in simulated time) than due a label is written, so that
+// it is acknowledged long before the first event that needs it is produced. A simulated
+// day is some ten thousand events. An hour was too little in flood mode under the race
+// detector: the wait blocked often, each block cut the producer's batches short, and the
+// skew audit ran for over 18 minutes instead of 8 (small lz4 batches are what the race
+// detector makes expensive). With a day it takes about 9.
+const labelLead = 24 * time.Hour
+
+// labelsInFlight keeps the simulator to the feedback join's contract: a label is
+// acknowledged by Kafka before any event that needs it is produced. Handing the label to
+// the producer first is not enough: the label and the event go to different partitions,
+// which the broker may append in either order (both in one produce request, say), and a
+// live pipeline that fetched the event and found the labels partition caught up before
+// the label's append scores it without the label, while a backfill sees it: a skew the
+// audit test caught, rarely, on a loaded machine. Writing labels labelLead early makes the
+// wait almost always zero.
+type labelsInFlight struct {
+	batches []*labelBatch // in the order written: their first label times ascend
+}
+
+// labelBatch is the labels one writeDue call wrote.
+type labelBatch struct {
+	first   time.Time     // the earliest label's transaction time
+	pending atomic.Int64  // labels not yet acknowledged, plus begin's guard until written
+	acked   chan struct{} // closed when pending reaches 0
+}
+
+func (b *labelBatch) done() {
+	if b.pending.Add(-1) == 0 {
+		close(b.acked)
+	}
+}
+
+func (f *labelsInFlight) begin(first time.Time) *labelBatch {
+	b := &labelBatch{first: first, acked: make(chan struct{})}
+	b.pending.Store(1)
+	f.batches = append(f.batches, b)
+	return b
+}
+
+// await returns once every batch holding a label at or before need is acknowledged.
+func (f *labelsInFlight) await(ctx context.Context, need time.Time) error {
+	for len(f.batches) > 0 && !f.batches[0].first.After(need) {
+		select {
+		case <-f.batches[0].acked:
+			f.batches = f.batches[1:]
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // Next returns the stream's next transaction for a caller that produces by itself (a
