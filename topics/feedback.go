@@ -214,6 +214,7 @@ func (f *Feedback) start(ctx context.Context, first bool) error {
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.o.Topic: consume}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
+		kgo.FetchMaxPartitionBytes(256<<10), // as the input's (GroupOptions): a smaller buffered fetch
 	)...)
 	return err
 }

@@ -124,6 +124,11 @@ func (o *GroupOptions) groupOpts() ([]kgo.Opt, error) {
 		kgo.ConsumeResetOffset(start),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(o.FetchMaxBytes),
+		// franz-go keeps one decompressed fetch buffered per broker: 256 KiB per partition
+		// rather than its 1 MiB default keeps that buffer to tens of thousands of records,
+		// and peak RSS in a catch-up about 30 MiB lower, at the same rate (README,
+		// "Performance").
+		kgo.FetchMaxPartitionBytes(256 << 10),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}
 	if o.SessionTimeout > 0 {

@@ -41,6 +41,7 @@ type flags struct {
 	seconds                   float64
 	only                      []string
 	rates                     []float64
+	profile                   string
 }
 
 func newCmd() *cobra.Command {
@@ -80,6 +81,7 @@ binary named by --bin.`,
 	fl.StringVar(&f.replot, "replot", "", "measure nothing: print the table of DIR/results.json and redraw DIR/latency.png")
 	fl.StringSliceVar(&f.only, "only", nil, "run only these stages (a,b,c,d,e,f); default all")
 	fl.Float64SliceVar(&f.rates, "rates", nil, "offered loads for (d), events/s (default 1000,10000,50000 and 80% of the catch-up rate)")
+	fl.StringVar(&f.profile, "pprof", "", "host:port: serve /metrics and /debug/pprof/ of the catch-up children (c, f) there, to profile them (curl ADDR/debug/pprof/profile?seconds=5)")
 	return cmd
 }
 
@@ -94,7 +96,7 @@ func measure(cmd *cobra.Command, f *flags) error {
 	}
 	plan := bench.Plan{
 		Events: f.events, Step: time.Duration(f.seconds * float64(time.Second)), Stages: stages, Rates: f.rates,
-		Binary: f.bin, ChildLogLevel: f.logLevel,
+		Binary: f.bin, ChildLogLevel: f.logLevel, Profile: f.profile,
 	}
 	return bench.Measure(cmd.Context(), c, plan, f.out, cmd.OutOrStdout())
 }

@@ -53,3 +53,30 @@ func TestWriteConfig(t *testing.T) {
 		t.Errorf("model path %q, want an absolute path to testdata/model.onnx", back.Model.Path)
 	}
 }
+
+// TestCatchUpConfigProfile: --pprof reaches the catch-up children's config file (metrics
+// address and profiler on), and without it they run with neither.
+func TestCatchUpConfigProfile(t *testing.T) {
+	c := config.Default()
+	c.Model.Path = "testdata/model.onnx"
+	c.Metrics.Address = "" // as topicsFor leaves it
+	for _, tc := range []struct {
+		profile string
+		pprof   bool
+	}{{"127.0.0.1:7599", true}, {"", false}} {
+		path, err := writeConfig(catchUpConfig(&c, Plan{Profile: tc.profile}), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := config.LoadWith(path, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Metrics.Address != tc.profile || back.Metrics.PProf != tc.pprof {
+			t.Errorf("--pprof %q: child metrics address %q, pprof %v", tc.profile, back.Metrics.Address, back.Metrics.PProf)
+		}
+	}
+	if c.Metrics.PProf || c.Metrics.Address != "" {
+		t.Error("catchUpConfig changed the bench's own config")
+	}
+}

@@ -49,6 +49,9 @@ type Plan struct {
 	Binary string
 	// ChildLogLevel is the --log-level of those children (empty: error).
 	ChildLogLevel string
+	// Profile, when set, is the metrics address (host:port) of the catch-up children of
+	// stages c and f, with the Go profiler on (/debug/pprof/), for profiling a catch-up.
+	Profile string
 }
 
 // Has says whether p runs stage s.

@@ -53,6 +53,7 @@ func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer
 			return nil, err
 		}
 	}
+	profiled := catchUpConfig(c, plan)
 	steps := []struct {
 		stage Stage
 		title string // the progress line as it starts; stage d says one per load
@@ -63,10 +64,10 @@ func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer
 		{StageScoringCeiling, "(b) scoring ceiling: ONNX Runtime alone",
 			func() (err error) { res.Scoring, err = scoringCeiling(cc); return err }},
 		{StageCatchUp, "(c) catch-up: a streamscore process from offset zero",
-			func() (err error) { res.CatchUp, err = catchUp(ctx, r.child, c, plan.Events); return err }},
+			func() (err error) { res.CatchUp, err = catchUp(ctx, r.child, profiled, plan.Events); return err }},
 		{StageExactlyOnce, "(f) catch-up with delivery: exactly-once",
 			func() (err error) {
-				res.ExactlyOnce, err = catchUpExactlyOnce(ctx, r.child, c, plan.Events)
+				res.ExactlyOnce, err = catchUpExactlyOnce(ctx, r.child, profiled, plan.Events)
 				return err
 			}},
 		{StageBackfill, "(e) backfill",
@@ -100,9 +101,19 @@ func (r *runner) topicsFor(kind string) *config.Config {
 	c.Topics.DeadLetter = "dlq-" + id
 	c.Topics.Backfill = "backfill-" + id
 	c.Group = "g-" + id
-	c.Metrics.Address = ""
+	c.Metrics.Address, c.Metrics.PProf = "", false
 	c.CommitInterval = 100 * time.Millisecond
 	return &c
+}
+
+// catchUpConfig is the config of the catch-up children (stages c and f): c, with the
+// metrics server and the Go profiler on plan.Profile when it is set.
+func catchUpConfig(c *config.Config, plan Plan) *config.Config {
+	p := *c
+	if plan.Profile != "" {
+		p.Metrics.Address, p.Metrics.PProf = plan.Profile, true
+	}
+	return &p
 }
 
 // createTopics creates names, with the bench's partition count, where they do not exist.
