@@ -51,16 +51,21 @@ type fbPart struct {
 // and only once every feedback partition has passed that time (records of a partition are
 // in time order), so what it sees depends on the log, never on arrival timing.
 type feedbackTable struct {
-	cfg       *FeedbackConfig
-	groups    []*windowGroup
-	src       FeedbackSource
-	dec       *Decoder
-	ev        *Event
-	data      []entityMap
-	parts     map[int32]*fbPart
-	maxSeen   int64
-	dropBelow int64 // rows at or below may be gone
-	retention int64 // hard cap behind the newest row; 0: none
+	cfg     *FeedbackConfig
+	groups  []*windowGroup
+	src     FeedbackSource
+	dec     *Decoder
+	ev      *Event
+	data    []entityMap
+	parts   map[int32]*fbPart
+	maxSeen int64
+	// blockT and idleT are the oldest newest-record time among the partitions that hold
+	// events back (neither ended nor idle) and among the idle ones (math.MaxInt64: none):
+	// the per-event check in ensure is then two comparisons, whatever the number of
+	// partitions. refresh recomputes them whenever a partition changes.
+	blockT, idleT int64
+	dropBelow     int64 // rows at or below may be gone
+	retention     int64 // hard cap behind the newest row; 0: none
 	// lowWater is the oldest event time that an input partition this operator reads may
 	// still score (math.MinInt64 while unknown): rows older than it minus the horizon
 	// are no longer needed.
@@ -99,28 +104,29 @@ func (ft *feedbackTable) reset() {
 		ft.parts[p] = &fbPart{maxT: math.MinInt64}
 	}
 	ft.maxSeen, ft.dropBelow, ft.eof = math.MinInt64, math.MinInt64, false
+	ft.refresh()
+}
+
+// refresh recomputes blockT and idleT from the partitions.
+func (ft *feedbackTable) refresh() {
+	ft.blockT, ft.idleT = math.MaxInt64, math.MaxInt64
+	for _, p := range ft.parts {
+		switch {
+		case p.ended:
+		case p.idle:
+			ft.idleT = min(ft.idleT, p.maxT)
+		default:
+			ft.blockT = min(ft.blockT, p.maxT)
+		}
+	}
 }
 
 // complete reports whether every feedback row with time <= need has been read: each
 // partition has passed need, or ended, or is idle.
-func (ft *feedbackTable) complete(need int64) bool {
-	for _, p := range ft.parts {
-		if !p.ended && !p.idle && p.maxT <= need {
-			return false
-		}
-	}
-	return true
-}
+func (ft *feedbackTable) complete(need int64) bool { return need < ft.blockT }
 
 // reliesOnIdle reports whether an idle partition is what makes need complete.
-func (ft *feedbackTable) reliesOnIdle(need int64) bool {
-	for _, p := range ft.parts {
-		if p.idle && !p.ended && p.maxT <= need {
-			return true
-		}
-	}
-	return false
-}
+func (ft *feedbackTable) reliesOnIdle(need int64) bool { return ft.idleT <= need }
 
 // newFetch is called for every input fetch: idle partitions are confirmed against the
 // broker again before the first event of the fetch relies on them, so feedback written
@@ -147,6 +153,7 @@ func (ft *feedbackTable) confirmIdle(ctx context.Context) error {
 			p.idle = false
 		}
 	}
+	ft.refresh()
 	ft.confirmed = true
 	return nil
 }
@@ -251,6 +258,7 @@ func (ft *feedbackTable) markIdle(ctx context.Context, need int64, idleAfter tim
 				zap.Int32("partition", id), zap.Time("needed_past", time.Unix(0, need).UTC()), zap.Duration("idle_timeout", idleAfter))
 		}
 	}
+	ft.refresh()
 	ft.confirmed = true
 	return true, nil
 }
@@ -277,6 +285,7 @@ func (ft *feedbackTable) pollFailed(ctx context.Context, err error) error {
 		for _, p := range ft.parts {
 			p.ended = true
 		}
+		ft.refresh()
 	case err != nil && ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil && !errors.Is(err, context.DeadlineExceeded):
@@ -348,6 +357,7 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 			p.ended = true
 		}
 	}
+	ft.refresh()
 	// Rows go once no input partition can need them any more (each partition's newest
 	// event minus the longest window), or, with a retention cap, once they are that far
 	// behind the newest row (an event older than that reloads the table).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"testing"
@@ -542,4 +543,127 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestFeedbackTableBounds: the cached bounds answer complete and reliesOnIdle as a loop
+// over the partitions would, for random partition states.
+func TestFeedbackTableBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	ft := &feedbackTable{}
+	for range 2000 {
+		ft.parts = map[int32]*fbPart{}
+		for p := range int32(rng.IntN(6)) {
+			ft.parts[p] = &fbPart{maxT: int64(rng.IntN(10)) - 1, ended: rng.IntN(4) == 0, idle: rng.IntN(3) == 0}
+		}
+		ft.refresh()
+		for need := int64(-2); need < 11; need++ {
+			complete, relies := true, false
+			for _, p := range ft.parts {
+				if !p.ended && !p.idle && p.maxT <= need {
+					complete = false
+				}
+				if p.idle && !p.ended && p.maxT <= need {
+					relies = true
+				}
+			}
+			if ft.complete(need) != complete || ft.reliesOnIdle(need) != relies {
+				t.Fatalf("need %d, partitions %v: complete %v reliesOnIdle %v, want %v %v", need, ft.parts, ft.complete(need), ft.reliesOnIdle(need), complete, relies)
+			}
+		}
+	}
+}
+
+// TestFeedbackIdlePartitionConfirmedAgain: an idle labels partition that the broker says
+// is no longer caught up when an input fetch relies on it holds that fetch's events back
+// until its labels are read (the guard of newFetch).
+func TestFeedbackIdlePartitionConfirmedAgain(t *testing.T) {
+	_, fs := handbookSpec(t)
+	fs.Feedback.IdleTimeout = 20 * time.Millisecond
+	_, _, labels := testRecordsWithLabels(2000, rand.New(rand.NewPCG(5, 6)))
+	var p0, p1 []Record
+	for _, l := range labels {
+		switch l.Partition {
+		case 0:
+			p0 = append(p0, l)
+		case 1:
+			p1 = append(p1, l)
+		}
+	}
+	if len(p0) == 0 || len(p1) == 0 {
+		t.Fatalf("labels on partition 0: %d, on 1: %d", len(p0), len(p1))
+	}
+	var groups []*windowGroup
+	for _, g := range fs.groups {
+		if g.source != SourceEvents {
+			groups = append(groups, g)
+		}
+	}
+	src := &memFeedback{recs: append(append([]Record{}, p0...), p1...), rng: rand.New(rand.NewPCG(1, 1)), live: true, silent: map[int32]bool{1: true}}
+	ft := newFeedbackTable(fs.Feedback, groups, src, NewMetrics(prometheus.NewRegistry()), zap.NewNop())
+	last0 := labelTime(t, fs, &p0[len(p0)-1])
+	at := last0 + ft.minDelay - 1 // needs every label up to just before partition 0's last
+	need := at - ft.minDelay
+	if first1 := labelTime(t, fs, &p1[0]); first1 > need {
+		t.Fatalf("partition 1's first label (%d) is after the time needed (%d)", first1, need)
+	}
+	ctx := context.Background()
+
+	ft.newFetch()
+	if err := ft.ensure(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if !ft.parts[1].idle {
+		t.Fatal("the silent partition 1 was not marked idle")
+	}
+
+	// Labels reach partition 1 (written before the next input fetch's events): the broker
+	// no longer reports it caught up.
+	src.silent[1] = false
+	ft.newFetch()
+	if err := ft.ensure(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if p := ft.parts[1]; p.idle || p.maxT <= need {
+		t.Fatalf("partition 1 after the next fetch: idle %v, newest label %d, needed past %d: its labels were not read first", p.idle, p.maxT, need)
+	}
+}
+
+// labelTime is the event time of a feedback record, in nanoseconds.
+func labelTime(t *testing.T, fs *FeatureSpec, r *Record) int64 {
+	t.Helper()
+	dec := NewDecoder(&fs.Feedback.Schema)
+	ev := dec.NewEvent()
+	if err := dec.Decode(r.Value, r.Timestamp, ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev.Time.UnixNano()
+}
+
+// BenchmarkFeedbackReady is the feedback join's per-event check when the table is ready (the
+// common case), with 6 and 64 labels partitions.
+func BenchmarkFeedbackReady(b *testing.B) {
+	_, fs := handbookSpec(b)
+	var groups []*windowGroup
+	for _, g := range fs.groups {
+		if g.source != SourceEvents {
+			groups = append(groups, g)
+		}
+	}
+	for _, n := range []int32{6, 64} {
+		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
+			ft := newFeedbackTable(fs.Feedback, groups, &memFeedback{rng: rand.New(rand.NewPCG(1, 1)), live: true}, NewMetrics(prometheus.NewRegistry()), zap.NewNop())
+			for p := range n {
+				ft.parts[p] = &fbPart{maxT: math.MaxInt64 - 1}
+			}
+			ft.refresh()
+			ctx := context.Background()
+			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := ft.ensure(ctx, at+int64(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
