@@ -68,7 +68,7 @@ test: lint onnxruntime
 	eval "$$($(KAFKA_SINGLE) env)"; \
 	eval "$$($(KAFKA_CLUSTER) env | sed -e 's/_TEST_BROKERS=/_TEST_CLUSTER_BROKERS=/' -e 's/_TEST_KAFKA_/_TEST_CLUSTER_/' -e '/_TEST_SECURE\|_TEST_TLS\|_TEST_SASL/d')"; \
 	STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt \
-		$(GO) test -race -count=1 -timeout 28m ./... || rc=$$?; \
+		$(GO) test -race -count=1 -timeout 40m ./... || rc=$$?; \
 	echo "== integration results (bin/test-report.txt) =="; cat bin/test-report.txt 2>/dev/null; \
 	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz || rc=$$?; fi; \
 	$(MAKE) --no-print-directory kafka-stop; \

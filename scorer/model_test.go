@@ -193,4 +193,33 @@ func BenchmarkScore(b *testing.B) {
 	}
 }
 
+// BenchmarkScoreMixed scores batches whose sizes change from call to call, between 1 and
+// 200 rows (a live catch-up's mean batch is about 90), as the batcher hands them over.
+func BenchmarkScoreMixed(b *testing.B) {
+	m := openModel(b)
+	rows := loadGolden(b)
+	const most = 200
+	feat := make([]float32, most*m.NumFeatures())
+	for i := 0; i < most; i++ {
+		copy(feat[i*m.NumFeatures():], rows[i%len(rows)].Features)
+	}
+	out := make([]float32, most)
+	sizes := make([]int, 251) // a fixed sequence, the same in every run
+	for i := range sizes {
+		sizes[i] = 1 + (i*7919)%most
+	}
+	b.ReportAllocs()
+	var scratch []float32
+	var total int
+	for i := 0; i < b.N; i++ {
+		n := sizes[i%len(sizes)]
+		var err error
+		if scratch, err = m.Score(feat[:n*m.NumFeatures()], n, out, scratch); err != nil {
+			b.Fatal(err)
+		}
+		total += n
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
