@@ -141,8 +141,6 @@ func pace(ctx context.Context, start time.Time, i int, rate float64) error {
 	}
 }
 
-// writeDue writes the owed labels of transactions at or before cutoff, in time order, so
-// that each labels partition is in time order; it returns how many it wrote.
 // labelsBefore writes the labels due for an event at t, labelLead early, and waits until
 // every label that event needs is acknowledged (see labelsInFlight). Nothing without a
 // labels topic.
@@ -154,6 +152,9 @@ func (s *Stream) labelsBefore(ctx context.Context, p RawProducer, o ProduceOptio
 	return n, inflight.await(ctx, t.Add(-o.LabelDelay))
 }
 
+// writeDue writes the owed labels of transactions at or before cutoff, in time order, so
+// that each labels partition is in time order, as one batch of inflight; it returns how
+// many it wrote.
 func (s *Stream) writeDue(p RawProducer, topic string, cutoff time.Time, ack func(error), inflight *labelsInFlight) int64 {
 	if len(s.pending) == 0 || s.pending[0].Time.After(cutoff) {
 		return 0
