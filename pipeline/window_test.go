@@ -592,12 +592,7 @@ func TestFeedbackIdlePartitionConfirmedAgain(t *testing.T) {
 	if len(p0) == 0 || len(p1) == 0 {
 		t.Fatalf("labels on partition 0: %d, on 1: %d", len(p0), len(p1))
 	}
-	var groups []*windowGroup
-	for _, g := range fs.groups {
-		if g.source != SourceEvents {
-			groups = append(groups, g)
-		}
-	}
+	groups := feedbackGroups(fs)
 	src := &memFeedback{recs: append(append([]Record{}, p0...), p1...), rng: rand.New(rand.NewPCG(1, 1)), live: true, silent: map[int32]bool{1: true}}
 	ft := newFeedbackTable(fs.Feedback, groups, src, NewMetrics(prometheus.NewRegistry()), zap.NewNop())
 	last0 := labelTime(t, fs, &p0[len(p0)-1])
@@ -643,12 +638,7 @@ func labelTime(t *testing.T, fs *FeatureSpec, r *Record) int64 {
 // common case), with 6 and 64 labels partitions.
 func BenchmarkFeedbackReady(b *testing.B) {
 	_, fs := handbookSpec(b)
-	var groups []*windowGroup
-	for _, g := range fs.groups {
-		if g.source != SourceEvents {
-			groups = append(groups, g)
-		}
-	}
+	groups := feedbackGroups(fs)
 	for _, n := range []int32{6, 64} {
 		b.Run(fmt.Sprintf("partitions=%d", n), func(b *testing.B) {
 			ft := newFeedbackTable(fs.Feedback, groups, &memFeedback{rng: rand.New(rand.NewPCG(1, 1)), live: true}, NewMetrics(prometheus.NewRegistry()), zap.NewNop())
@@ -666,4 +656,15 @@ func BenchmarkFeedbackReady(b *testing.B) {
 			}
 		})
 	}
+}
+
+// feedbackGroups is the window groups of fs that read the feedback topic.
+func feedbackGroups(fs *FeatureSpec) []*windowGroup {
+	var groups []*windowGroup
+	for _, g := range fs.groups {
+		if g.source != SourceEvents {
+			groups = append(groups, g)
+		}
+	}
+	return groups
 }
