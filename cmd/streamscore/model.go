@@ -71,7 +71,7 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "model name (default: model.name of the config)")
-	cmd.Flags().StringVar(&golden, "golden", "", "golden rows to validate on (default: golden.jsonl beside FILE when present)")
+	cmd.Flags().StringVar(&golden, "golden", "", "golden rows to validate on (default: golden.jsonl beside FILE when present); a missing or malformed file refuses the push")
 	cmd.Flags().StringVar(&reference, "reference", "", "drift reference to ship with the version (default: reference.json beside FILE when present; none: no reference)")
 	return cmd
 }

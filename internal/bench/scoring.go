@@ -72,9 +72,12 @@ func scoringInputs(cc *config.Compiled, f int) ([]float32, error) {
 }
 
 // goldenFeatures reads the feature vectors of f values out of a golden.jsonl file; a
-// missing file or a line of another shape gives none.
+// missing or malformed file gives none, and the bench scores synthetic rows instead.
 func goldenFeatures(path string, f int) [][]float32 {
-	flat := models.GoldenRows(path, f)
+	flat, err := models.GoldenRows(path, f)
+	if err != nil {
+		return nil
+	}
 	golden := make([][]float32, 0, len(flat)/max(f, 1))
 	for i := 0; i+f <= len(flat) && f > 0; i += f {
 		golden = append(golden, flat[i:i+f])

@@ -140,7 +140,10 @@ func TestIntegrationModelLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := models.GoldenRows("../../testdata/model/golden.jsonl", cc.Features.Len())
+	golden, err := models.GoldenRows("../../testdata/model/golden.jsonl", cc.Features.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
 	push := func(raw []byte) string {
 		t.Helper()
 		meta, err := models.Push(ctx, reg, raw, models.PushOptions{Name: cc.Model.Name, Width: cc.Features.Len(), Golden: golden, By: "test"})

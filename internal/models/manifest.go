@@ -76,7 +76,9 @@ func (r *references) put(version string, ref *drift.Reference) {
 type BundleOptions struct {
 	PushOptions
 	// Golden and Reference are files; empty: golden.jsonl and reference.json beside the
-	// model file, when present. Reference "none" pushes no reference.
+	// model file, when present. A Golden file that is named but missing, or any golden
+	// file with a line of another shape or width, refuses the push. Reference "none"
+	// pushes no reference.
 	Golden, Reference string
 	// Features are the feature spec's names, which the reference must describe.
 	Features []string
@@ -86,10 +88,11 @@ type BundleOptions struct {
 // in the manifest, as `streamscore model push` does.
 func PushBundle(ctx context.Context, st Store, path string, o BundleOptions) (topics.ModelMeta, error) {
 	dir := filepath.Dir(path)
-	if o.Golden == "" {
-		o.Golden = filepath.Join(dir, "golden.jsonl")
+	golden, err := goldenBeside(dir, o)
+	if err != nil {
+		return topics.ModelMeta{}, fmt.Errorf("pushing model %s: %w; nothing was stored", o.Name, err)
 	}
-	o.PushOptions.Golden = GoldenRows(o.Golden, o.Width)
+	o.PushOptions.Golden = golden
 	if o.Reference == "" {
 		if beside := filepath.Join(dir, "reference.json"); fileExists(beside) {
 			o.Reference = beside

@@ -1,6 +1,8 @@
 package models
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -66,5 +68,49 @@ func TestPushBundleTakesTheFilesBesideTheModel(t *testing.T) {
 	}
 	if ref, err := referenceOf(meta); err != nil || ref != nil {
 		t.Fatalf("--reference none pushed a reference (%v)", err)
+	}
+}
+
+// TestPushBundleRefusesABadGoldenFile: --golden naming a missing file, or a golden file of
+// another width or shape, refuses the push with the file's name instead of validating on
+// synthetic rows; nothing is stored.
+func TestPushBundleRefusesABadGoldenFile(t *testing.T) {
+	ctx, reg := registry(t)
+	_, width := golden(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	narrow := write("narrow.jsonl", `{"features":[1,2,3],"score":0.5}`+"\n")
+	garbled := write("garbled.jsonl", "\n{\"features\":[1,2\n")
+	empty := write("empty.jsonl", "\n\n")
+	for _, tc := range []struct{ golden, want string }{
+		{filepath.Join(dir, "typo.jsonl"), "typo.jsonl: open"},
+		{narrow, "narrow.jsonl line 1: 3 features, but the feature spec has 15"},
+		{garbled, "garbled.jsonl line 2"},
+		{empty, "empty.jsonl: no rows"},
+	} {
+		o := BundleOptions{PushOptions: PushOptions{Name: "fraud", Width: width}, Features: referenceNames(t), Golden: tc.golden}
+		_, err := PushBundle(ctx, reg, "../../testdata/model/fraud.onnx", o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing was stored") {
+			t.Errorf("--golden %s: %v, want an error containing %q", filepath.Base(tc.golden), err, tc.want)
+		}
+	}
+	if vs, err := List(ctx, reg); err != nil || len(vs) != 0 {
+		t.Fatalf("refused pushes stored versions: %v (%v)", vs, err)
+	}
+	// a model directory without golden.jsonl still pushes, on synthetic rows
+	model, err := os.ReadFile("../../testdata/model/fraud.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := BundleOptions{PushOptions: PushOptions{Name: "fraud", Width: width}, Reference: "none"}
+	if _, err := PushBundle(ctx, reg, write("fraud.onnx", string(model)), o); err != nil {
+		t.Fatalf("a model without golden.jsonl beside it: %v", err)
 	}
 }
