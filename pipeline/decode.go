@@ -60,8 +60,8 @@ type Schema struct {
 // dead letter and the reason label of the dead-letter metric.
 type ErrorClass string
 
-// The error classes: each names a way an input can be bad, and the README's dead-letter
-// table says what each means.
+// The error classes: each names a way an input can be bad, and the dead-letter table
+// of docs/topics-and-formats.md says what each means.
 const (
 	ClassOversize     ErrorClass = "oversize"
 	ClassEmpty        ErrorClass = "empty"

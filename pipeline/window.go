@@ -51,7 +51,7 @@ type FeedbackConfig struct {
 	IDField    string `yaml:"id_field"`
 	LabelField string `yaml:"label_field"`
 	// IdleTimeout: a feedback partition that is caught up and silent this long stops
-	// holding events back (see README, "Windowed features"). Default 1s.
+	// holding events back (see docs/features.md). Default 1s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// Rows are dropped once no input partition read by this operator can need them (its
 	// newest event, less a day of lateness, less the longest window). Retention, when set,

@@ -126,8 +126,8 @@ func (o *GroupOptions) groupOpts() ([]kgo.Opt, error) {
 		kgo.FetchMaxBytes(o.FetchMaxBytes),
 		// franz-go keeps one decompressed fetch buffered per broker: 256 KiB per partition
 		// rather than its 1 MiB default keeps that buffer to tens of thousands of records,
-		// and peak RSS in a catch-up about 30 MiB lower, at the same rate (README,
-		// "Performance").
+		// and peak RSS in a catch-up about 30 MiB lower, at the same rate (docs/performance.md,
+		// "Memory").
 		kgo.FetchMaxPartitionBytes(256 << 10),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}

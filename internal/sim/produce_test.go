@@ -83,7 +83,7 @@ func (p *lateAcks) Flush(context.Context) error {
 }
 
 // TestProduceAcknowledgesLabelsBeforeTheEventsThatNeedThem: the feedback join's contract
-// (README, "Windowed features"): every label an event needs is acknowledged by Kafka before
+// (docs/features.md): every label an event needs is acknowledged by Kafka before
 // the event is produced, however late the acknowledgements come. Here labels are
 // acknowledged only once the producer has stopped handing over records for 5 ms, that is,
 // only when Produce waits for them.
