@@ -154,9 +154,10 @@ type Operator struct {
 
 	out map[string]prometheus.Counter // records_out by output topic, resolved once: Inc runs per ack
 
-	failOnce sync.Once
-	failErr  error         // written once, before failed is closed; read it through failure
-	failed   chan struct{} // closed on the first fatal error
+	failOnce     sync.Once
+	logWriteOnce sync.Once     // the first failed write is logged; the others only counted
+	failErr      error         // written once, before failed is closed; read it through failure
+	failed       chan struct{} // closed on the first fatal error
 
 	partVer partVersions // the version that last scored each partition (markers)
 	drift   *driftState  // nil: drift monitoring off
@@ -316,7 +317,21 @@ func (o *Operator) failure() error {
 // Run scores until ctx is canceled or a bounded source is exhausted, then drains: every
 // record already fetched is scored, every output acknowledged and the final positions
 // committed, within DrainTimeout. It returns nil after a clean drain, and an error when an
-// output could not be written (nothing past it is committed) or the drain timed out.
+// output could not be written or the drain timed out. Run may be called once.
+//
+// A failed write stops the operator: Run stops fetching, drains what it can, commits only
+// the positions below the first input record with an output not acknowledged (in
+// exactly-once, it aborts the open transaction instead), and returns. Its error names the
+// output topic and the input record (topic/partition@offset), and wraps the sink's error
+// with %w: where the sink is Kafka that is a *record.WriteError, and
+// record.IsTransient(err) tells the driver whether waiting can help (a leader or
+// coordinator moving, a fenced producer after a rebalance) or a setting must change
+// (WriteError.Fix). Nothing is lost either way, provided the records are read again from
+// the committed positions: a driver that restarts after a transient error starts a new
+// Operator on a source that resumes there (a new group member does; the old source has
+// fetched past them), and one that exits leaves them for the next start. Each failed write counts in
+// streamscore_output_write_errors_total{topic,class}; the first is logged (error level with
+// its fix when permanent, warning when transient).
 func (o *Operator) Run(ctx context.Context) error {
 	// work outlives ctx so that fetched records are finished after a shutdown request; it
 	// ends on a fatal error or when the drain gives up.
