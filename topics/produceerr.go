@@ -88,15 +88,11 @@ var transientWrite = []error{
 	kerr.ConcurrentTransactions, kerr.InvalidProducerEpoch, kerr.ProducerFenced,
 	kerr.InvalidProducerIDMapping, kerr.OutOfOrderSequenceNumber, kerr.UnknownProducerID,
 	kerr.TransactionAbortable, kerr.InvalidTxnState,
-	kgo.ErrRecordTimeout, kgo.ErrRecordRetries, kgo.ErrAborting, errTxnAborted,
+	kgo.ErrRecordTimeout, kgo.ErrRecordRetries, kgo.ErrAborting,
 	context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF, net.ErrClosed,
 	syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, syscall.ETIMEDOUT,
 	syscall.EHOSTUNREACH, syscall.ENETUNREACH,
 }
-
-// errTxnAborted is the cause of a transaction that ended aborted rather than committed
-// (a rebalance moved partitions, or the coordinator failed the commit).
-var errTxnAborted = errors.New("transaction aborted")
 
 // classifyWrite says whether Kafka can recover from err, a failed write to topic, by
 // waiting, and if not, what to change.

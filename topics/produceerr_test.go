@@ -50,8 +50,7 @@ func TestWriteErrorClassification(t *testing.T) {
 		{"record delivery timeout", kgo.ErrRecordTimeout, true, ""},
 		{"record timeout after not leader", fmt.Errorf("%w, last err: %w", kgo.ErrRecordTimeout, kerr.NotLeaderForPartition), true, ""},
 		{"record retries", kgo.ErrRecordRetries, true, ""},
-		{"aborting buffered records", kgo.ErrAborting, true, ""},
-		{"transaction aborted", fmt.Errorf("ending the transaction: %w", errTxnAborted), true, ""},
+		{"aborted with the transaction (a rebalance)", fmt.Errorf("producing: %w", kgo.ErrAborting), true, ""},
 		{"connection refused", dial, true, ""},
 		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true, ""},
 		{"broker closed the connection", io.EOF, true, ""},
@@ -156,4 +155,67 @@ func TestProducerAcksClassifiedErrors(t *testing.T) {
 	if err := <-ch; !errors.Is(err, kgo.ErrClientClosed) || record.IsTransient(err) {
 		t.Fatalf("ProduceRaw on a closed producer acked %v, want a permanent WriteError wrapping ErrClientClosed", err)
 	}
+}
+
+// TestTransactSessionFencedEnd: a session fenced by a newer producer with its
+// transactional id (what a group moving partitions during a failover leads to) fails
+// EndBatch with a transient WriteError rather than a bare one, aborts what it can, and
+// closes without hanging; the newer session commits.
+func TestTransactSessionFencedEnd(t *testing.T) {
+	eachBroker(t, func(t *testing.T, cc ClientConfig) {
+		input, output := newTopic(t, cc), newTopic(t, cc)
+		ctx, cancel := context.WithTimeout(context.Background(), pipelinetest.Timeout)
+		defer cancel()
+		if _, err := writer(t, cc)(ctx, []record.Record{{Topic: input, Value: []byte("in")}}); err != nil {
+			t.Fatal(err)
+		}
+		txnID := randomName("txn")
+		open := func() *TransactSession {
+			s, err := NewTransactSession(cc, TransactOptions{
+				GroupOptions:    GroupOptions{Group: randomName("group"), Topics: []string{input}, MaxPollRecords: 50},
+				TransactionalID: txnID,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.Close)
+			return s
+		}
+		// produce begins a transaction (a Fetch) and writes one output in it.
+		produce := func(s *TransactSession) error {
+			if recs, err := s.Fetch(ctx); err != nil || len(recs) != 1 {
+				t.Fatalf("fetching the input that begins the transaction: %d records, %v", len(recs), err)
+			}
+			ch := make(chan error, 1)
+			s.Produce(&record.Output{Topic: output, Value: []byte("out")}, func(err error) { ch <- err })
+			if err := s.Flush(ctx); err != nil {
+				t.Fatalf("flushing: %v", err)
+			}
+			return <-ch
+		}
+		old := open()
+		if err := produce(old); err != nil {
+			t.Fatalf("the first session's output: %v", err)
+		}
+		newer := open()
+		if err := produce(newer); err != nil {
+			t.Fatalf("the newer session's output: %v", err)
+		}
+		committed, err := old.EndBatch(ctx)
+		if err == nil || committed {
+			t.Fatalf("the fenced session's EndBatch = %v, %v: want an error", committed, err)
+		}
+		if we, ok := errors.AsType[*record.WriteError](err); !ok || !we.Transient {
+			t.Fatalf("the fenced session's EndBatch error %q (%T) is not a transient WriteError", err, err)
+		}
+		t.Logf("fenced: %v", err)
+		if err := old.AbortBatch(ctx); err != nil {
+			t.Logf("aborting again after the fence: %v", err) // allowed to fail: it is fenced
+		}
+		old.Close()
+		old.Close() // twice, as a driver's error path and its defer may
+		if committed, err := newer.EndBatch(ctx); err != nil || !committed {
+			t.Fatalf("the newer session's EndBatch = %v, %v: want it committed", committed, err)
+		}
+	})
 }
