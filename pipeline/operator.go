@@ -59,11 +59,17 @@ type GroupSource interface {
 // Transactional is a Source that is also the Sink and writes each fetch's outputs and its
 // consumed offsets in one transaction (exactly-once). The operator finishes every record
 // of a fetch, then calls EndBatch; false means the transaction was aborted (a rebalance)
-// and the records will be fetched again.
+// and the records will be fetched again. When the operator stops with a transaction open
+// (an output failed, the drain timed out), it calls AbortBatch instead, once its fetch
+// loop and batcher have stopped producing: nothing of that transaction may commit, and the
+// source must read its records again from the committed offsets. AbortBatch with no
+// transaction open does nothing; it must return within a bound of its own, even when ctx
+// is already canceled.
 type Transactional interface {
 	Source
 	Sink
 	EndBatch(ctx context.Context) (committed bool, err error)
+	AbortBatch(ctx context.Context) error
 }
 
 // Sink writes outputs. Produce must call ack exactly once, from any goroutine, when the
@@ -379,6 +385,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	}
 
 	runErr := g.Wait()
+	o.abortOpenTransaction(runErr)
 	// Everything fetched has been handed to the sink (or we failed). Wait for the acks.
 	drainCtx, cancelDrain := context.WithTimeout(work, o.cfg.DrainTimeout)
 	defer cancelDrain()
@@ -403,6 +410,20 @@ func (o *Operator) Run(ctx context.Context) error {
 		return fmt.Errorf("final commit: %w", commitErr)
 	}
 	return nil
+}
+
+// abortOpenTransaction aborts, in exactly-once, the transaction that a failure left open:
+// its outputs are not all written, so neither they nor its offsets may commit. It runs
+// after the fetch loop and the batcher stopped, so nothing produces meanwhile.
+func (o *Operator) abortOpenTransaction(runErr error) {
+	tx, ok := o.src.(Transactional)
+	if !ok || o.failure() == nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
+		return
+	}
+	if err := tx.AbortBatch(context.Background()); err != nil {
+		o.log.Warn("aborting the open transaction after a failure; its coordinator aborts it after the transaction timeout",
+			zap.Error(err))
+	}
 }
 
 // waitDrained returns once every record begun so far is done. It waits on each partition's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"regexp"
 	"strconv"
@@ -20,11 +21,12 @@ import (
 // inputNamed finds the input record in a failed write's error.
 var inputNamed = regexp.MustCompile(` for in/(\d+)@(\d+)`)
 
-// failOneSink acknowledges every output at once, except the first one sent to topic,
-// which it fails with err. It notes which input record that output held back: its Source,
+// failOneSink acknowledges every output at once, except output number skip+1 sent to
+// topic, which it fails with err. It notes which input record that output held back: its Source,
 // or for an output without one (a drift record) the partition named in its key.
 type failOneSink struct {
 	topic string
+	skip  int // outputs to topic acknowledged before the one that fails
 	err   error
 
 	mu         sync.Mutex
@@ -37,7 +39,7 @@ type failOneSink struct {
 func (k *failOneSink) Produce(out *Output, ack func(error)) {
 	k.mu.Lock()
 	k.seen[out.Topic]++
-	fail := out.Topic == k.topic && !k.failed
+	fail := out.Topic == k.topic && !k.failed && k.seen[out.Topic] > k.skip
 	if fail {
 		k.failed = true
 		k.failedSrc = out.Source
@@ -158,5 +160,91 @@ func TestOperatorFailedWriteOfEachOutputKind(t *testing.T) {
 				t.Fatalf("committed %v up to %d, past %d, whose %s was never written: it would be lost", tp, c, off, tc.kind)
 			}
 		})
+	}
+}
+
+// txSource is an exactly-once source and sink: each Fetch opens a transaction over its
+// records, EndBatch commits their offsets, AbortBatch drops them. Its outputs go to
+// failOneSink.
+type txSource struct {
+	*failOneSink
+	recs []Record
+
+	txMu      sync.Mutex
+	open      []Record
+	committed map[TopicPartition]int64 // next offset to consume, per partition
+	aborts    int
+}
+
+func (s *txSource) Fetch(context.Context) ([]Record, error) {
+	if len(s.recs) == 0 {
+		return nil, io.EOF
+	}
+	n := min(50, len(s.recs))
+	out := s.recs[:n]
+	s.recs = s.recs[n:]
+	s.txMu.Lock()
+	s.open = out
+	s.txMu.Unlock()
+	return out, nil
+}
+
+func (s *txSource) EndBatch(context.Context) (bool, error) {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	for _, r := range s.open {
+		tp := TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		s.committed[tp] = max(s.committed[tp], r.Offset+1)
+	}
+	s.open = nil
+	return true, nil
+}
+
+func (s *txSource) AbortBatch(context.Context) error {
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	s.aborts++
+	s.open = nil
+	return nil
+}
+
+// TestOperatorFailedWriteExactlyOnce: in exactly-once, a failed write aborts the open
+// transaction: it never commits the offset of the record whose output failed, and Run
+// returns the classified error.
+func TestOperatorFailedWriteExactlyOnce(t *testing.T) {
+	s := referenceSchema(t)
+	fs := referenceFeatures(t, s)
+	var recs []Record
+	for i := range 600 {
+		recs = append(recs, Record{Topic: "in", Partition: int32(i % 2), Offset: int64(i / 2), Key: []byte("596"), Value: []byte(goodEvent)})
+	}
+	cause := &record.WriteError{Topic: "preds", Transient: true, Err: errors.New("INVALID_PRODUCER_EPOCH")}
+	src := &txSource{failOneSink: &failOneSink{topic: "preds", skip: 222, err: cause, seen: map[string]int{}},
+		recs: recs, committed: map[TopicPartition]int64{}}
+	op, err := New(Config{
+		Schema: s, Features: fs, Model: FeaturesOnly{N: fs.Len()},
+		Topics: Topics{Predictions: "preds", DeadLetter: "dlq"}, Batch: scorer.BatcherConfig{MaxSize: 16},
+	}, src, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := op.Run(context.Background())
+	if !record.IsTransient(runErr) || !errors.Is(runErr, cause) {
+		t.Fatalf("Run = %v, want the sink's transient WriteError", runErr)
+	}
+	src.mu.Lock()
+	failed := *src.failedSrc
+	src.mu.Unlock()
+	src.txMu.Lock()
+	defer src.txMu.Unlock()
+	if src.aborts == 0 {
+		t.Fatal("the transaction open when the write failed was never aborted")
+	}
+	tp := TopicPartition{Topic: failed.Topic, Partition: failed.Partition}
+	if src.committed[tp] > failed.Offset {
+		t.Fatalf("a transaction committed %v up to %d, past %d, whose prediction failed", tp, src.committed[tp], failed.Offset)
+	}
+	if len(src.committed) == 0 {
+		t.Fatal("no transaction committed before the failure: the test did not exercise commits")
 	}
 }
