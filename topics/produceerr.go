@@ -118,6 +118,8 @@ func classifyWrite(topic string, err error) (transient bool, fix string) {
 			return true, ""
 		}
 	}
+	// Transient for a reason of their own, not by the default below: were the default
+	// ever changed, these must stay transient.
 	if _, ok := errors.AsType[net.Error](err); ok {
 		return true, ""
 	}
