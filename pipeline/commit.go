@@ -9,12 +9,18 @@ import (
 )
 
 // endTransaction waits until every output of the fetched records is acknowledged, then
-// commits them with their offsets in one transaction.
+// commits them with their offsets in one transaction. On an error the transaction stays
+// open, and Run aborts it (abortOpenTransaction) once nothing produces any more.
 func (o *Operator) endTransaction(ctx context.Context, tx Transactional) error {
 	drain, cancel := context.WithTimeout(ctx, o.cfg.TransactionTimeout)
 	defer cancel()
 	if err := o.waitDrained(drain); err != nil {
 		return fmt.Errorf("exactly-once: %w", err)
+	}
+	if err := o.failure(); err != nil {
+		// Drained, but something failed meanwhile (an output the operator could not even
+		// encode): Run aborts the transaction, which must not commit.
+		return err
 	}
 	committed, err := tx.EndBatch(ctx)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 type Metrics struct {
 	recordsIn   *prometheus.CounterVec
 	recordsOut  *prometheus.CounterVec
+	writeErrors *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	batchSize   prometheus.Histogram
 	batches     *prometheus.CounterVec
@@ -54,6 +55,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamscore_records_out_total", Help: "Output records acknowledged by the sink, by topic.",
 		}, []string{"topic"}),
+		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamscore_output_write_errors_total",
+			Help: "Outputs the sink failed to write, by topic and class: transient (Kafka recovers; the operator stops and restarts from the last commit) or permanent (a setting must change: see the error log's fix).",
+		}, []string{"topic", "class"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamscore_dead_letters_total", Help: "Input records dead-lettered, by error class.",
 		}, []string{"reason"}),
@@ -129,7 +134,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.stages)
 		reg.MustRegister(m.costPerRow, m.costPerCall, m.arrivalRate, m.shadowDiff, m.shadowAlertFlips)
-		reg.MustRegister(m.recordsIn, m.recordsOut, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency,
+		reg.MustRegister(m.recordsIn, m.recordsOut, m.writeErrors, m.deadLetters, m.batchSize, m.batches, m.queueWait, m.inference, m.latency,
 			m.stateRebuilds, m.stateRebuildSeconds, m.stateEntities, m.feedbackRecords, m.feedbackRejected, m.feedbackLate,
 			m.feedbackIdle, m.feedbackReloads, m.feedbackEntities, m.feedbackWait)
 	}

@@ -59,11 +59,17 @@ type GroupSource interface {
 // Transactional is a Source that is also the Sink and writes each fetch's outputs and its
 // consumed offsets in one transaction (exactly-once). The operator finishes every record
 // of a fetch, then calls EndBatch; false means the transaction was aborted (a rebalance)
-// and the records will be fetched again.
+// and the records will be fetched again. When the operator stops with a transaction open
+// (an output failed, the drain timed out), it calls AbortBatch instead, once its fetch
+// loop and batcher have stopped producing: nothing of that transaction may commit, and the
+// source must read its records again from the committed offsets. AbortBatch with no
+// transaction open does nothing; it must return within a bound of its own, even when ctx
+// is already canceled.
 type Transactional interface {
 	Source
 	Sink
 	EndBatch(ctx context.Context) (committed bool, err error)
+	AbortBatch(ctx context.Context) error
 }
 
 // Sink writes outputs. Produce must call ack exactly once, from any goroutine, when the
@@ -154,9 +160,10 @@ type Operator struct {
 
 	out map[string]prometheus.Counter // records_out by output topic, resolved once: Inc runs per ack
 
-	failOnce sync.Once
-	failErr  error         // written once, before failed is closed; read it through failure
-	failed   chan struct{} // closed on the first fatal error
+	failOnce     sync.Once
+	logWriteOnce sync.Once     // the first failed write is logged; the others only counted
+	failErr      error         // written once, before failed is closed; read it through failure
+	failed       chan struct{} // closed on the first fatal error
 
 	partVer partVersions // the version that last scored each partition (markers)
 	drift   *driftState  // nil: drift monitoring off
@@ -316,7 +323,21 @@ func (o *Operator) failure() error {
 // Run scores until ctx is canceled or a bounded source is exhausted, then drains: every
 // record already fetched is scored, every output acknowledged and the final positions
 // committed, within DrainTimeout. It returns nil after a clean drain, and an error when an
-// output could not be written (nothing past it is committed) or the drain timed out.
+// output could not be written or the drain timed out. Run may be called once.
+//
+// A failed write stops the operator: Run stops fetching, drains what it can, commits only
+// the positions below the first input record with an output not acknowledged (in
+// exactly-once, it aborts the open transaction instead), and returns. Its error names the
+// output topic and the input record (topic/partition@offset), and wraps the sink's error
+// with %w: where the sink is Kafka that is a *record.WriteError, and
+// record.IsTransient(err) tells the driver whether waiting can help (a leader or
+// coordinator moving, a fenced producer after a rebalance) or a setting must change
+// (WriteError.Fix). Nothing is lost either way, provided the records are read again from
+// the committed positions: a driver that restarts after a transient error starts a new
+// Operator on a source that resumes there (a new group member does; the old source has
+// fetched past them), and one that exits leaves them for the next start. Each failed write counts in
+// streamscore_output_write_errors_total{topic,class}; the first is logged (error level with
+// its fix when permanent, warning when transient).
 func (o *Operator) Run(ctx context.Context) error {
 	// work outlives ctx so that fetched records are finished after a shutdown request; it
 	// ends on a fatal error or when the drain gives up.
@@ -364,6 +385,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	}
 
 	runErr := g.Wait()
+	o.abortOpenTransaction(runErr)
 	// Everything fetched has been handed to the sink (or we failed). Wait for the acks.
 	drainCtx, cancelDrain := context.WithTimeout(work, o.cfg.DrainTimeout)
 	defer cancelDrain()
@@ -388,6 +410,20 @@ func (o *Operator) Run(ctx context.Context) error {
 		return fmt.Errorf("final commit: %w", commitErr)
 	}
 	return nil
+}
+
+// abortOpenTransaction aborts, in exactly-once, the transaction that a failure left open:
+// its outputs are not all written, so neither they nor its offsets may commit. It runs
+// after the fetch loop and the batcher stopped, so nothing produces meanwhile.
+func (o *Operator) abortOpenTransaction(runErr error) {
+	tx, ok := o.src.(Transactional)
+	if !ok || o.failure() == nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
+		return
+	}
+	if err := tx.AbortBatch(context.Background()); err != nil {
+		o.log.Warn("aborting the open transaction after a failure; its coordinator aborts it after the transaction timeout",
+			zap.Error(err))
+	}
 }
 
 // waitDrained returns once every record begun so far is done. It waits on each partition's

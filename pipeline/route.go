@@ -35,7 +35,7 @@ func (o *Operator) deadLetter(r *Record, h handle, cause error) {
 	}
 	o.sink.Produce(out, func(err error) {
 		if err != nil {
-			o.fail(fmt.Errorf("writing dead letter for %s/%d@%d to %s: %w", r.Topic, r.Partition, r.Offset, out.Topic, err))
+			o.writeFailed(out, r, err)
 			return
 		}
 		o.m.deadLetters.WithLabelValues(string(class)).Inc()
@@ -175,21 +175,23 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt ba
 			}
 			o.tr.add(r.h, count)
 			outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}
-			o.produce(&outs[i], r.h, &o.st.Predictions)
+			o.produce(&outs[i], rec, r.h, &o.st.Predictions)
 			if alert {
-				o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}, r.h, &o.st.Alerts)
+				o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}, rec, r.h, &o.st.Alerts)
 			}
 			if mark != nil {
-				o.produce(mark, r.h, &o.st.Marks)
+				o.produce(mark, rec, r.h, &o.st.Marks)
 			}
 			for _, d := range drifts {
-				o.produce(d, r.h, &o.st.Drift)
+				// A drift record has no Source: the window it closes spans many records.
+				// rec, which closed it, is the one whose offset it holds back.
+				o.produce(d, rec, r.h, &o.st.Drift)
 			}
 			if shadow != nil {
 				start := len(vals)
 				vals = shadowEnc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, shadow[i], r.eventTime, now, feat)
 				outs[n+i] = Output{Topic: o.cfg.Topics.Shadow, Key: rec.Key, Value: vals[start:len(vals):len(vals)], Headers: shadowHdr, Source: rec, Features: r.feat, EventTime: r.eventTime}
-				o.produce(&outs[n+i], r.h, &o.st.Shadow)
+				o.produce(&outs[n+i], rec, r.h, &o.st.Shadow)
 				o.m.shadowDiff.Observe(scoreDiff(score, shadow[i]))
 				if (score >= o.cfg.Threshold) != (shadow[i] >= o.cfg.Threshold) {
 					o.m.shadowAlertFlips.Inc()
@@ -217,16 +219,50 @@ func (o *Operator) marker(rec *Record, m Scorer) *Output {
 	return &Output{Topic: o.cfg.Marks.Topic, Key: key, Value: val, Source: rec}
 }
 
-// produce sends a prediction or an alert; its acknowledgement releases one reference to
-// the record h, and a failure stops the operator.
-func (o *Operator) produce(out *Output, h handle, counter interface{ Add(int64) int64 }) {
+// produce sends an output of the input record src (a prediction, alert, shadow
+// prediction, switch marker or drift record); its acknowledgement releases one reference
+// to src's handle h, and a failure stops the operator. src is passed apart from the
+// output because not every output has a Source (a drift record does not), and the error
+// path must name the input record whatever the output.
+func (o *Operator) produce(out *Output, src *Record, h handle, counter interface{ Add(int64) int64 }) {
 	o.sink.Produce(out, func(err error) {
 		if err != nil {
-			o.fail(fmt.Errorf("writing to %s for %s/%d@%d: %w", out.Topic, out.Source.Topic, out.Source.Partition, out.Source.Offset, err))
+			o.writeFailed(out, src, err)
 			return
 		}
 		o.out[out.Topic].Inc()
 		counter.Add(1)
 		o.tr.release(h)
 	})
+}
+
+// writeFailed stops the operator on an output that was not written: the reference it
+// held on its input record is never released, so no commit passes that record, and the
+// driver can restart from the last commit without losing it. It counts the failure by
+// class and logs the first one (a broker that goes away fails every output in flight:
+// one line says it). It may run on any goroutine, after Run returned included, and reads
+// only fields every output has: src, not out.Source, names the input record.
+func (o *Operator) writeFailed(out *Output, src *Record, err error) {
+	class := record.WriteClass(err)
+	o.m.writeErrors.WithLabelValues(out.Topic, class).Inc()
+	at := "an input record not known"
+	if src != nil {
+		at = src.Topic + "/" + strconv.FormatInt(int64(src.Partition), 10) + "@" + strconv.FormatInt(src.Offset, 10)
+	}
+	werr := fmt.Errorf("writing to %s for %s: %w", out.Topic, at, err)
+	o.logWriteOnce.Do(func() {
+		if class == "transient" {
+			o.log.Warn("output not written; stopping at the last commit, nothing past it is committed",
+				zap.String("topic", out.Topic), zap.String("input", at), zap.String("class", class), zap.Error(err))
+			return
+		}
+		var fix string
+		if we, ok := errors.AsType[*record.WriteError](err); ok {
+			fix = we.Fix
+		}
+		o.log.Error("output not written, and waiting will not help; stopping at the last commit",
+			zap.String("topic", out.Topic), zap.String("input", at), zap.String("class", class),
+			zap.String("fix", fix), zap.Error(err))
+	})
+	o.fail(werr)
 }

@@ -215,6 +215,10 @@ type ProducerOptions struct {
 	DeliveryTimeout time.Duration
 }
 
+// maxBatchBytes is the producer's largest batch, hence its largest record: a topic's
+// max.message.bytes must be at least this, or a full batch is refused (MESSAGE_TOO_LARGE).
+const maxBatchBytes = 1 << 20
+
 // NewProducer connects a producer: idempotent, acks=all, lz4, key-hash partitioning
 // compatible with the Java client (murmur2), so an output lands on the partition a Java
 // producer would pick for its key.
@@ -232,7 +236,7 @@ func NewProducer(cc ClientConfig, po ProducerOptions) (*Producer, error) {
 	opts = append(opts,
 		kgo.ProducerLinger(po.Linger),
 		kgo.MaxBufferedRecords(po.MaxBuffered),
-		kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.ProducerBatchMaxBytes(maxBatchBytes),
 	)
 	codec, err := compression(po.Compression)
 	if err != nil {
@@ -265,7 +269,8 @@ func compression(name string) (kgo.CompressionCodec, error) {
 	return kgo.NoCompression(), fmt.Errorf("producer compression %q: want lz4, snappy, zstd, gzip or none", name)
 }
 
-// ProduceRaw writes one record and calls ack with the result.
+// ProduceRaw writes one record and calls ack with the result: nil, or a
+// *record.WriteError.
 func (p *Producer) ProduceRaw(topic string, key, value []byte, headers map[string]string, ack func(error)) {
 	r := &kgo.Record{Topic: topic, Key: key, Value: value}
 	for k, v := range headers {

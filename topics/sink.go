@@ -9,7 +9,8 @@ import (
 	"github.com/streamscore/streamscore/pipeline/record"
 )
 
-// Produce implements pipeline.Sink. The record's timestamp is the produce time.
+// Produce implements pipeline.Sink. The record's timestamp is the produce time. A failed
+// ack carries a *record.WriteError: record.IsTransient says whether waiting helps.
 func (p *Producer) Produce(out *record.Output, ack func(error)) {
 	p.acks.produce(p.cl.Produce, toKgo(out), ack)
 }
@@ -25,7 +26,8 @@ type inflight struct {
 	idle chan struct{} // closed when n reached 0; nil before the first record
 }
 
-// produce hands r to produce (a franz-go Produce) and counts it until its promise ran ack.
+// produce hands r to produce (a franz-go Produce) and counts it until its promise ran ack,
+// with a failure classified as a *record.WriteError (writeError).
 func (f *inflight) produce(produce func(context.Context, *kgo.Record, func(*kgo.Record, error)), r *kgo.Record, ack func(error)) {
 	f.mu.Lock()
 	if f.n == 0 {
@@ -35,7 +37,7 @@ func (f *inflight) produce(produce func(context.Context, *kgo.Record, func(*kgo.
 	f.mu.Unlock()
 	produce(context.Background(), r, func(_ *kgo.Record, err error) {
 		if ack != nil {
-			ack(err)
+			ack(writeError(r.Topic, err))
 		}
 		f.mu.Lock()
 		f.n--

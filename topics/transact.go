@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,6 +27,8 @@ type TransactSession struct {
 	log  *zap.Logger
 	max  int
 	acks inflight
+
+	closeOnce sync.Once
 }
 
 // TransactOptions configure a TransactSession.
@@ -118,10 +121,19 @@ func (t *TransactSession) Flush(ctx context.Context) error {
 // offsets of every record fetched, or aborts it after a rebalance or a transient
 // coordinator error (committed false; the consumer rewinds to the committed offsets and the
 // records come again).
+//
+// When the end itself fails (the producer was fenced or its epoch is stale because the
+// group moved partitions during a failover, a coordinator stayed away past the retries),
+// EndBatch ends the transaction again as an abort, franz-go's documented recovery: that
+// aborts what is still open broker-side, or reloads the producer id, whose new epoch
+// fences it, and rewinds the consumer to the committed offsets. It then returns the first
+// failure as a *record.WriteError (Topic empty), which says whether waiting helps; nothing
+// of the transaction is committed.
 func (t *TransactSession) EndBatch(ctx context.Context) (bool, error) {
 	committed, err := t.s.End(ctx, kgo.TryCommit)
 	if err != nil {
-		return false, fmt.Errorf("ending the transaction: %w", err)
+		t.abort(ctx, err)
+		return false, fmt.Errorf("ending the transaction: %w", writeError("", err))
 	}
 	if !committed {
 		t.log.Info("transaction aborted (a rebalance or a transient coordinator error); its records will be fetched again")
@@ -129,5 +141,37 @@ func (t *TransactSession) EndBatch(ctx context.Context) (bool, error) {
 	return committed, nil
 }
 
-// Close leaves the group and closes the client. Call it after the operator stopped.
-func (t *TransactSession) Close() { t.s.Close() }
+// AbortBatch implements pipeline.Transactional: it aborts the open transaction, if any,
+// and rewinds the consumer to the committed offsets. The operator calls it when it stops
+// with a transaction open (an output failed to write), so that nothing of it commits and
+// the session can begin again. Its error is a *record.WriteError (Topic empty).
+func (t *TransactSession) AbortBatch(ctx context.Context) error {
+	// Not ctx's cancellation: the operator cancels it on the very failure that calls for
+	// the abort.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	if _, err := t.s.End(actx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("aborting the transaction: %w", writeError("", err))
+	}
+	return nil
+}
+
+// abortTimeout bounds an abort after a failure: it must not hold up the stop that follows,
+// and a transaction left open is aborted by its coordinator after the transaction timeout
+// anyway (or fenced by the next producer with this transactional id).
+const abortTimeout = 10 * time.Second
+
+// abort ends the transaction as an abort after End failed with cause, logging (not
+// returning) a failure of the abort: the caller reports cause.
+func (t *TransactSession) abort(ctx context.Context, cause error) {
+	if err := t.AbortBatch(ctx); err != nil {
+		t.log.Warn("aborting the transaction after its end failed; the coordinator aborts it after the transaction timeout",
+			zap.NamedError("end_error", cause), zap.Error(err))
+	}
+}
+
+// Close leaves the group and closes the client. Call it after the operator stopped. It
+// may be called more than once, after a failed transaction included: records still
+// unacknowledged are failed (kgo.ErrClientClosed), the open transaction is left to its
+// coordinator.
+func (t *TransactSession) Close() { t.closeOnce.Do(t.s.Close) }
