@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -29,12 +30,13 @@ import (
 // spans all partitions could not close by such a rule (an idle partition would hold it
 // open, or its closing would depend on which partition was read first), so the topic
 // holds per-partition windows with their bin counts, and readers merge them: the
-// /metrics gauges and `streamscore drift` sum the partitions' counts of a window.
+// /metrics gauges and `streamscore drift` sum the partitions' counts of a window, by its
+// start, whatever order the partitions close it in.
 // Records with an event time before their partition's open window count as late.
 type DriftConfig struct {
 	Topic string
-	// Window is the length of the tumbling windows, aligned to the Unix epoch (1h: on
-	// the hour).
+	// Window is the length of the tumbling windows, aligned as time.Truncate aligns them
+	// (1h: on the hour; 24h: at midnight UTC; 168h: on Mondays at midnight UTC).
 	Window time.Duration
 	// MinCount is the number of rows a window needs to be judged (its PSI exported).
 	MinCount int64
@@ -66,7 +68,7 @@ type driftState struct {
 	mu    sync.Mutex
 	parts map[TopicPartition]*partWindows
 	refs  map[Scorer]*drift.Reference // nil value: the version has no (usable) reference
-	gauge map[string]*mergedWindow    // by model name: the newest window merged over partitions
+	gauge map[string][]*mergedWindow  // by model name: the newest windows merged over partitions, by start
 }
 
 // partWindows is one input partition's open window, one Counts per version seen in it.
@@ -82,16 +84,9 @@ type verCounts struct {
 	c *drift.Counts
 }
 
-// mergedWindow sums the partitions' counts of one window for the gauges.
-type mergedWindow struct {
-	version string
-	start   time.Time
-	c       *drift.Counts
-}
-
 func newDriftState(cfg DriftConfig, names []string, m *driftMetrics, log *zap.Logger) *driftState {
 	return &driftState{cfg: cfg, names: names, m: m, log: log, parts: map[TopicPartition]*partWindows{},
-		refs: map[Scorer]*drift.Reference{}, gauge: map[string]*mergedWindow{}}
+		refs: map[Scorer]*drift.Reference{}, gauge: map[string][]*mergedWindow{}}
 }
 
 // observe counts one scored row and returns the drift records of the windows its event
@@ -188,31 +183,76 @@ func (d *driftState) close(tp TopicPartition, p *partWindows) []*Output {
 	return outs
 }
 
-// merge adds a partition's closed window to the newest merged window of its model, and
-// sets the gauges once that has enough rows. The gauges thus show the newest window any
-// partition closed, summed over the partitions that closed it so far.
+// gaugeWindows is how many windows per model the gauges keep merging into. Partitions
+// close a window at different wall times (a catch-up, a backfill, partitions at different
+// event times), so the gauges merge by window, not by arrival: a partition's closed window
+// is added to the merged window with the same start, and the gauges show the newest merged
+// window that is judged. A window older than every kept one is not merged (the gauges
+// already show a newer one, or will); a partition lagging further than this behind the
+// newest window adds nothing to them, though its drift records are written as always.
+const gaugeWindows = 8
+
+// mergedWindow sums the partitions' counts of one window of one model version for the
+// gauges.
+type mergedWindow struct {
+	version string
+	start   time.Time
+	c       *drift.Counts
+}
+
+// merge adds a partition's closed window to the merged window of the same start and
+// version (keeping the newest gaugeWindows starts of the model), then sets the gauges
+// from the newest merged window that has min_count rows.
 func (d *driftState) merge(m Scorer, start time.Time, c *drift.Counts) {
-	g := d.gauge[m.Name()]
-	switch {
-	case g == nil || start.After(g.start) || g.version != m.Version():
-		g = &mergedWindow{version: m.Version(), start: start, c: drift.NewCounts(c.Reference())}
-		d.gauge[m.Name()] = g
-	case start.Before(g.start):
-		return
-	}
-	g.c.Merge(c)
-	if g.c.N < d.cfg.MinCount {
-		return
-	}
-	feats, score := g.c.Stats()
 	name := m.Name()
+	ws := d.gauge[name]
+	i := slices.IndexFunc(ws, func(w *mergedWindow) bool { return w.start.Equal(start) && w.version == m.Version() })
+	var w *mergedWindow
+	if i >= 0 {
+		w = ws[i]
+	} else {
+		if len(ws) >= gaugeWindows && !start.After(ws[0].start) {
+			return // older than every kept window
+		}
+		w = &mergedWindow{version: m.Version(), start: start, c: drift.NewCounts(c.Reference())}
+		ws = append(ws, w)
+		slices.SortStableFunc(ws, func(a, b *mergedWindow) int { return a.start.Compare(b.start) })
+		if len(ws) > gaugeWindows { // the oldest goes: the new window is newer than it
+			ws = slices.Delete(ws, 0, len(ws)-gaugeWindows)
+		}
+		d.gauge[name] = ws
+	}
+	w.c.Merge(c)
+	if g := d.newestJudged(ws); g != nil {
+		d.publish(name, g)
+	}
+}
+
+// newestJudged is the merged window with the latest start that has min_count rows (of two
+// versions' windows of the same start, the one with more rows), or nil.
+func (d *driftState) newestJudged(ws []*mergedWindow) *mergedWindow {
+	var best *mergedWindow
+	for _, w := range ws { // ascending start
+		if w.c.N < d.cfg.MinCount {
+			continue
+		}
+		if best == nil || w.start.After(best.start) || w.c.N > best.c.N {
+			best = w
+		}
+	}
+	return best
+}
+
+// publish sets the model's gauges from a merged window.
+func (d *driftState) publish(name string, g *mergedWindow) {
+	feats, score := g.c.Stats()
 	for _, s := range feats {
 		d.m.featurePSI.WithLabelValues(name, s.Name).Set(s.PSI)
 		d.m.outOfRange.WithLabelValues(name, s.Name).Set(s.OutOfRange)
 	}
 	d.m.scorePSI.WithLabelValues(name).Set(score.PSI)
 	d.m.outOfRange.WithLabelValues(name, "score").Set(score.OutOfRange)
-	d.m.windowEnd.WithLabelValues(name).Set(float64(start.Add(d.cfg.Window).Unix()))
+	d.m.windowEnd.WithLabelValues(name).Set(float64(g.start.Add(d.cfg.Window).Unix()))
 }
 
 // forgetAll drops every open window: the records of an aborted transaction are fetched

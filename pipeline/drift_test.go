@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
 	"github.com/streamscore/streamscore/pipeline/drift"
@@ -89,6 +91,66 @@ func TestDriftWindowsCloseOnEventTime(t *testing.T) {
 	}
 	if r.Source.Partition != 1 || r.Count != 2 || r.Late != 1 || !r.Judged || r.Partial {
 		t.Fatalf("partition 1's second window: %+v, want 2 rows, 1 late, judged, complete", r)
+	}
+}
+
+// TestDriftGaugesMergeByWindow: the gauges merge the partitions' windows by their start,
+// whatever order the partitions close them in. In a catch-up one partition may be read
+// windows ahead of the others, and partition 0's event times run two windows past the
+// others' here; no partition's window has min_count rows on its own, only the three
+// partitions' together, and the gauges show the newest window all three closed, the same
+// whether the partitions are read one after the other or interleaved.
+func TestDriftGaugesMergeByWindow(t *testing.T) {
+	ref := shippedReference(t)
+	feat := make([]float32, len(ref.Features))
+	base := time.Date(2018, 4, 1, 0, 0, 0, 0, time.UTC)
+	const windows, perWindow = 5, 2 // closed windows per partition, rows in each
+	type row struct {
+		rec Record
+		et  time.Time
+	}
+	var parts [3][]row
+	for p := range parts {
+		n := windows * perWindow
+		if p == 0 {
+			n += 2 * perWindow
+		}
+		for i := 0; i <= n; i++ { // the last row opens a window
+			et := base.Add(time.Duration(i/perWindow)*time.Hour + time.Duration(p)*time.Minute)
+			parts[p] = append(parts[p], row{Record{Topic: "tx", Partition: int32(p), Offset: int64(i)}, et})
+		}
+	}
+	run := func(order []row) (end float64, psis int, scorePSI float64) {
+		m := newDriftMetrics(nil)
+		d := newDriftState(DriftConfig{Topic: "drift", Window: time.Hour, MinCount: 3 * perWindow,
+			Reference: func(Scorer) *drift.Reference { return ref }}, referenceNames(ref), m, zap.NewNop())
+		for i := range order {
+			d.observe(&order[i].rec, namedScorer{}, order[i].et, feat, 0.5)
+		}
+		return testutil.ToFloat64(m.windowEnd.WithLabelValues("fraud")), testutil.CollectAndCount(m.featurePSI),
+			testutil.ToFloat64(m.scorePSI.WithLabelValues("fraud"))
+	}
+	catchUp := slices.Concat(parts[0], parts[1], parts[2])
+	var inter []row
+	for i := range parts[0] {
+		for _, p := range []int{2, 0, 1} {
+			if i < len(parts[p]) {
+				inter = append(inter, parts[p][i])
+			}
+		}
+	}
+	want := float64(base.Add(windows * time.Hour).Unix())
+	for name, order := range map[string][]row{"one partition after the other": catchUp, "interleaved": inter} {
+		end, psis, _ := run(order)
+		if end != want || psis != len(ref.Features) {
+			t.Errorf("%s: the gauges show the window ending %v with %d feature PSIs, want the window ending %v with all %d",
+				name, time.Unix(int64(end), 0).UTC(), psis, time.Unix(int64(want), 0).UTC(), len(ref.Features))
+		}
+	}
+	_, _, a := run(catchUp)
+	_, _, b := run(inter)
+	if a != b {
+		t.Errorf("score PSI %v read one partition after the other, %v interleaved: the gauges depend on arrival", a, b)
 	}
 }
 

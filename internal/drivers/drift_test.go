@@ -1,7 +1,8 @@
+//go:build integration
+
 package drivers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,13 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline/drift"
-	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -65,24 +66,6 @@ func produceDays(t *testing.T, c *config.Config, st *sim.Stream, until int, fact
 	return res
 }
 
-// driftRecords reads a drift topic to its end: each key's records in order.
-func driftRecords(t *testing.T, c *config.Config, topic string) map[string][][]byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out := map[string][][]byte{}
-	err := topics.ReadToEnd(ctx, c.Kafka, []string{topic}, func(recs []record.Record) error {
-		for _, r := range recs {
-			out[string(r.Key)] = append(out[string(r.Key)], bytes.Clone(r.Value))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("reading %s: %v", topic, err)
-	}
-	return out
-}
-
 // TestIntegrationDrift: on the simulator's data, scored live on Apache Kafka with daily
 // drift windows, TX_AMOUNT's PSI stays low; two days whose amounts are ×10 push the PSI
 // of TX_AMOUNT and of the score over 0.25 while the customer transaction counts (which do
@@ -111,12 +94,21 @@ func TestIntegrationDrift(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := Backfill(ctx, cc, BackfillOptions{Out: "topic:" + c.Topics.Backfill}, log, nil); err != nil {
+	reg := prometheus.NewRegistry()
+	if _, err := Backfill(ctx, cc, BackfillOptions{Out: "topic:" + c.Topics.Backfill, Registry: reg}, log, nil); err != nil {
 		t.Fatal(err)
 	}
 	backfill := driftRecords(t, c, c.Topics.Backfill+".drift")
 
 	checkDriftSeries(t, live)
+	// the gauges show day 4, the newest window every partition closed: amounts ×10
+	for name, g := range map[string]map[string]float64{"live": driftGauges(t, job.reg), "backfill": driftGauges(t, reg)} {
+		end := time.Unix(int64(g["window_end"]), 0).UTC()
+		if !end.Equal(time.Date(2018, 4, 6, 0, 0, 0, 0, time.UTC)) || g["TX_AMOUNT"] <= 0.25 || g["score"] <= 0.25 {
+			t.Errorf("%s: the gauges show the window ending %v, TX_AMOUNT PSI %.3f, score PSI %.3f; want day 4's (ending 2018-04-06), both above 0.25",
+				name, end, g["TX_AMOUNT"], g["score"])
+		}
+	}
 	if fmt.Sprint(live) != fmt.Sprint(backfill) {
 		t.Fatalf("the drift topic written live (%d keys) and by the backfill (%d keys) differ", len(live), len(backfill))
 	}
@@ -125,6 +117,12 @@ func TestIntegrationDrift(t *testing.T) {
 		n += len(v)
 	}
 	report(t, "events %d: %d drift records over %d partitions, identical live and in the backfill", total, n, len(live))
+}
+
+// TestIntegrationDriftGauges is TestDriftGaugesOnTheReferenceWorkload on Apache Kafka:
+// with the shipped config, live scoring catching up and a backfill show every PSI gauge.
+func TestIntegrationDriftGauges(t *testing.T) {
+	checkDriftGaugesOnTheReferenceWorkload(t, realBrokers(t))
 }
 
 // checkDriftSeries judges the windows: day 0 warms the count windows up and day 5 is
