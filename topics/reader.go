@@ -16,14 +16,25 @@ type Reader struct {
 	cl *kgo.Client
 }
 
-// NewReader starts reading topics from the earliest offset (fromStart) or from the end.
-func NewReader(cc ClientConfig, fromStart bool, topics ...string) (*Reader, error) {
+// ReadFrom is where a Reader begins in each partition: FromStart or FromEnd.
+type ReadFrom bool
+
+const (
+	// FromEnd reads only what is written after the reader first fetches.
+	FromEnd ReadFrom = false
+	// FromStart reads every partition from its earliest offset.
+	FromStart ReadFrom = true
+)
+
+// NewReader starts reading topics from the earliest offset (FromStart) or from the end
+// (FromEnd).
+func NewReader(cc ClientConfig, from ReadFrom, topics ...string) (*Reader, error) {
 	opts, err := cc.opts("reader")
 	if err != nil {
 		return nil, err
 	}
 	start := kgo.NewOffset().AtEnd()
-	if fromStart {
+	if from == FromStart {
 		start = kgo.NewOffset().AtStart()
 	}
 	opts = append(opts,

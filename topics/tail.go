@@ -11,19 +11,6 @@ import (
 	"github.com/streamscore/streamscore/pipeline/record"
 )
 
-// Joined reports whether the source is a member of its group now (it has joined and
-// not left). The HTTP API's readiness uses it.
-func (s *GroupSource) Joined() bool {
-	_, gen := s.cl.GroupMetadata()
-	return gen >= 0
-}
-
-// Joined reports whether the session is a member of its group now.
-func (s *TransactSession) Joined() bool {
-	_, gen := s.s.Client().GroupMetadata()
-	return gen >= 0
-}
-
 // Tail reads one topic from the end offsets it had when NewTail returned, outside any
 // group, read_committed: every record written after NewTail returns is seen, which a
 // reader resetting to the end lazily, on its first fetch, does not promise. The event API

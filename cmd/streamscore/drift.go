@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/streamscore/streamscore/internal/drivers"
 	"github.com/streamscore/streamscore/internal/monitor"
-	"github.com/streamscore/streamscore/scorer"
 )
 
 func newDriftCmd(g *globalFlags) *cobra.Command {
@@ -45,12 +45,7 @@ and of the score, with the training range, as JSON: the file drift.reference nam
 			if err != nil {
 				return fmt.Errorf("--train-start %q: want YYYY-MM-DD: %w", start, err)
 			}
-			m, err := scorer.Open(cc.ModelOptions())
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			ref, err := monitor.WriteReferenceFile(features, out, m, cc.Features.Names(), monitor.ReferenceOptions{
+			ref, err := drivers.WriteDriftReference(cc, features, out, monitor.ReferenceOptions{
 				TrainStart: from, TrainDays: days, Bins: bins,
 				Source: "streamscore drift reference " + strings.Join(os.Args[3:], " "),
 			})

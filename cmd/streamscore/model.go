@@ -8,9 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/streamscore/streamscore/internal/config"
-	"github.com/streamscore/streamscore/internal/models"
-	"github.com/streamscore/streamscore/topics"
+	"github.com/streamscore/streamscore/internal/drivers"
 )
 
 func newModelCmd(g *globalFlags) *cobra.Command {
@@ -30,17 +28,12 @@ live version live again. list shows the versions, their roles and who activated 
 }
 
 // openRegistry validates the config for the registry and opens it.
-func openRegistry(ctx context.Context, g *globalFlags) (*config.Compiled, *topics.Registry, error) {
+func openRegistry(ctx context.Context, g *globalFlags) (*drivers.ModelRegistry, error) {
 	c, err := g.load()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	cc, err := c.Validate(config.Needs{Kafka: true})
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := cc.OpenRegistry(ctx)
-	return cc, r, err
+	return drivers.OpenModelRegistry(ctx, c)
 }
 
 func newModelPushCmd(g *globalFlags) *cobra.Command {
@@ -50,18 +43,12 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 		Short: "Validate a model file and store it in the registry",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cc, r, err := openRegistry(cmd.Context(), g)
+			r, err := openRegistry(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			if name == "" {
-				name = cc.Model.Name
-			}
-			meta, err := models.PushBundle(cmd.Context(), r, args[0], models.BundleOptions{
-				PushOptions: models.PushOptions{Name: name, Width: cc.Features.Len(), By: models.Operator(), Model: cc.ModelOptions()},
-				Golden:      golden, Reference: reference, Features: cc.Features.Names(),
-			})
+			meta, err := r.Push(cmd.Context(), args[0], drivers.PushModelOptions{Name: name, Golden: golden, Reference: reference})
 			if err != nil {
 				return err
 			}
@@ -87,19 +74,19 @@ func newModelActivateCmd(g *globalFlags) *cobra.Command {
 			if !ok || name == "" || (version == "" && !off) {
 				return fmt.Errorf("%q: want NAME@VERSION (a unique prefix of the version will do)", args[0])
 			}
-			role := topics.RoleLive
+			as := drivers.AsLive
 			switch {
 			case off:
-				role = topics.RoleShadowOff
+				as = drivers.ShadowOff
 			case shadow:
-				role = topics.RoleShadow
+				as = drivers.AsShadow
 			}
-			_, r, err := openRegistry(cmd.Context(), g)
+			r, err := openRegistry(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			a, err := models.Activate(cmd.Context(), r, name, version, role, models.Operator())
+			a, err := r.Activate(cmd.Context(), name, version, as)
 			if err != nil {
 				return err
 			}
@@ -118,12 +105,12 @@ func newModelRollbackCmd(g *globalFlags) *cobra.Command {
 		Short: "Make the previous live version live again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, r, err := openRegistry(cmd.Context(), g)
+			r, err := openRegistry(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			a, err := models.Rollback(cmd.Context(), r, args[0], models.Operator())
+			a, err := r.Rollback(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -139,16 +126,12 @@ func newModelListCmd(g *globalFlags) *cobra.Command {
 		Short: "List the stored versions, their roles and their activations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, r, err := openRegistry(cmd.Context(), g)
+			r, err := openRegistry(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			entries, err := models.List(cmd.Context(), r)
-			if err != nil {
-				return err
-			}
-			return models.PrintList(cmd.OutOrStdout(), entries)
+			return r.PrintList(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 }

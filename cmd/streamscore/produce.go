@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/streamscore/streamscore/internal/drivers"
 	"github.com/streamscore/streamscore/internal/sim"
-	"github.com/streamscore/streamscore/topics"
 )
 
 func newProduceCmd(g *globalFlags) *cobra.Command {
@@ -34,22 +34,7 @@ must dead-letter.`,
 			if o.BadFraction < 0 || o.BadFraction > 1 {
 				return fmt.Errorf("--bad-fraction %v: want 0 to 1", o.BadFraction)
 			}
-			ctx := cmd.Context()
-			adm, err := topics.NewAdmin(c.Kafka)
-			if err != nil {
-				return err
-			}
-			err = adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, topics.TopicSpec{Name: o.Topic, Partitions: 3}, topics.TopicSpec{Name: o.Labels, Partitions: 3})
-			adm.Close()
-			if err != nil {
-				return err
-			}
-			p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			res, err := sim.Produce(ctx, p, o, nil)
+			res, err := drivers.ProduceSimulated(cmd.Context(), c, o)
 			if err != nil {
 				return err
 			}

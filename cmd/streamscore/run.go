@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -55,27 +57,28 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			}
 			defer func() { _ = log.Sync() }()
 			reg := prometheus.NewRegistry()
-			ctx := cmd.Context()
-			addr, err := drivers.ServeMetrics(ctx, cc.MetricsOptions(), reg, log)
+			ms, err := drivers.NewMetricsServer(cc.MetricsOptions(), reg, log)
 			if err != nil {
 				return err
 			}
-			l, err := drivers.NewLive(ctx, cc, drivers.LiveDeps{Registry: reg, Logger: log})
-			if err != nil {
-				if ctx.Err() != nil { // SIGTERM during start-up: nothing fetched, nothing to drain
-					log.Info("stopped during start-up", zap.Error(err))
-					return nil
+			return ms.ServeWhile(cmd.Context(), func(ctx context.Context) error {
+				l, err := drivers.NewLive(ctx, cc, drivers.LiveDeps{Registry: reg, Logger: log})
+				if err != nil {
+					if ctx.Err() != nil { // SIGTERM during start-up: nothing fetched, nothing to drain
+						log.Info("stopped during start-up", zap.Error(err))
+						return nil
+					}
+					return err
+				}
+				log.Info("scoring", zap.Strings("input", c.Topics.Input), zap.String("group", c.Group),
+					zap.String("model", l.Model().Name()), zap.String("version", l.Model().Version()),
+					zap.String("device", string(l.Model().Device())), zap.String("metrics", ms.Addr()), zap.String("http", l.APIAddr()))
+				err = l.Run(ctx)
+				if err == nil {
+					log.Info("stopped cleanly")
 				}
 				return err
-			}
-			log.Info("scoring", zap.Strings("input", c.Topics.Input), zap.String("group", c.Group),
-				zap.String("model", l.Model().Name()), zap.String("version", l.Model().Version()),
-				zap.String("device", string(l.Model().Device())), zap.String("metrics", addr), zap.String("http", l.APIAddr()))
-			err = l.Run(ctx)
-			if err == nil {
-				log.Info("stopped cleanly")
-			}
-			return err
+			})
 		},
 	}
 	fl := cmd.Flags()

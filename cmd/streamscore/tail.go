@@ -3,13 +3,11 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/streamscore/streamscore/internal/audit"
-	"github.com/streamscore/streamscore/topics"
+	"github.com/streamscore/streamscore/internal/drivers"
 )
 
 func newTailCmd(g *globalFlags) *cobra.Command {
-	var fromStart bool
-	var limit int
+	var o drivers.PrintTopicOptions
 	cmd := &cobra.Command{
 		Use:   "tail TOPIC",
 		Short: "Print records of a topic (predictions, alerts, dead letters) as they arrive",
@@ -19,15 +17,10 @@ func newTailCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := topics.NewReader(c.Kafka, fromStart, args[0])
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			return audit.Tail(cmd.Context(), r, cmd.OutOrStdout(), limit)
+			return drivers.PrintTopic(cmd.Context(), c, args[0], o, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().BoolVar(&fromStart, "from-beginning", false, "start at the earliest offset instead of the end")
-	cmd.Flags().IntVarP(&limit, "limit", "n", 0, "stop after this many records (0: never)")
+	cmd.Flags().BoolVar(&o.FromStart, "from-beginning", false, "start at the earliest offset instead of the end")
+	cmd.Flags().IntVarP(&o.Limit, "limit", "n", 0, "stop after this many records (0: never)")
 	return cmd
 }

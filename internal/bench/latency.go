@@ -96,7 +96,7 @@ func measureLatency(ctx context.Context, subject latencySubject, c *config.Confi
 		return lp, err
 	}
 	defer stop()
-	reader, err := topics.NewReader(c.Kafka, true, c.Topics.Predictions)
+	reader, err := topics.NewReader(c.Kafka, topics.FromStart, c.Topics.Predictions)
 	if err != nil {
 		return lp, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
@@ -47,9 +48,13 @@ type DemoSummary struct {
 
 // Demo starts an embedded broker, runs the live job on it while the simulator produces
 // o.Events events, reads the outputs back as a subscriber would, stops the job gracefully
-// and summarises. It points c at the embedded broker. progress gets a progress bar when it
-// is a terminal.
+// and summarises. It works on a copy of c pointed at the embedded broker: c is left as it
+// was. progress gets a progress bar when it is a terminal. Its goroutines (the job, the
+// output reader, the producer) belong to one errgroup, waited for before the broker
+// closes, on every return.
 func Demo(ctx context.Context, c *config.Config, o DemoOptions, progress io.Writer) (*DemoSummary, error) {
+	demo := *c
+	c = &demo
 	broker, err := topics.NewEmbeddedBroker(3, append(append([]string{}, c.Topics.Input...),
 		c.Topics.Labels, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)...)
 	if err != nil {
@@ -74,38 +79,57 @@ func Demo(ctx context.Context, c *config.Config, o DemoOptions, progress io.Writ
 	if err != nil {
 		return nil, err
 	}
-	runCtx, stopRun := context.WithCancel(ctx)
+	// Every goroutine below is in g; each reports through its channel (followOutputs
+	// says which one failed first) and closes what it alone uses. Whatever Demo returns,
+	// the deferred stopAll and Wait end them before the broker closes (deferred above),
+	// so the job never drains into a closing broker.
+	var g errgroup.Group
+	allCtx, stopAll := context.WithCancel(ctx)
+	defer func() {
+		stopAll()
+		_ = g.Wait() // their errors went to the channels
+	}()
+	runCtx, stopRun := context.WithCancel(allCtx)
 	defer stopRun()
 	runErr := make(chan error, 1)
-	go func() { runErr <- l.Run(runCtx) }()
+	g.Go(func() error {
+		err := l.Run(runCtx)
+		runErr <- err
+		return err
+	})
 
 	// Read back every output topic from the start, as a subscriber would.
 	outputs := audit.NewOutputs(c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
-	reader, err := topics.NewReader(c.Kafka, true, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
+	reader, err := topics.NewReader(c.Kafka, topics.FromStart, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter)
 	if err != nil {
 		return nil, err
 	}
-	defer reader.Close()
-	readCtx, stopRead := context.WithCancel(ctx)
+	readCtx, stopRead := context.WithCancel(allCtx)
 	defer stopRead()
 	readDone := make(chan error, 1)
-	go func() { readDone <- outputs.Consume(readCtx, reader) }()
+	g.Go(func() error {
+		defer reader.Close()
+		err := outputs.Consume(readCtx, reader)
+		readDone <- err
+		return err
+	})
 
 	prod, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
 	if err != nil {
 		return nil, err
 	}
-	defer prod.Close()
 	start := time.Now()
 	var produced atomic.Int64
 	prodDone := make(chan produceDone, 1)
-	go func() {
-		r, err := sim.Produce(ctx, prod, sim.ProduceOptions{
+	g.Go(func() error {
+		defer prod.Close()
+		r, err := sim.Produce(allCtx, prod, sim.ProduceOptions{
 			Events: o.Events, Rate: o.Rate, Seed: o.Seed, BadFraction: o.BadFraction,
 			Topic: c.Topics.Input[0], Labels: c.Topics.Labels,
 		}, &produced)
 		prodDone <- produceDone{r, err}
-	}()
+		return err
+	})
 	res, err := followOutputs(ctx, o, outputs, progress, prodDone, runErr, readDone)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package drivers
 import (
 	"context"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,11 +20,15 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	c.Log.Level = "error"
 	c.Metrics.Address = ""
+	brokers, group := slices.Clone(c.Kafka.Brokers), c.Group
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	s, err := Demo(ctx, c, DemoOptions{Events: 8000, BadFraction: 0.02, Seed: 3, Timeout: time.Minute}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(c.Kafka.Brokers, brokers) || c.Group != group {
+		t.Errorf("Demo changed the caller's config: brokers %v group %q, were %v %q", c.Kafka.Brokers, c.Group, brokers, group)
 	}
 	t.Logf("%+v", *s)
 	switch {
@@ -39,5 +44,22 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Errorf("%d duplicates without any failure", s.Duplicates)
 	case s.Uncommitted != 0:
 		t.Errorf("%d input records not committed after a graceful stop", s.Uncommitted)
+	}
+}
+
+// TestDemoFailureWaitsForItsGoroutines: a demo that gives up (no output within its
+// timeout) returns only once the job, the reader and the producer have stopped; goleak in
+// TestMain fails the package if one outlives it.
+func TestDemoFailureWaitsForItsGoroutines(t *testing.T) {
+	c, err := config.Load("../../streamscore.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Log.Level = "error"
+	c.Metrics.Address = ""
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := Demo(ctx, c, DemoOptions{Events: 1000, Seed: 3, Timeout: time.Nanosecond}, io.Discard); err == nil {
+		t.Fatal("a demo with a 1ns output timeout succeeded")
 	}
 }

@@ -30,8 +30,8 @@ func PrintList(out io.Writer, entries []Entry) error {
 	return w.Flush()
 }
 
-// Operator names who pushes or activates, for the activation log: user@host.
-func Operator() string {
+// CurrentUser names who pushes or activates, for the activation log: user@host.
+func CurrentUser() string {
 	name := os.Getenv("USER")
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		name = u.Username

@@ -10,9 +10,9 @@ import (
 	"github.com/streamscore/streamscore/topics"
 )
 
-// TestTailPrintsValuesAndDeadLetters: plain records print as their value, records with
+// TestPrintRecordsPrintsValuesAndDeadLetters: plain records print as their value, records with
 // headers (dead letters) with their position and headers; the limit ends the tail.
-func TestTailPrintsValuesAndDeadLetters(t *testing.T) {
+func TestPrintRecordsPrintsValuesAndDeadLetters(t *testing.T) {
 	b, err := topics.NewEmbeddedBroker(1, "out")
 	if err != nil {
 		t.Fatal(err)
@@ -36,13 +36,13 @@ func TestTailPrintsValuesAndDeadLetters(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r, err := topics.NewReader(cc, true, "out")
+	r, err := topics.NewReader(cc, topics.FromStart, "out")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	var out bytes.Buffer
-	if err := Tail(ctx, r, &out, 2); err != nil {
+	if err := PrintRecords(ctx, r, &out, 2); err != nil {
 		t.Fatal(err)
 	}
 	want := "{\"score\":0.5}\nout/0@1 error.class=\"invalid_json\" value=\"not json\"\n"

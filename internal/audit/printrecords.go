@@ -10,11 +10,11 @@ import (
 	"github.com/streamscore/streamscore/topics"
 )
 
-// Tail prints r's records to out as `streamscore tail` does: a record with headers (a
+// PrintRecords prints r's records to out as `streamscore tail` does: a record with headers (a
 // dead letter) as topic/partition@offset, its headers and its value quoted; any other as
 // its value on a line. It returns after limit records (0: never), when r is closed, or
 // when ctx ends.
-func Tail(ctx context.Context, r *topics.Reader, out io.Writer, limit int) error {
+func PrintRecords(ctx context.Context, r *topics.Reader, out io.Writer, limit int) error {
 	w := bufio.NewWriter(out)
 	n := 0
 	for {
