@@ -8,7 +8,6 @@ package drivers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -171,24 +170,29 @@ func (l *Live) close() {
 }
 
 // EnsureTopics checks the input topics exist and creates missing output topics when
-// topics.create is on.
+// topics.create is on. A broker that cannot answer yet is waited for, up to
+// kafka.failover_timeout.
 func EnsureTopics(ctx context.Context, c *config.Compiled, kc topics.ClientConfig) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	adm, err := topics.NewAdmin(kc)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	parts, err := adm.Partitions(ctx, c.Topics.Input...)
+	var parts map[string]int32
+	err = topics.WithinFailover(ctx, kc, fmt.Sprintf("input topics at %v", kc.Brokers), func(ctx context.Context) (err error) {
+		parts, err = adm.Partitions(ctx, c.Topics.Input...)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("input topics at %v: %w", kc.Brokers, err)
+		return err
 	}
 	replication, specs := c.OutputTopics(parts[c.Topics.Input[0]])
 	if len(specs) == 0 {
 		return nil
 	}
-	return adm.EnsureTopics(ctx, replication, specs...)
+	return topics.WithinFailover(ctx, kc, "creating the output topics", func(ctx context.Context) error {
+		return adm.EnsureTopics(ctx, replication, specs...)
+	})
 }
 
 // stateSources wires what window features read: the input partitions' history, and the
