@@ -20,16 +20,13 @@ type api struct {
 	prod  *topics.Producer
 }
 
-// newAPI builds the API of op when http.address is set (nil otherwise). joined says
-// whether the job's group source is in its group.
-func newAPI(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, op *pipeline.Operator, src pipeline.Source, d LiveDeps) (*api, error) {
+// newAPI builds the API of op when http.address is set (nil otherwise). ready says
+// whether the job can score now (its group source in its group, its operator scoring);
+// op and ready follow the operator that runs now, across restarts.
+func newAPI(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, op httpapi.Scorer, ready func() bool, d LiveDeps) (*api, error) {
 	o, ok := c.HTTPOptions()
 	if !ok {
 		return nil, nil
-	}
-	joined := func() bool { return true }
-	if j, ok := src.(interface{ Joined() bool }); ok {
-		joined = j.Joined
 	}
 	a := &api{}
 	var err error
@@ -45,7 +42,7 @@ func newAPI(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, op 
 	a.preds = httpapi.NewPredictions(a.tail)
 	a.srv, err = httpapi.New(o, httpapi.Deps{
 		Scorer: op, InputName: c.Model.Input, OutputName: c.Model.Output,
-		Ready: func() bool { return joined() && op.Scoring() },
+		Ready: ready,
 		Events: &httpapi.Events{
 			Check: pipeline.NewEventCheck(c.Schema, c.Features), Topic: c.Topics.Input[0],
 			Producer: a.prod, Predictions: a.preds,
