@@ -89,6 +89,11 @@ func Permanent(err error) bool {
 		return true
 	}
 	var ke *kerr.Error
+	if errors.As(err, &ke) && ke == kerr.InvalidReplicationFactor {
+		// "larger than available brokers" while one is down; a factor larger than the
+		// cluster gives up after the timeout, with the broker's message
+		return false
+	}
 	return errors.As(err, &ke) && !ke.Retriable
 }
 
