@@ -145,7 +145,7 @@ func (s *supervisor) reopen(ctx context.Context, cause error, failingSince time.
 			return nil, nil
 		}
 		if !transient(err) {
-			return nil, fmt.Errorf("live scoring: restarting after %v: %w", cause, err)
+			return nil, fmt.Errorf("live scoring: restarting after %w: %w", cause, err)
 		}
 		cause = err
 	}

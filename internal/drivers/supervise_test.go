@@ -201,7 +201,7 @@ func newSupervised(t *testing.T, cl *memCluster, failover time.Duration) *superv
 }
 
 // start runs the supervisor until ctx ends or it gives up; the channel gets its error.
-func (s *supervised) start(t *testing.T, ctx context.Context) <-chan error {
+func (s *supervised) start(ctx context.Context, t *testing.T) <-chan error {
 	t.Helper()
 	first, err := s.open(ctx)
 	if err != nil {
@@ -240,7 +240,7 @@ func TestSupervisorRestartsAfterATransientWriteFailure(t *testing.T) {
 	s := newSupervised(t, cl, time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := s.start(t, ctx)
+	done := s.start(ctx, t)
 	deadline := time.Now().Add(time.Minute)
 	for missing := cl.missing(s.c.Topics.Predictions); len(missing) > 0; missing = cl.missing(s.c.Topics.Predictions) {
 		select {
@@ -276,7 +276,7 @@ func TestSupervisorExitsOnAPermanentFailure(t *testing.T) {
 	s := newSupervised(t, cl, time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := await(t, s.start(t, ctx), "a permanent write failure")
+	err := await(t, s.start(ctx, t), "a permanent write failure")
 	if err == nil || !strings.Contains(err.Error(), fix) || !errors.Is(err, topics.ErrNoTopic) {
 		t.Fatalf("a permanent write failure: %v; want its advice %q", err, fix)
 	}
@@ -295,7 +295,7 @@ func TestSupervisorGivesUpAfterTheFailoverTimeout(t *testing.T) {
 	s := newSupervised(t, cl, 200*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := await(t, s.start(t, ctx), "every write failed")
+	err := await(t, s.start(ctx, t), "every write failed")
 	if err == nil || !strings.Contains(err.Error(), "gave up after 200ms without progress (kafka.failover_timeout)") || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("giving up: %v", err)
 	}
