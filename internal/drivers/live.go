@@ -234,14 +234,17 @@ func (l *Live) Run(ctx context.Context) error {
 
 // supervise runs the first operator and every one that replaces it after a failure.
 func (l *Live) supervise(ctx context.Context) error {
-	return l.sup.run(ctx, l.cur.Load(), func(ctx context.Context) (runner, error) {
-		a, err := l.open(ctx)
-		if err != nil {
-			return nil, err
-		}
-		l.cur.Store(a)
-		return a, nil
-	})
+	return l.sup.run(ctx, l.cur.Load(), l.reopen)
+}
+
+// reopen opens a new operator with new clients and makes it the one the API reaches.
+func (l *Live) reopen(ctx context.Context) (runner, error) {
+	a, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.cur.Store(a)
+	return a, nil
 }
 
 func (l *Live) close() {

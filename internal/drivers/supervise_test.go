@@ -303,3 +303,67 @@ func TestSupervisorGivesUpAfterTheFailoverTimeout(t *testing.T) {
 		t.Fatalf("gave up without restarting (%v restarts)", n)
 	}
 }
+
+// failedRunner is an operator that stopped on err at once.
+type failedRunner struct{ err error }
+
+func (f failedRunner) Run(context.Context) error { return f.err }
+func (failedRunner) Close()                      {}
+
+// TestLiveReopensItsClients: after a transient failure a live job opens new Kafka clients
+// on the same metrics registry (no collector registered twice, the client metrics kept)
+// and scores the backlog with them.
+func TestLiveReopensItsClients(t *testing.T) {
+	c := testConfig(t, embeddedBroker(t))
+	createInputTopics(t, c, 3)
+	const events = 1000
+	produceT(t, c, events, 0, 5)
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	stats := &pipeline.Stats{}
+	l, err := NewLive(t.Context(), cc, LiveDeps{Registry: reg, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Stats: stats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	l.cur.Load().Close() // the first operator's clients, as after its failure
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	go func() { done <- l.sup.run(ctx, failedRunner{refused}, l.reopen) }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for stats.Done.Load() < events {
+		select {
+		case err := <-done:
+			t.Fatalf("the live job stopped after %d of %d events: %v", stats.Done.Load(), events, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events scored after the restart", stats.Done.Load(), events)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a barrier
+	}
+	families, err := reg.Gather() // while it scores: closing a client unregisters its metrics
+	if err != nil {
+		t.Fatalf("gathering metrics after the restart: %v", err)
+	}
+	var consumer, lag bool
+	for _, f := range families {
+		consumer = consumer || strings.HasPrefix(f.GetName(), "streamscore_kafka_consumer_")
+		lag = lag || f.GetName() == "streamscore_consumer_lag"
+	}
+	if !consumer || !lag {
+		t.Fatalf("after the restart: consumer client metrics %t, lag gauge %t; want both", consumer, lag)
+	}
+	cancel()
+	if err := await(t, done, "its context ended"); err != nil {
+		t.Fatalf("stopping: %v", err)
+	}
+	if n := testutil.ToFloat64(l.sup.restarts.WithLabelValues("connection")); n != 1 {
+		t.Fatalf("streamscore_operator_restarts_total{cause=connection} = %v, want 1", n)
+	}
+}
