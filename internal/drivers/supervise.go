@@ -45,8 +45,10 @@ func restartCause(err error) string {
 type runner interface {
 	// Run scores until ctx ends (then drains and returns nil) or a failure.
 	Run(ctx context.Context) error
-	// Close closes the runner's clients: for exactly-once the transactional session,
-	// which aborts an open transaction. The supervisor calls it once, after Run.
+	// Close closes the runner's clients. For exactly-once that is the transactional
+	// session: the next one initialises the same transactional id, which fences it and
+	// aborts its open transaction, so none of its outputs becomes visible. The
+	// supervisor calls Close once, after Run.
 	Close()
 }
 
