@@ -2,6 +2,7 @@ package topics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -220,12 +221,18 @@ func (f *Feedback) start(ctx context.Context, first bool) error {
 }
 
 // listed folds the partitions' errors of a listing into its error: a partition whose
-// leader is moving answers with a retriable one.
+// leader is moving answers with a retriable one, which WithinFailover retries; a topic
+// the metadata does not know is ErrNoTopic, which it does not.
 func listed(l kadm.ListedOffsets, err error) (kadm.ListedOffsets, error) {
-	if err == nil {
-		err = l.Error()
+	if err != nil {
+		return l, err
 	}
-	return l, err
+	for t, ps := range l {
+		if o, ok := ps[-1]; ok && errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+			return l, fmt.Errorf("%s: %w", t, ErrNoTopic)
+		}
+	}
+	return l, l.Error()
 }
 
 // Partitions implements pipeline.FeedbackSource.
