@@ -32,8 +32,12 @@ func newAPI(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, op 
 	var err error
 	// The tail starts at the predictions topic's end offsets now, before any event of the
 	// API can be produced, so it sees every prediction it may be asked for.
-	if a.tail, err = topics.NewTail(ctx, kc, c.Topics.Predictions); err != nil {
-		return nil, fmt.Errorf("http api: %w", err)
+	err = topics.WithinFailover(ctx, kc, "http api: reading the end of "+c.Topics.Predictions, func(ctx context.Context) (err error) {
+		a.tail, err = topics.NewTail(ctx, kc, c.Topics.Predictions)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if a.prod, err = topics.NewProducer(kc, c.ProducerOptions()); err != nil {
 		a.close()
