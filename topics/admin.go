@@ -5,12 +5,97 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// ErrNoTopic is returned when a topic streamscore needs does not exist: waiting does not
+// create it, so WithinFailover does not retry it.
+var ErrNoTopic = errors.New("topic does not exist")
+
+// GaveUpError is a step that still failed when kafka.failover_timeout ran out.
+type GaveUpError struct {
+	What  string        // what was being done, e.g. "feedback topic x: listing start offsets"
+	After time.Duration // the failover timeout
+	Err   error         // the last attempt's error
+}
+
+func (e *GaveUpError) Error() string {
+	return fmt.Sprintf("%s: gave up after %v (kafka.failover_timeout): %v", e.What, e.After, e.Err)
+}
+
+// Unwrap returns the last attempt's error.
+func (e *GaveUpError) Unwrap() error { return e.Err }
+
+// WithinFailover calls fn until it succeeds, backing off between attempts (100ms doubling
+// to 2s), for at most cc's failover timeout: a step that needs a broker waits out a
+// leader or coordinator move instead of failing on the first refused connection. It
+// returns at once, with fn's error, when ctx ends or the error is permanent (a missing
+// topic, an authorization or configuration error); after the timeout it returns a
+// *GaveUpError naming what, the cause and the setting. fn's ctx ends with the timeout.
+func WithinFailover(ctx context.Context, cc ClientConfig, what string, fn func(context.Context) error) error {
+	budget := cc.Failover()
+	bounded, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	var last error
+	for attempt := 1; ; attempt++ {
+		err := fn(bounded)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || Permanent(err) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if last == nil || !errors.Is(err, context.DeadlineExceeded) {
+			last = err // keep the cause rather than the timeout that ended the last try
+		}
+		t := time.NewTimer(retryBackoff(attempt))
+		select {
+		case <-t.C:
+		case <-bounded.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if bounded.Err() != nil {
+			return &GaveUpError{What: what, After: budget, Err: last}
+		}
+	}
+}
+
+// permanent marks an error of a step that waiting does not cure, such as a topic laid
+// out in a way streamscore cannot use.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Permanent reports whether err is one that waiting does not cure: a missing topic, a
+// connection settings problem (ConnectError), or a Kafka error code that is not
+// retriable (authorization, invalid configuration). Everything else that reaches a
+// start-up step (refused connections, timeouts, leader and coordinator moves) is a fault
+// the cluster recovers from.
+func Permanent(err error) bool {
+	var p permanent
+	if errors.Is(err, ErrNoTopic) || errors.As(err, &p) {
+		return true
+	}
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) && ke == kerr.InvalidReplicationFactor {
+		// "larger than available brokers" while one is down; a factor larger than the
+		// cluster gives up after the timeout, with the broker's message
+		return false
+	}
+	return errors.As(err, &ke) && !ke.Retriable
+}
 
 // Admin wraps the Kafka admin API calls streamscore needs.
 type Admin struct {
@@ -73,14 +158,17 @@ func (a *Admin) Partitions(ctx context.Context, topics ...string) (map[string]in
 	var missing []string
 	for _, t := range topics {
 		td, ok := md.Topics[t]
-		if !ok || td.Err != nil {
+		if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
 			missing = append(missing, t)
 			continue
+		}
+		if td.Err != nil {
+			return out, fmt.Errorf("metadata of %s: %w", t, td.Err) // e.g. no leader yet: retriable
 		}
 		out[t] = int32(len(td.Partitions))
 	}
 	if len(missing) > 0 {
-		return out, fmt.Errorf("topics do not exist: %s", strings.Join(missing, ", "))
+		return out, fmt.Errorf("%w: %s", ErrNoTopic, strings.Join(missing, ", "))
 	}
 	return out, nil
 }

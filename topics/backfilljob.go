@@ -63,7 +63,7 @@ func OpenBackfillJob(ctx context.Context, cc ClientConfig, topic string, replica
 	if job, _, err := readJob(ctx, cc, topic, want.Group); err != nil || job != nil {
 		return job, false, err
 	}
-	if want.Partitions, err = captureRanges(ctx, adm.adm, want.Topics, want.From); err != nil {
+	if want.Partitions, err = captureRanges(ctx, cc, adm.adm, want.Topics, want.From); err != nil {
 		return nil, false, err
 	}
 	want.Created = time.Now().UTC()
@@ -143,29 +143,31 @@ func writeJob(ctx context.Context, cc ClientConfig, topic, group string, value [
 // captureRanges lists, for every partition of names, the job's start (the earliest offset,
 // or the first at or after from) and end (the last stable offset: what a read_committed
 // consumer can reach now). A partition with nothing in range gets Start == End.
-func captureRanges(ctx context.Context, adm *kadm.Client, names []string, from string) ([]JobPartition, error) {
-	ends, err := adm.ListCommittedOffsets(ctx, names...)
-	if err == nil {
-		err = ends.Error()
-	}
+func captureRanges(ctx context.Context, cc ClientConfig, adm *kadm.Client, names []string, from string) ([]JobPartition, error) {
+	var ends, starts kadm.ListedOffsets
+	err := WithinFailover(ctx, cc, "backfill job: listing end offsets", func(ctx context.Context) (err error) {
+		ends, err = listed(adm.ListCommittedOffsets(ctx, names...))
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("backfill job: listing end offsets: %w", err)
+		return nil, err
 	}
-	var starts kadm.ListedOffsets
-	if from == "" || from == "earliest" {
-		starts, err = adm.ListStartOffsets(ctx, names...)
-	} else {
-		var t time.Time
-		if t, err = time.Parse(time.RFC3339, from); err != nil {
+	var at time.Time
+	if from != "" && from != "earliest" {
+		if at, err = time.Parse(time.RFC3339, from); err != nil {
 			return nil, fmt.Errorf("backfill job: from %q: %w", from, err)
 		}
-		starts, err = adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), names...)
 	}
-	if err == nil {
-		err = starts.Error()
-	}
+	err = WithinFailover(ctx, cc, "backfill job: listing start offsets", func(ctx context.Context) (err error) {
+		if at.IsZero() {
+			starts, err = listed(adm.ListStartOffsets(ctx, names...))
+		} else {
+			starts, err = listed(adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), names...))
+		}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("backfill job: listing start offsets: %w", err)
+		return nil, err
 	}
 	for _, t := range names {
 		if _, ok := ends[t]; !ok {

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/plugin/kprom"
@@ -62,11 +64,28 @@ type ClientConfig struct {
 	ClientID string     `yaml:"client_id"`
 	TLS      TLSConfig  `yaml:"tls"`
 	SASL     SASLConfig `yaml:"sasl"`
+	// FailoverTimeout bounds every wait for the cluster to recover from a broker failure:
+	// franz-go's retries of one request, and the retries of the start-up steps and of the
+	// live job's restarts (0: DefaultFailoverTimeout). Keep it well above the time a
+	// failover takes (KRaft: broker.session.timeout.ms, 9s, plus a metadata refresh).
+	FailoverTimeout time.Duration `yaml:"failover_timeout"`
 
 	// Logger receives franz-go's logs (warnings and above). Nil: none.
 	Logger *zap.Logger `yaml:"-"`
 	// Metrics, when set, instruments the client (kprom: connections, bytes, batches).
 	Metrics *ClientMetrics `yaml:"-"`
+}
+
+// DefaultFailoverTimeout is kafka.failover_timeout's default: several KRaft failovers
+// (broker.session.timeout.ms 9s, then a metadata refresh) and a coordinator move.
+const DefaultFailoverTimeout = time.Minute
+
+// Failover is FailoverTimeout, or its default when unset.
+func (c *ClientConfig) Failover() time.Duration {
+	if c.FailoverTimeout <= 0 {
+		return DefaultFailoverTimeout
+	}
+	return c.FailoverTimeout
 }
 
 // ClientMetrics instruments the consumer and the producer of one job with franz-go's kprom
@@ -84,7 +103,7 @@ func NewClientMetrics(reg prometheus.Registerer) *ClientMetrics {
 	return &ClientMetrics{reg: reg, used: map[string]bool{}}
 }
 
-func (m *ClientMetrics) hook(role string) kgo.Hook {
+func (m *ClientMetrics) hook(role string) []kgo.Hook {
 	if m == nil || (role != "consumer" && role != "producer") {
 		return nil
 	}
@@ -94,7 +113,25 @@ func (m *ClientMetrics) hook(role string) kgo.Hook {
 		return nil
 	}
 	m.used[role] = true
-	return kprom.NewMetrics("streamscore_kafka", kprom.Subsystem(role), kprom.Registerer(m.reg))
+	// kprom unregisters its collectors when its client closes; the role is free again
+	// then, so a live job that reopens its clients after a failure keeps its metrics.
+	return []kgo.Hook{
+		kprom.NewMetrics("streamscore_kafka", kprom.Subsystem(role), kprom.Registerer(m.reg)),
+		releaseRole{m, role},
+	}
+}
+
+// releaseRole frees a role of ClientMetrics when its client closes (after kprom's own
+// OnClientClosed, which comes first in the hooks).
+type releaseRole struct {
+	m    *ClientMetrics
+	role string
+}
+
+func (r releaseRole) OnClientClosed(*kgo.Client) {
+	r.m.mu.Lock()
+	defer r.m.mu.Unlock()
+	delete(r.m.used, r.role)
 }
 
 // Validate says what to fix.
@@ -165,9 +202,49 @@ func (c *ClientConfig) opts(role string) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.WithLogger(kzap.New(c.Logger.Named("kafka").With(zap.String("client", role)), kzap.Level(kgo.LogLevelWarn))))
 	}
 	if h := c.Metrics.hook(role); h != nil {
-		opts = append(opts, kgo.WithHooks(h))
+		opts = append(opts, kgo.WithHooks(h...))
 	}
-	return opts, nil
+	return append(opts, c.retryOpts(0)...), nil
+}
+
+// retryOpts make franz-go retry a request for as long as a failover may take, instead of
+// its defaults (30s, 20 tries with a backoff growing to 5s), which end before a KRaft
+// leader move in the worst case (seen: 6s of retries against 9s). Group membership
+// requests keep franz-go's bound, the session timeout (session; 0: franz-go's 45s): a
+// member that cannot heartbeat for that long is out of the group anyway. RetryTimeout
+// does not cover fetches and produces; producing is bounded by RecordDeliveryTimeout.
+func (c *ClientConfig) retryOpts(session time.Duration) []kgo.Opt {
+	failover := c.Failover()
+	if session <= 0 {
+		session = 45 * time.Second
+	}
+	return []kgo.Opt{
+		kgo.RetryTimeoutFn(func(key int16) time.Duration {
+			switch key {
+			case (*kmsg.JoinGroupRequest)(nil).Key(), (*kmsg.SyncGroupRequest)(nil).Key(),
+				(*kmsg.HeartbeatRequest)(nil).Key(), (*kmsg.ConsumerGroupHeartbeatRequest)(nil).Key():
+				return session
+			}
+			return failover
+		}),
+		kgo.RetryBackoffFn(retryBackoff),
+		// the retry timeout is the bound, not the count: enough tries to fill it at the
+		// backoff's floor
+		kgo.RequestRetries(int(failover/retryBackoffMin) + 1),
+	}
+}
+
+const (
+	retryBackoffMin = 100 * time.Millisecond
+	retryBackoffMax = 2 * time.Second
+)
+
+// retryBackoff is the wait before try n+1 (n from 1): 100ms doubling to 2s, with up to
+// 20% jitter so that clients restarted together do not retry in step. The cap is below
+// franz-go's 5s so that a recovered cluster is noticed soon after a failover.
+func retryBackoff(n int) time.Duration {
+	d := min(retryBackoffMin<<min(max(n-1, 0), 5), retryBackoffMax)
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 func (t TLSConfig) build() (*tls.Config, error) {

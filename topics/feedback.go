@@ -2,6 +2,7 @@ package topics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -150,23 +151,23 @@ func NewFeedback(ctx context.Context, cc ClientConfig, o FeedbackOptions) (*Feed
 // start (re)creates the consumer at the start of every partition. first captures the
 // bounded end offsets.
 func (f *Feedback) start(ctx context.Context, first bool) error {
-	adm := f.adm
-	starts, err := adm.adm.ListStartOffsets(ctx, f.o.Topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	var starts, ends kadm.ListedOffsets
+	err := WithinFailover(ctx, f.cc, fmt.Sprintf("feedback topic %s: listing start offsets", f.o.Topic), func(ctx context.Context) (err error) {
+		starts, err = listed(f.adm.adm.ListStartOffsets(ctx, f.o.Topic))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("feedback topic %s: listing start offsets: %w", f.o.Topic, err)
+		return err
 	}
-	ends, err := adm.adm.ListCommittedOffsets(ctx, f.o.Topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	err = WithinFailover(ctx, f.cc, fmt.Sprintf("feedback topic %s: listing end offsets", f.o.Topic), func(ctx context.Context) (err error) {
+		ends, err = listed(f.adm.adm.ListCommittedOffsets(ctx, f.o.Topic))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("feedback topic %s: listing end offsets: %w", f.o.Topic, err)
+		return err
 	}
 	if _, ok := ends[f.o.Topic]; !ok {
-		return fmt.Errorf("feedback topic %s does not exist", f.o.Topic)
+		return fmt.Errorf("feedback topic %s: %w", f.o.Topic, ErrNoTopic)
 	}
 	if first {
 		f.parts = nil
@@ -217,6 +218,21 @@ func (f *Feedback) start(ctx context.Context, first bool) error {
 		kgo.FetchMaxPartitionBytes(256<<10), // as the input's (GroupOptions): a smaller buffered fetch
 	)...)
 	return err
+}
+
+// listed folds the partitions' errors of a listing into its error: a partition whose
+// leader is moving answers with a retriable one, which WithinFailover retries; a topic
+// the metadata does not know is ErrNoTopic, which it does not.
+func listed(l kadm.ListedOffsets, err error) (kadm.ListedOffsets, error) {
+	if err != nil {
+		return l, err
+	}
+	for t, ps := range l {
+		if o, ok := ps[-1]; ok && errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+			return l, fmt.Errorf("%s: %w", t, ErrNoTopic)
+		}
+	}
+	return l, l.Error()
 }
 
 // Partitions implements pipeline.FeedbackSource.

@@ -61,7 +61,7 @@ func NewGroupSource(cc ClientConfig, o GroupOptions) (*GroupSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	gopts, err := o.groupOpts()
+	gopts, err := o.groupOpts(&cc)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,17 @@ func NewGroupSource(cc ClientConfig, o GroupOptions) (*GroupSource, error) {
 			Help: "Records between the last fetched offset and the partition's high watermark.",
 		}, []string{"topic", "partition"})
 		if err := o.Registry.Register(s.lag); err != nil {
-			return nil, fmt.Errorf("registering lag metric: %w", err)
+			// a live job reopens its source after a failure: the gauge of the source
+			// before is the one to keep setting
+			var are prometheus.AlreadyRegisteredError
+			prev, ok := s.lag, false
+			if errors.As(err, &are) {
+				prev, ok = are.ExistingCollector.(*prometheus.GaugeVec)
+			}
+			if !ok {
+				return nil, fmt.Errorf("registering lag metric: %w", err)
+			}
+			s.lag = prev
 		}
 	}
 	opts = append(opts,
@@ -95,8 +105,9 @@ func NewGroupSource(cc ClientConfig, o GroupOptions) (*GroupSource, error) {
 
 // groupOpts fills in defaults and returns the options every group consumer of streamscore
 // shares (at-least-once and exactly-once alike): group and topics, cooperative-sticky
-// balancing, read_committed, the start of a new group, fetch sizes and membership.
-func (o *GroupOptions) groupOpts() ([]kgo.Opt, error) {
+// balancing, read_committed, the start of a new group, fetch sizes and membership, and
+// cc's request retries with the group's session timeout.
+func (o *GroupOptions) groupOpts(cc *ClientConfig) ([]kgo.Opt, error) {
 	if o.Group == "" {
 		return nil, errors.New("consumer group: no group id")
 	}
@@ -137,6 +148,7 @@ func (o *GroupOptions) groupOpts() ([]kgo.Opt, error) {
 	if o.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(o.InstanceID))
 	}
+	opts = append(opts, cc.retryOpts(o.SessionTimeout)...)
 	return append(opts, o.extra...), nil
 }
 

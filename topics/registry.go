@@ -68,8 +68,8 @@ func OpenRegistry(ctx context.Context, cc ClientConfig, o RegistryOptions) (*Reg
 		return nil, fmt.Errorf("opening model registry: %w", err)
 	}
 	if n != 1 {
-		return nil, fmt.Errorf("opening model registry: topic %s has %d partitions; the registry needs exactly one "+
-			"so that offsets order every activation: delete it or name another topic", o.Topic, n)
+		return nil, permanent{fmt.Errorf("opening model registry: topic %s has %d partitions; the registry needs exactly one "+
+			"so that offsets order every activation: delete it or name another topic", o.Topic, n)}
 	}
 	opts, err := cc.opts("registry")
 	if err != nil {

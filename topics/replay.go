@@ -56,24 +56,24 @@ func NewReplay(ctx context.Context, cc ClientConfig, o ReplayOptions) (*Replay, 
 	}
 	defer adm.Close()
 	// The end is the last stable offset: what a read_committed consumer can reach now.
-	ends, err := adm.adm.ListCommittedOffsets(ctx, o.Topics...)
+	var ends, starts kadm.ListedOffsets
+	err = WithinFailover(ctx, cc, "replay: listing end offsets", func(ctx context.Context) (err error) {
+		ends, err = listed(adm.adm.ListCommittedOffsets(ctx, o.Topics...))
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("replay: listing end offsets: %w", err)
+		return nil, err
 	}
-	var starts kadm.ListedOffsets
-	if o.From.IsZero() {
-		starts, err = adm.adm.ListStartOffsets(ctx, o.Topics...)
-	} else {
-		starts, err = adm.adm.ListOffsetsAfterMilli(ctx, o.From.UnixMilli(), o.Topics...)
-	}
+	err = WithinFailover(ctx, cc, "replay: listing start offsets", func(ctx context.Context) (err error) {
+		if o.From.IsZero() {
+			starts, err = listed(adm.adm.ListStartOffsets(ctx, o.Topics...))
+		} else {
+			starts, err = listed(adm.adm.ListOffsetsAfterMilli(ctx, o.From.UnixMilli(), o.Topics...))
+		}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("replay: listing start offsets: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("replay: end offsets: %w", err)
-	}
-	if err := starts.Error(); err != nil {
-		return nil, fmt.Errorf("replay: start offsets: %w", err)
+		return nil, err
 	}
 	r := &Replay{max: o.MaxPollRecords, end: map[string]map[int32]int64{}}
 	consume := map[string]map[int32]kgo.Offset{}

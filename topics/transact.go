@@ -57,7 +57,7 @@ func NewTransactSession(cc ClientConfig, o TransactOptions) (*TransactSession, e
 	if err != nil {
 		return nil, err
 	}
-	gopts, err := o.groupOpts()
+	gopts, err := o.groupOpts(&cc)
 	if err != nil {
 		return nil, fmt.Errorf("exactly-once: %w", err)
 	}

@@ -155,6 +155,7 @@ func Default() Config {
 	var c Config
 	c.Kafka.Brokers = []string{"127.0.0.1:9092"}
 	c.Kafka.ClientID = "streamscore"
+	c.Kafka.FailoverTimeout = topics.DefaultFailoverTimeout
 	c.Group = "streamscore"
 	c.Topics = TopicsConfig{
 		Input: []string{"transactions"}, Labels: "transactions.labels", Predictions: "predictions",

@@ -26,6 +26,8 @@ func str(dst func(c *Config) *string) func(*Config, string) error {
 
 var envVars = []EnvVar{
 	{"STREAMSCORE_BROKERS", "kafka.brokers", "comma-separated host:port list", func(c *Config, v string) error { c.Kafka.Brokers = SplitList(v); return nil }},
+	{"STREAMSCORE_KAFKA_FAILOVER_TIMEOUT", "kafka.failover_timeout", "how long a broker failure is waited out before giving up, e.g. 60s",
+		func(c *Config, v string) error { return parseDur(&c.Kafka.FailoverTimeout, v) }},
 	{"STREAMSCORE_GROUP", "group", "consumer group id", str(func(c *Config) *string { return &c.Group })},
 	{"STREAMSCORE_DELIVERY", "delivery", "at-least-once or exactly-once", str(func(c *Config) *string { return &c.Delivery })},
 	{"STREAMSCORE_TRANSACTIONAL_ID", "transactional_id", "transactional id (exactly-once)", str(func(c *Config) *string { return &c.TransactionalID })},

@@ -67,6 +67,8 @@ func knobs() []knob {
 		{"kafka.sasl.password", "p", "STREAMSCORE_SASL_PASSWORD", "p", func(_ *testing.T, c *Compiled) any { return c.Kafka.SASL.Password }, "p"},
 		{"kafka.sasl.password_file", knobPasswordFile, "STREAMSCORE_SASL_PASSWORD_FILE", knobPasswordFile,
 			func(_ *testing.T, c *Compiled) any { return c.Kafka.SASL.Password }, "from-a-file"},
+		{"kafka.failover_timeout", "95s", "STREAMSCORE_KAFKA_FAILOVER_TIMEOUT", "95s",
+			func(_ *testing.T, c *Compiled) any { return c.Kafka.Failover() }, 95 * time.Second},
 		{"group", "g2", "STREAMSCORE_GROUP", "g2", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).Group }, "g2"},
 		{"topics.input", []string{"a", "b"}, "STREAMSCORE_INPUT_TOPICS", "a,b", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).Topics }, []string{"a", "b"}},
 		{"topics.labels", "lab", "", "", func(_ *testing.T, c *Compiled) any { return c.FeedbackOptions(true).Topic }, "lab"},
@@ -376,11 +378,12 @@ func TestValidateSaysWhatToFix(t *testing.T) {
 	c.Batch.TargetUtilisation = 3
 	c.Producer.Compression = "brotli"
 	c.Model.Path = ""
+	c.Kafka.FailoverTimeout = 0
 	_, err = c.Validate(Needs{Kafka: true, Model: true})
 	if err == nil {
 		t.Fatal("an invalid config validated")
 	}
-	for _, want := range []string{"topics.input", "delivery \"twice\"", "threshold 2", "target_utilisation", "producer.compression \"brotli\"", "model.path: point it at the .onnx file"} {
+	for _, want := range []string{"topics.input", "delivery \"twice\"", "threshold 2", "target_utilisation", "producer.compression \"brotli\"", "model.path: point it at the .onnx file", "kafka.failover_timeout 0s: want a duration above 0"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}

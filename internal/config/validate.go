@@ -11,6 +11,7 @@ import (
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/pipeline/drift"
 	"github.com/streamscore/streamscore/scorer"
+	"github.com/streamscore/streamscore/topics"
 )
 
 // Needs says what a command will use, and so what must be valid: a command that reads
@@ -49,6 +50,7 @@ func (c *Config) Validate(needs Needs) (*Compiled, error) {
 		p.err(c.Kafka.Validate())
 	}
 	c.checkTopics(&p)
+	c.checkFailover(&p)
 	if needs.Model {
 		c.checkModelFile(&p)
 	}
@@ -103,6 +105,15 @@ func (c *Config) checkTopics(p *problems) {
 	case "", "lz4", "snappy", "zstd", "gzip", "none":
 	default:
 		p.add("producer.compression %q: want lz4, snappy, zstd, gzip or none", c.Producer.Compression)
+	}
+}
+
+// checkFailover: kafka.failover_timeout bounds every wait for a broker failure (requests,
+// start-up steps, restarts of the live job); 0 or less would turn each fault into an exit.
+func (c *Config) checkFailover(p *problems) {
+	if c.Kafka.FailoverTimeout <= 0 {
+		p.add("kafka.failover_timeout %v: want a duration above 0, well above the brokers' failover "+
+			"(broker.session.timeout.ms, 9s on KRaft, plus a metadata refresh), e.g. %v", c.Kafka.FailoverTimeout, topics.DefaultFailoverTimeout)
 	}
 }
 

@@ -20,23 +20,24 @@ type api struct {
 	prod  *topics.Producer
 }
 
-// newAPI builds the API of op when http.address is set (nil otherwise). joined says
-// whether the job's group source is in its group.
-func newAPI(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, op *pipeline.Operator, src pipeline.Source, d LiveDeps) (*api, error) {
+// newAPI builds the API of op when http.address is set (nil otherwise). ready says
+// whether the job can score now (its group source in its group, its operator scoring);
+// op and ready follow the operator that runs now, across restarts.
+func newAPI(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, op httpapi.Scorer, ready func() bool, d LiveDeps) (*api, error) {
 	o, ok := c.HTTPOptions()
 	if !ok {
 		return nil, nil
-	}
-	joined := func() bool { return true }
-	if j, ok := src.(interface{ Joined() bool }); ok {
-		joined = j.Joined
 	}
 	a := &api{}
 	var err error
 	// The tail starts at the predictions topic's end offsets now, before any event of the
 	// API can be produced, so it sees every prediction it may be asked for.
-	if a.tail, err = topics.NewTail(ctx, kc, c.Topics.Predictions); err != nil {
-		return nil, fmt.Errorf("http api: %w", err)
+	err = topics.WithinFailover(ctx, kc, "http api: reading the end of "+c.Topics.Predictions, func(ctx context.Context) (err error) {
+		a.tail, err = topics.NewTail(ctx, kc, c.Topics.Predictions)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if a.prod, err = topics.NewProducer(kc, c.ProducerOptions()); err != nil {
 		a.close()
@@ -45,7 +46,7 @@ func newAPI(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, op 
 	a.preds = httpapi.NewPredictions(a.tail)
 	a.srv, err = httpapi.New(o, httpapi.Deps{
 		Scorer: op, InputName: c.Model.Input, OutputName: c.Model.Output,
-		Ready: func() bool { return joined() && op.Scoring() },
+		Ready: ready,
 		Events: &httpapi.Events{
 			Check: pipeline.NewEventCheck(c.Schema, c.Features), Topic: c.Topics.Input[0],
 			Producer: a.prod, Predictions: a.preds,

@@ -8,6 +8,7 @@ package drivers
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,14 +30,42 @@ type LiveDeps struct {
 // Live is one wired live-scoring job: a consumer-group source and a producer sink (or one
 // transactional session that is both) around the operator. Create it with NewLive and
 // call Run exactly once; Run closes the source, the sink and the model when it returns.
-// Its methods other than Run are safe for concurrent use.
+// When the operator stops on a transient failure (a broker down, a write that timed
+// out), Run reopens the source and sink and starts a new operator from the committed
+// offsets (supervise.go), for up to kafka.failover_timeout without progress. Its methods
+// other than Run are safe for concurrent use.
 type Live struct {
-	op     *pipeline.Operator
+	c      *config.Compiled
+	kc     topics.ClientConfig
+	reg    prometheus.Registerer
+	log    *zap.Logger
+	oc     pipeline.Config // every operator's: metrics and models are shared by all of them
 	model  *scorer.Model
 	follow *follower // nil: registry off
 	api    *api      // nil: http.address unset
 	stats  *pipeline.Stats
+	sup    supervisor
+	cur    atomic.Pointer[attempt] // the operator running now (or last)
+	closer []func()                // after the last attempt: the model, the follower, the API
+}
+
+// attempt is one operator with its source, sink and state sources; a restart replaces it.
+type attempt struct {
+	op     *pipeline.Operator
+	src    pipeline.Source
 	closer []func()
+}
+
+// Run implements runner.
+func (a *attempt) Run(ctx context.Context) error { return a.op.Run(ctx) }
+
+// Close implements runner: the source first (leaving the group runs the revoke handler,
+// which finds nothing left to commit), then the sink, then the state sources.
+func (a *attempt) Close() {
+	for _, f := range a.closer {
+		f()
+	}
+	a.closer = nil
 }
 
 // NewLive checks the brokers and topics (creating missing output topics when
@@ -53,7 +82,12 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 	}
 	kc := c.Kafka
 	kc.Logger = d.Logger
+	// collectors are registered once per Live and shared by every operator it starts
 	kc.Metrics = topics.NewClientMetrics(d.Registry)
+	restarts, err := newRestartsCounter(d.Registry)
+	if err != nil {
+		return nil, err
+	}
 	if err := EnsureTopics(ctx, c, kc); err != nil {
 		return nil, err
 	}
@@ -61,36 +95,32 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 	if err != nil {
 		return nil, err
 	}
-	l := &Live{model: model, stats: d.Stats, closer: []func(){func() { model.Close() }}}
-	src, sink, err := l.openSourceAndSink(c, kc, d.Registry)
-	if err != nil {
-		l.close()
-		return nil, err
+	l := &Live{c: c, kc: kc, reg: d.Registry, log: d.Logger, model: model, stats: d.Stats, closer: []func(){func() { model.Close() }}}
+	l.sup = supervisor{
+		failover: kc.Failover(), log: d.Logger, restarts: restarts, backoff: restartBackoff, now: time.Now,
+		progress: func() int64 { return d.Stats.Done.Load() },
 	}
-	oc := c.Operator(model)
-	oc.Metrics = pipeline.NewMetrics(d.Registry)
-	oc.Stats = d.Stats
-	oc.Logger = d.Logger
-	oc.MeasureLatency = true
-	closeState, err := stateSources(ctx, c, kc, &oc, false)
-	if err != nil {
-		l.close()
-		return nil, err
-	}
-	l.closer = append(l.closer, closeState)
+	l.oc = c.Operator(model)
+	l.oc.Metrics = pipeline.NewMetrics(d.Registry)
+	l.oc.Stats = d.Stats
+	l.oc.Logger = d.Logger
+	l.oc.MeasureLatency = true
 	if l.follow, err = followRegistry(ctx, c, kc, model, d.Registry, d.Logger); err != nil {
 		l.close()
 		return nil, err
 	}
 	if l.follow != nil {
-		l.follow.wire(&oc)
+		l.follow.wire(&l.oc)
 		l.closer = append(l.closer, l.follow.close)
 	}
-	if l.op, err = pipeline.New(oc, src, sink); err != nil {
+	first, err := l.open(ctx)
+	if err != nil {
 		l.close()
 		return nil, err
 	}
-	if l.api, err = newAPI(ctx, c, kc, l.op, src, d); err != nil {
+	l.cur.Store(first)
+	if l.api, err = newAPI(ctx, c, kc, l, l.ready, d); err != nil {
+		first.Close()
 		l.close()
 		return nil, err
 	}
@@ -100,34 +130,74 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 	return l, nil
 }
 
+// open builds an operator with a new source and sink and new state sources.
+func (l *Live) open(ctx context.Context) (*attempt, error) {
+	a := &attempt{}
+	src, sink, err := l.openSourceAndSink(a)
+	if err != nil {
+		return nil, err
+	}
+	a.src = src
+	oc := l.oc
+	closeState, err := stateSources(ctx, l.c, l.kc, &oc, false)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.closer = append(a.closer, closeState)
+	if a.op, err = pipeline.New(oc, src, sink); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
 // openSourceAndSink opens the group source and the producer, or for exactly-once the
-// transactional session that is both, and puts their Close first in l.closer.
-func (l *Live) openSourceAndSink(c *config.Compiled, kc topics.ClientConfig, reg prometheus.Registerer) (pipeline.Source, pipeline.Sink, error) {
-	if c.ExactlyOnce() {
-		to, err := c.TransactOptions(reg)
+// transactional session that is both, and puts their Close first in a.closer.
+func (l *Live) openSourceAndSink(a *attempt) (pipeline.Source, pipeline.Sink, error) {
+	if l.c.ExactlyOnce() {
+		to, err := l.c.TransactOptions(l.reg)
 		if err != nil {
 			return nil, nil, err
 		}
-		ts, err := topics.NewTransactSession(kc, to)
+		ts, err := topics.NewTransactSession(l.kc, to)
 		if err != nil {
 			return nil, nil, err
 		}
-		l.closer = append([]func(){ts.Close}, l.closer...)
+		a.closer = append(a.closer, ts.Close)
 		return ts, ts, nil
 	}
-	gs, err := topics.NewGroupSource(kc, c.GroupOptions(reg))
+	gs, err := topics.NewGroupSource(l.kc, l.c.GroupOptions(l.reg))
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := topics.NewProducer(kc, c.ProducerOptions())
+	p, err := topics.NewProducer(l.kc, l.c.ProducerOptions())
 	if err != nil {
 		gs.Close()
 		return nil, nil, err
 	}
-	// the source closes first: leaving the group runs the revoke handler, which finds
-	// nothing left to commit; then the producer, then the model
-	l.closer = append([]func(){gs.Close, p.Close}, l.closer...)
+	a.closer = append(a.closer, gs.Close, p.Close)
 	return gs, p, nil
+}
+
+// Infer implements httpapi.Scorer on the operator running now.
+func (l *Live) Infer(ctx context.Context, features []float32, n int) (pipeline.InferResult, error) {
+	return l.cur.Load().op.Infer(ctx, features, n)
+}
+
+// Live implements httpapi.Scorer: the version that scores the next batch.
+func (l *Live) Live() pipeline.Scorer { return l.cur.Load().op.Live() }
+
+// NumFeatures implements httpapi.Scorer.
+func (l *Live) NumFeatures() int { return l.cur.Load().op.NumFeatures() }
+
+// ready says whether the operator running now is in its group and scoring.
+func (l *Live) ready() bool {
+	a := l.cur.Load()
+	if j, ok := a.src.(interface{ Joined() bool }); ok && !j.Joined() {
+		return false
+	}
+	return a.op.Scoring()
 }
 
 // Model is the live version the job scores with now.
@@ -151,17 +221,30 @@ func (l *Live) APIAddr() string {
 func (l *Live) Stats() *pipeline.Stats { return l.stats }
 
 // Run scores until ctx is canceled (then drains, commits and returns nil) or a fatal
-// error (an output that could not be written; nothing past it is committed). It closes
-// the job's clients and model before it returns.
+// error: a permanent one (an output that can never be written; nothing past it is
+// committed), or transient failures that kafka.failover_timeout passed without progress.
+// It closes the job's clients and model before it returns.
 func (l *Live) Run(ctx context.Context) error {
-	var err error
+	defer l.close()
 	if l.api != nil {
-		err = l.api.run(ctx, l.op.Run)
-	} else {
-		err = l.op.Run(ctx)
+		return l.api.run(ctx, l.supervise)
 	}
-	l.close()
-	return err
+	return l.supervise(ctx)
+}
+
+// supervise runs the first operator and every one that replaces it after a failure.
+func (l *Live) supervise(ctx context.Context) error {
+	return l.sup.run(ctx, l.cur.Load(), l.reopen)
+}
+
+// reopen opens a new operator with new clients and makes it the one the API reaches.
+func (l *Live) reopen(ctx context.Context) (runner, error) {
+	a, err := l.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.cur.Store(a)
+	return a, nil
 }
 
 func (l *Live) close() {
@@ -171,24 +254,29 @@ func (l *Live) close() {
 }
 
 // EnsureTopics checks the input topics exist and creates missing output topics when
-// topics.create is on.
+// topics.create is on. A broker that cannot answer yet is waited for, up to
+// kafka.failover_timeout.
 func EnsureTopics(ctx context.Context, c *config.Compiled, kc topics.ClientConfig) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	adm, err := topics.NewAdmin(kc)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	parts, err := adm.Partitions(ctx, c.Topics.Input...)
+	var parts map[string]int32
+	err = topics.WithinFailover(ctx, kc, fmt.Sprintf("input topics at %v", kc.Brokers), func(ctx context.Context) (err error) {
+		parts, err = adm.Partitions(ctx, c.Topics.Input...)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("input topics at %v: %w", kc.Brokers, err)
+		return err
 	}
 	replication, specs := c.OutputTopics(parts[c.Topics.Input[0]])
 	if len(specs) == 0 {
 		return nil
 	}
-	return adm.EnsureTopics(ctx, replication, specs...)
+	return topics.WithinFailover(ctx, kc, "creating the output topics", func(ctx context.Context) error {
+		return adm.EnsureTopics(ctx, replication, specs...)
+	})
 }
 
 // stateSources wires what window features read: the input partitions' history, and the

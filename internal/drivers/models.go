@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -18,10 +17,6 @@ import (
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
-
-// registryFollowTimeout bounds how long a starting instance waits to have read the
-// activation log before it scores.
-const registryFollowTimeout = time.Minute
 
 // follower is a live job's view of the model registry: the versions it scores with, and
 // the goroutine that applies activations to them.
@@ -40,7 +35,11 @@ func followRegistry(ctx context.Context, c *config.Compiled, kc topics.ClientCon
 		return nil, nil
 	}
 	kc.Metrics = nil // the registry's client is not the job's consumer or producer
-	r, err := topics.OpenRegistry(ctx, kc, ro)
+	var r *topics.Registry
+	err := topics.WithinFailover(ctx, kc, "opening the model registry", func(ctx context.Context) (err error) {
+		r, err = topics.OpenRegistry(ctx, kc, ro)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (or set registry.enabled: false to score with model.path only)", err)
 	}
@@ -62,13 +61,18 @@ func followRegistry(ctx context.Context, c *config.Compiled, kc topics.ClientCon
 		}
 	}()
 	f := &follower{live: live, reg: r, stop: func() { cancel(); wg.Wait() }}
-	wait, cancelWait := context.WithTimeout(ctx, registryFollowTimeout)
+	// how long a starting instance waits to have read the activation log before it
+	// scores: the follower retries its reads, so this outlasts a failover
+	wait, cancelWait := context.WithTimeout(ctx, kc.Failover())
 	defer cancelWait()
 	select {
 	case <-ready:
 		return f, nil
 	case <-wait.Done():
 		f.close()
+		if ctx.Err() == nil {
+			return nil, fmt.Errorf("reading the activation log of %s: gave up after %v (kafka.failover_timeout): %w", r.Topic(), kc.Failover(), wait.Err())
+		}
 		return nil, fmt.Errorf("reading the activation log of %s: %w", r.Topic(), wait.Err())
 	}
 }
@@ -98,7 +102,11 @@ func replayModels(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 		return nil, fallback.Version(), func() {}, nil
 	}
 	kc.Metrics = nil
-	r, err := topics.OpenRegistry(ctx, kc, ro)
+	var r *topics.Registry
+	err := topics.WithinFailover(ctx, kc, "opening the model registry", func(ctx context.Context) (err error) {
+		r, err = topics.OpenRegistry(ctx, kc, ro)
+		return err
+	})
 	if err != nil {
 		return nil, "", nil, err
 	}
