@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// MetricsOptions is what the metrics server of `run` serves (drivers.ServeMetrics).
+// MetricsOptions is what the metrics server of `run` serves (drivers.MetricsServer).
 type MetricsOptions struct {
 	// Address to listen on; empty: no server.
 	Address string
@@ -13,7 +13,7 @@ type MetricsOptions struct {
 	PProf bool
 }
 
-// MetricsOptions is metrics.* for drivers.ServeMetrics.
+// MetricsOptions is metrics.* for drivers.MetricsServer.
 func (c *Compiled) MetricsOptions() MetricsOptions {
 	return MetricsOptions{Address: c.Metrics.Address, PProf: c.Metrics.PProf}
 }

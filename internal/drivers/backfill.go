@@ -27,7 +27,7 @@ type BackfillOptions struct {
 	Model string
 	// Registry gets the operator's metrics (nil: a private registry).
 	Registry prometheus.Registerer
-	// Group, when set, makes this process one of a distributed backfill job (dbackfill.go):
+	// Group, when set, makes this process one of a distributed backfill job (distbackfill.go):
 	// the processes started with the same Group share the partitions of one replay.
 	Group string
 	// Instance names this process in the job (static membership, transactional id); empty:

@@ -11,18 +11,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/topics"
 )
 
 // transient reports whether the operator stopped on an error that reopening its source
-// and sink may cure: a broker down or moving, a write that timed out. Until the operator
-// reports failed writes as typed errors with a transient flag (record.WriteError, branch
-// h-produce), every error but a cancellation and one that topics knows to be permanent
-// (authorization, configuration, a missing topic) counts as transient; the supervisor's
-// bound, kafka.failover_timeout, turns one that is not into an exit after all.
+// and sink may cure: a broker down or moving, a write that timed out, a producer fenced
+// after a rebalance. A failed write says so itself (record.WriteError, classified in
+// topics); any other error but a cancellation and one that topics knows to be permanent
+// (authorization, configuration, a missing topic) counts as transient, and the
+// supervisor's bound, kafka.failover_timeout, turns one that never clears into an exit.
 func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	if we, ok := errors.AsType[*record.WriteError](err); ok {
+		return we.Transient
 	}
 	return !topics.Permanent(err)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -365,5 +366,26 @@ func TestLiveReopensItsClients(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(l.sup.restarts.WithLabelValues("connection")); n != 1 {
 		t.Fatalf("streamscore_operator_restarts_total{cause=connection} = %v, want 1", n)
+	}
+}
+
+// TestTransientFollowsTheWriteClass: a failed write's own class decides (topics classified
+// it where the Kafka error is known); other errors are transient unless topics knows them
+// to be permanent, and a cancellation is never restarted.
+func TestTransientFollowsTheWriteClass(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"fenced producer", fmt.Errorf("writing to p for t/0@1: %w", &record.WriteError{Topic: "p", Transient: true, Err: errors.New("PRODUCER_FENCED")}), true},
+		{"record too large", fmt.Errorf("writing to p for t/0@1: %w", &record.WriteError{Topic: "p", Fix: "raise max.message.bytes", Err: errors.New("MESSAGE_TOO_LARGE")}), false},
+		{"refused connection", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{"missing topic", fmt.Errorf("reading: %w", topics.ErrNoTopic), false},
+		{"canceled", fmt.Errorf("fetching: %w", context.Canceled), false},
+	} {
+		if got := transient(tc.err); got != tc.want {
+			t.Errorf("%s: transient = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
