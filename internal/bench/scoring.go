@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/internal/config"
-	"github.com/streamscore/streamscore/internal/models"
+	"github.com/streamscore/streamscore/internal/lifecycle"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
@@ -74,7 +74,7 @@ func scoringInputs(cc *config.Compiled, f int) ([]float32, error) {
 // goldenFeatures reads the feature vectors of f values out of a golden.jsonl file; a
 // missing or malformed file gives none, and the bench scores synthetic rows instead.
 func goldenFeatures(path string, f int) [][]float32 {
-	flat, err := models.GoldenRows(path, f)
+	flat, err := lifecycle.GoldenRows(path, f)
 	if err != nil {
 		return nil
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/streamscore/streamscore/internal/models"
+	"github.com/streamscore/streamscore/internal/lifecycle"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
@@ -181,9 +181,9 @@ func (c *Compiled) RegistryOptions() (o topics.RegistryOptions, ok bool) {
 
 // LiveModels is how an instance follows the registry for model.name: the feature width,
 // how versions load here (model.*), and model.max_bytes.
-func (c *Compiled) LiveModels(fallback *scorer.Model) models.LiveOptions {
+func (c *Compiled) LiveModels(fallback *scorer.Model) lifecycle.LiveOptions {
 	o := c.ModelOptions()
-	return models.LiveOptions{
+	return lifecycle.LiveOptions{
 		Name: fallback.Name(), Width: c.Features.Len(), Model: o, MaxBytes: c.Model.MaxBytes, Fallback: fallback,
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
-	"github.com/streamscore/streamscore/internal/models"
+	"github.com/streamscore/streamscore/internal/lifecycle"
 	"github.com/streamscore/streamscore/internal/onnxtest"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/pipeline"
@@ -140,13 +140,13 @@ func TestIntegrationModelLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden, err := models.GoldenRows("../../testdata/model/golden.jsonl", cc.Features.Len())
+	golden, err := lifecycle.GoldenRows("../../testdata/model/golden.jsonl", cc.Features.Len())
 	if err != nil {
 		t.Fatal(err)
 	}
 	push := func(raw []byte) string {
 		t.Helper()
-		meta, err := models.Push(ctx, reg, raw, models.PushOptions{Name: cc.Model.Name, Width: cc.Features.Len(), Golden: golden, By: "test"})
+		meta, err := lifecycle.Push(ctx, reg, raw, lifecycle.PushOptions{Name: cc.Model.Name, Width: cc.Features.Len(), Golden: golden, By: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestIntegrationModelLifecycle(t *testing.T) {
 	applied := []string{base}
 	activate := func(version string) {
 		t.Helper()
-		act, err := models.Activate(ctx, reg, cc.Model.Name, version, topics.RoleLive, "test")
+		act, err := lifecycle.Activate(ctx, reg, cc.Model.Name, version, topics.RoleLive, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestIntegrationModelLifecycle(t *testing.T) {
 	}
 	rollback := func() {
 		t.Helper()
-		act, err := models.Rollback(ctx, reg, cc.Model.Name, "test")
+		act, err := lifecycle.Rollback(ctx, reg, cc.Model.Name, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +197,7 @@ func TestIntegrationModelLifecycle(t *testing.T) {
 	}
 	activate(v1)
 	activate(v2)
-	if _, err := models.Activate(ctx, reg, cc.Model.Name, shadowV, topics.RoleShadow, "test"); err != nil {
+	if _, err := lifecycle.Activate(ctx, reg, cc.Model.Name, shadowV, topics.RoleShadow, "test"); err != nil {
 		t.Fatal(err)
 	}
 	waitVersion(t, a.reg, "shadow", shadowV)
@@ -207,15 +207,15 @@ func TestIntegrationModelLifecycle(t *testing.T) {
 	// Bad models and an unknown version are refused on the way; nothing reaches the instances.
 	for what, raw := range map[string][]byte{"corrupt": onnxtest.Corrupt(), "wrong width": onnxtest.Logistic(14, make([]float32, 14), 0),
 		"NaN": onnxtest.NaNOutput(15), "batch-dependent": onnxtest.BatchDependent(15)} {
-		if _, err := models.Push(ctx, reg, raw, models.PushOptions{Name: cc.Model.Name, Width: 15, Golden: golden}); err == nil {
+		if _, err := lifecycle.Push(ctx, reg, raw, lifecycle.PushOptions{Name: cc.Model.Name, Width: 15, Golden: golden}); err == nil {
 			t.Fatalf("a %s model was pushed", what)
 		}
 	}
-	if _, err := models.Activate(ctx, reg, cc.Model.Name, "ffffffff", topics.RoleLive, "test"); err == nil {
+	if _, err := lifecycle.Activate(ctx, reg, cc.Model.Name, "ffffffff", topics.RoleLive, "test"); err == nil {
 		t.Fatal("an unknown version was activated")
 	}
 	activate(big) // B refuses it and keeps v2
-	if _, err := models.Activate(ctx, reg, cc.Model.Name, "", topics.RoleShadowOff, "test"); err != nil {
+	if _, err := lifecycle.Activate(ctx, reg, cc.Model.Name, "", topics.RoleShadowOff, "test"); err != nil {
 		t.Fatal(err)
 	}
 	activate(v1)

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamscore/streamscore/internal/config"
-	"github.com/streamscore/streamscore/internal/models"
+	"github.com/streamscore/streamscore/internal/lifecycle"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/pipeline/drift"
 	"github.com/streamscore/streamscore/scorer"
@@ -21,7 +21,7 @@ import (
 // follower is a live job's view of the model registry: the versions it scores with, and
 // the goroutine that applies activations to them.
 type follower struct {
-	live *models.Live
+	live *lifecycle.Live
 	reg  *topics.Registry
 	stop func() // ends the goroutine and waits for it
 }
@@ -45,7 +45,7 @@ func followRegistry(ctx context.Context, c *config.Compiled, kc topics.ClientCon
 	}
 	lo := c.LiveModels(fallback)
 	lo.Registry, lo.Logger = reg, log
-	live, err := models.NewLive(r, lo)
+	live, err := lifecycle.NewLive(r, lo)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -89,7 +89,7 @@ func (f *follower) close() {
 func (f *follower) wire(oc *pipeline.Config) {
 	oc.Models = f.live
 	withManifestReferences(oc.Drift, f.live)
-	oc.Marks = &pipeline.Marks{Topic: f.reg.Topic(), Encode: models.MarkEncoder}
+	oc.Marks = &pipeline.Marks{Topic: f.reg.Topic(), Encode: lifecycle.MarkEncoder}
 }
 
 // replayModels chooses the versions of a backfill: whatIf (NAME@VERSION) for every event;
@@ -119,7 +119,7 @@ func replayModels(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 	if err != nil {
 		return nil, "", nil, err
 	}
-	h, err := models.NewHistory(ctx, r, marks, c.Topics.Input, lo)
+	h, err := lifecycle.NewHistory(ctx, r, marks, c.Topics.Input, lo)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -132,7 +132,7 @@ func replayModels(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 }
 
 // whatIfModel loads NAME@VERSION to score every event of a replay with.
-func whatIfModel(ctx context.Context, r *topics.Registry, lo models.LiveOptions, spec string) (pipeline.Models, string, func(), error) {
+func whatIfModel(ctx context.Context, r *topics.Registry, lo lifecycle.LiveOptions, spec string) (pipeline.Models, string, func(), error) {
 	name, version, ok := strings.Cut(spec, "@")
 	if !ok || name == "" || version == "" {
 		return nil, "", nil, fmt.Errorf("--model %q: want NAME@VERSION, e.g. %s@3f2a9c1e", spec, lo.Name)
@@ -140,11 +140,11 @@ func whatIfModel(ctx context.Context, r *topics.Registry, lo models.LiveOptions,
 	if name != lo.Name {
 		return nil, "", nil, fmt.Errorf("--model %q: the config scores model %s; a what-if replays one of its versions", spec, lo.Name)
 	}
-	full, err := models.Resolve(ctx, r, name, version)
+	full, err := lifecycle.Resolve(ctx, r, name, version)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("--model: %w", err)
 	}
-	m, ref, err := models.Load(ctx, r, full, lo)
+	m, ref, err := lifecycle.Load(ctx, r, full, lo)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("--model %s: %w", spec, err)
 	}

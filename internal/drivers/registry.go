@@ -6,12 +6,12 @@ import (
 	"io"
 
 	"github.com/streamscore/streamscore/internal/config"
-	"github.com/streamscore/streamscore/internal/models"
+	"github.com/streamscore/streamscore/internal/lifecycle"
 	"github.com/streamscore/streamscore/topics"
 )
 
 // ModelRegistry is the model registry on Kafka as `streamscore model` works on it: push,
-// activate, roll back, list. Every change is signed by models.CurrentUser. Not safe for
+// activate, roll back, list. Every change is signed by lifecycle.CurrentUser. Not safe for
 // concurrent use; Close releases its client.
 type ModelRegistry struct {
 	cc *config.Compiled
@@ -41,19 +41,19 @@ func (r *ModelRegistry) Topic() string { return r.st.Topic() }
 type PushModelOptions struct {
 	// Name is the model's name (default: model.name of the config).
 	Name string
-	// Golden and Reference are files as models.BundleOptions reads them.
+	// Golden and Reference are files as lifecycle.BundleOptions reads them.
 	Golden, Reference string
 }
 
 // Push validates the model file at path against the config's feature spec and model
-// options and stores it with its golden rows and drift reference (models.PushBundle).
+// options and stores it with its golden rows and drift reference (lifecycle.PushBundle).
 func (r *ModelRegistry) Push(ctx context.Context, path string, o PushModelOptions) (topics.ModelMeta, error) {
 	name := o.Name
 	if name == "" {
 		name = r.cc.Model.Name
 	}
-	return models.PushBundle(ctx, r.st, path, models.BundleOptions{
-		PushOptions: models.PushOptions{Name: name, Width: r.cc.Features.Len(), By: models.CurrentUser(), Model: r.cc.ModelOptions()},
+	return lifecycle.PushBundle(ctx, r.st, path, lifecycle.BundleOptions{
+		PushOptions: lifecycle.PushOptions{Name: name, Width: r.cc.Features.Len(), By: lifecycle.CurrentUser(), Model: r.cc.ModelOptions()},
 		Golden:      o.Golden, Reference: o.Reference, Features: r.cc.Features.Names(),
 	})
 }
@@ -84,20 +84,20 @@ func (r *ModelRegistry) Activate(ctx context.Context, name, version string, as A
 	default:
 		return topics.Activation{}, fmt.Errorf("activating %s@%s: unknown activation %d", name, version, as)
 	}
-	return models.Activate(ctx, r.st, name, version, role, models.CurrentUser())
+	return lifecycle.Activate(ctx, r.st, name, version, role, lifecycle.CurrentUser())
 }
 
 // Rollback makes the previous live version of name live again.
 func (r *ModelRegistry) Rollback(ctx context.Context, name string) (topics.Activation, error) {
-	return models.Rollback(ctx, r.st, name, models.CurrentUser())
+	return lifecycle.Rollback(ctx, r.st, name, lifecycle.CurrentUser())
 }
 
 // PrintList writes the stored versions, their roles and their activations to w
-// (models.PrintList).
+// (lifecycle.PrintList).
 func (r *ModelRegistry) PrintList(ctx context.Context, w io.Writer) error {
-	entries, err := models.List(ctx, r.st)
+	entries, err := lifecycle.List(ctx, r.st)
 	if err != nil {
 		return err
 	}
-	return models.PrintList(w, entries)
+	return lifecycle.PrintList(w, entries)
 }

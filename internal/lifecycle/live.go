@@ -1,4 +1,4 @@
-package models
+package lifecycle
 
 import (
 	"context"
@@ -67,7 +67,7 @@ type Live struct {
 // NewLive prepares the holder; Run starts following.
 func NewLive(src Source, o LiveOptions) (*Live, error) {
 	if o.Fallback == nil {
-		return nil, errors.New("models: a fallback model is required")
+		return nil, errors.New("lifecycle: a fallback model is required")
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -88,7 +88,7 @@ func NewLive(src Source, o LiveOptions) (*Live, error) {
 	if o.Registry != nil {
 		for _, c := range []prometheus.Collector{l.info, l.failed, l.swaps} {
 			if err := o.Registry.Register(c); err != nil {
-				return nil, fmt.Errorf("models: registering metrics: %w", err)
+				return nil, fmt.Errorf("lifecycle: registering metrics: %w", err)
 			}
 		}
 	}
