@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/lifecycle"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
@@ -94,8 +95,8 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	}
 	defer closeModels()
 	oc.Models = choice
-	if refs, ok := choice.(manifestReferences); ok {
-		withManifestReferences(oc.Drift, refs)
+	if refs, ok := choice.(lifecycle.ManifestReferences); ok {
+		lifecycle.WithManifestReferences(oc.Drift, refs)
 	}
 	if oc.Batch, err = c.BatchJobBatcher(o.BatchSize); err != nil {
 		return nil, fmt.Errorf("--batch-size: %w", err)

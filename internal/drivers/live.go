@@ -13,8 +13,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/lifecycle"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
@@ -41,8 +43,8 @@ type Live struct {
 	log    *zap.Logger
 	oc     pipeline.Config // every operator's: metrics and models are shared by all of them
 	model  *scorer.Model
-	follow *follower // nil: registry off
-	api    *api      // nil: http.address unset
+	follow *lifecycle.Follower // nil: registry off; Run runs it
+	api    *api                // nil: http.address unset
 	stats  *pipeline.Stats
 	sup    supervisor
 	cur    atomic.Pointer[attempt] // the operator running now (or last)
@@ -110,8 +112,8 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 		return nil, err
 	}
 	if l.follow != nil {
-		l.follow.wire(&l.oc)
-		l.closer = append(l.closer, l.follow.close)
+		l.follow.Wire(&l.oc)
+		l.closer = append(l.closer, l.follow.Close)
 	}
 	first, err := l.open(ctx)
 	if err != nil {
@@ -203,7 +205,7 @@ func (l *Live) ready() bool {
 // Model is the live version the job scores with now.
 func (l *Live) Model() *scorer.Model {
 	if l.follow != nil {
-		m, _ := l.follow.live.Current()
+		m, _ := l.follow.Current()
 		return m
 	}
 	return l.model
@@ -223,9 +225,33 @@ func (l *Live) Stats() *pipeline.Stats { return l.stats }
 // Run scores until ctx is canceled (then drains, commits and returns nil) or a fatal
 // error: a permanent one (an output that can never be written; nothing past it is
 // committed), or transient failures that kafka.failover_timeout passed without progress.
-// It closes the job's clients and model before it returns.
+// It closes the job's clients and model before it returns. With the registry on, it
+// also follows the activation log, until the operator has drained.
 func (l *Live) Run(ctx context.Context) error {
 	defer l.close()
+	if l.follow == nil {
+		return l.runOperator(ctx)
+	}
+	// The follower stops after the operator, not with ctx: the batches drained after a
+	// cancel are scored as the log says too.
+	followCtx, stopFollowing := context.WithCancel(context.WithoutCancel(ctx))
+	var g errgroup.Group
+	g.Go(func() error {
+		defer stopFollowing()
+		return l.runOperator(ctx)
+	})
+	g.Go(func() error {
+		// a registry that cannot be read leaves the job scoring with the versions it has
+		if err := l.follow.Run(followCtx); err != nil {
+			l.log.Error("following the model registry stopped", zap.Error(err))
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// runOperator runs the operator, under the HTTP API when there is one.
+func (l *Live) runOperator(ctx context.Context) error {
 	if l.api != nil {
 		return l.api.run(ctx, l.supervise)
 	}

@@ -43,7 +43,7 @@ type LiveOptions struct {
 // Live is the set of versions an instance scores with: the live one and an optional
 // shadow, following the activation log. Current is safe for concurrent use and is what
 // the operator asks once per batch, so a batch never mixes versions; activations are
-// applied by Run's goroutine. A version that cannot be loaded here leaves the current one
+// applied by the goroutine that calls CatchUp and then Run. A version that cannot be loaded here leaves the current one
 // scoring, logged and counted.
 type Live struct {
 	o      LiveOptions
@@ -59,12 +59,13 @@ type Live struct {
 	loaded map[string]*scorer.Model // every version loaded, closed by Close: a batch in flight may still use an old one
 	refs   references               // drift references of the loaded versions' manifests, under mu
 	acts   []topics.Activation
+	from   int64 // the next offset of the activation log to read (CatchUp's and Run's goroutine)
 	// want is what the log asked for last, loaded or not: an activation of another model
 	// role does not retry a version that failed here (each failure is counted once).
 	want ModelState
 }
 
-// NewLive prepares the holder; Run starts following.
+// NewLive prepares the holder; CatchUp and Run follow the log.
 func NewLive(src Source, o LiveOptions) (*Live, error) {
 	if o.Fallback == nil {
 		return nil, errors.New("lifecycle: a fallback model is required")
@@ -104,31 +105,54 @@ func (l *Live) Current() (live, shadow *scorer.Model) {
 	return l.live, l.shadow
 }
 
-// Run follows the activation log until ctx ends. ready is closed once every activation
-// written before Run was called has been applied, so an instance starts scoring with the
-// versions the log made live. It returns ctx's error, or the registry's.
-func (l *Live) Run(ctx context.Context, ready chan<- struct{}) error {
-	var once sync.Once
-	caughtUp := func() { once.Do(func() { close(ready) }) }
-	defer caughtUp()
-	from := int64(0)
+// CatchUp applies every activation written before it was called, so that an instance
+// starts scoring with the versions the log made live, and returns. A read that fails is
+// retried, with backoff, until ctx ends: ctx bounds the wait. Call it before Run, from
+// the goroutine that will call Run.
+func (l *Live) CatchUp(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	caught := false
+	err := l.follow(ctx, func() { caught = true; stop() }, func() bool { return caught })
+	if caught {
+		return nil
+	}
+	return err
+}
+
+// Run follows the activation log from where CatchUp stopped (the start when it was not
+// called) until ctx ends, and returns ctx's error. Activations are applied on the calling
+// goroutine; a read that fails is retried with backoff.
+func (l *Live) Run(ctx context.Context) error {
+	return l.follow(ctx, nil, func() bool { return false })
+}
+
+// follow reads the activation log from l.from on, applying this model's activations,
+// until ctx ends; caughtUp (nil: none) is called once every activation written before
+// the read began has been applied. Once done says so, later activations are left for the
+// next call: CatchUp cancels its read there, and an activation applied with a canceled
+// ctx would count as a version this instance cannot load.
+func (l *Live) follow(ctx context.Context, caughtUp func(), done func() bool) error {
 	wait := followRetryMin
 	for {
-		before := from
-		err := l.src.Follow(ctx, topics.FollowOptions{From: from, CaughtUp: caughtUp}, func(a topics.Activation) error {
-			from = a.Offset + 1
+		before := l.from
+		err := l.src.Follow(ctx, topics.FollowOptions{From: l.from, CaughtUp: caughtUp}, func(a topics.Activation) error {
+			if done() {
+				return nil
+			}
+			l.from = a.Offset + 1
 			if a.Name == l.o.Name {
 				l.apply(ctx, a)
 			}
 			return nil
 		})
-		if ctx.Err() != nil {
+		if done() || ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if from != before {
+		if l.from != before {
 			wait = followRetryMin // it made progress: the failure is new
 		}
-		l.log.Warn("following the model registry; resuming", zap.Int64("from", from), zap.Duration("in", wait), zap.Error(err))
+		l.log.Warn("following the model registry; resuming", zap.Int64("from", l.from), zap.Duration("in", wait), zap.Error(err))
 		// Back off: a registry topic just created answers UNKNOWN_TOPIC_OR_PARTITION for a
 		// while, and a loop without a pause would log (and ask the brokers) hundreds of
 		// times a second.
