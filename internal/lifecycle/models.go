@@ -1,8 +1,3 @@
-// Package lifecycle is the model lifecycle as an operator runs it: push a validated model
-// file into the registry, activate a version as live or shadow, roll back, list, and the
-// replay of the activation log into the current state that every instance and command
-// agree on. The CLI calls these functions; the registry's storage is topics.Registry, and
-// loading and validation belong to scorer.
 package lifecycle
 
 import (
