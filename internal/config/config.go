@@ -99,7 +99,7 @@ type ModelConfig struct {
 	MaxBytes int64 `yaml:"max_bytes"`
 }
 
-// RegistryConfig is the model registry and activation log on Kafka (internal/models).
+// RegistryConfig is the model registry and activation log on Kafka (internal/lifecycle).
 type RegistryConfig struct {
 	// Enabled makes `run` follow activations and write switch markers, and `backfill`
 	// score each event with the version that was live for it.
