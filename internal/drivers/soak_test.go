@@ -130,7 +130,7 @@ func TestIntegrationSoak(t *testing.T) {
 		phases = append(phases, soakPhase{name: "issue-23", delivery: config.DeliveryAtLeastOnce, rate: 5000,
 			instances: 2, faults: (*soak).issueScenario})
 		for i, ph := range phases {
-			t.Run(fmt.Sprintf("seed=%d/%s", seed, ph.name), func(t *testing.T) {
+			t.Run(fmt.Sprintf("seed-%d/%s", seed, ph.name), func(t *testing.T) {
 				runSoakPhase(t, bin, seed, uint64(i), ph)
 			})
 		}
