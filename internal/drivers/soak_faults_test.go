@@ -6,9 +6,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -144,6 +146,25 @@ func (s *soak) awaitInSync() {
 	s.waitFor("every partition of the cluster in sync", soakLiveness, func() bool {
 		lag, err := s.k.notInSync()
 		return err == nil && len(lag) == 0
+	})
+}
+
+// awaitTopics waits until the metadata of three brokers in a row (each request goes to any
+// of them) lists a leader for every partition of the named new topics: an instance started
+// before a broker has heard of its input topic exits, as it should for a misnamed topic.
+func (s *soak) awaitTopics(names ...string) {
+	s.t.Helper()
+	seen := 0
+	s.waitFor(fmt.Sprintf("every broker knows topics %v", names), soakLiveness, func() bool {
+		for _, n := range names {
+			ls, err := s.k.leaders(n)
+			if err != nil || len(ls) != soakPartitions || slices.Contains(slices.Collect(maps.Values(ls)), -1) {
+				seen = 0
+				return false
+			}
+		}
+		seen++
+		return seen >= 3
 	})
 }
 

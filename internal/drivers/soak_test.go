@@ -208,6 +208,7 @@ func runSoakPhase(t *testing.T, bin string, seed, index uint64, ph soakPhase) {
 		t.Fatal(err)
 	}
 	s.awaitInSync() // an earlier phase's restarted node may still be catching up
+	s.awaitTopics(c.Topics.Input[0], c.Topics.Labels)
 
 	stop := make(chan struct{})
 	input := produceUntil(c, sim.NewStream(seed, 0.002), int(ph.rate), ph.rate, stop)
