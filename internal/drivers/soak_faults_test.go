@@ -263,55 +263,106 @@ func (s *soak) awaitGroup(replaced map[string]string) map[string]member {
 	return g
 }
 
+// overlap picks, half the time, an instance to SIGKILL and restart while a broker fault
+// lasts (issue 23's scenario: an instance restarting while a node is down or hung), with
+// the group as it is before the fault; "" otherwise.
+func (s *soak) overlap() (string, map[string]member) {
+	s.t.Helper()
+	if s.rng.IntN(2) == 0 {
+		return "", nil
+	}
+	return s.names[s.rng.IntN(len(s.names))], s.awaitGroup(nil)
+}
+
 // killBroker SIGKILLs node id, follows the recovery, starts the node again after a random
-// while and follows that too, then waits until every partition is in sync again.
+// while and follows that too, then waits until every partition is in sync again. With
+// overlap, an instance is SIGKILLed and restarted up to 3 s after the node's kill.
 func (s *soak) killBroker(id int32) {
 	s.t.Helper()
-	r := s.watch("broker kill", fmt.Sprintf("node %d", id), nil)
+	victim, old := s.overlap()
+	target := fmt.Sprintf("node %d", id)
+	if victim != "" {
+		target += fmt.Sprintf(" (+ SIGKILL and restart of %s while down)", victim)
+	}
+	r := s.watch("broker kill", target, nil)
 	s.note("SIGKILL broker node %d", id)
 	s.k.killNode(id)
+	if victim != "" {
+		s.pace(time.Duration(s.rng.IntN(3000)) * time.Millisecond)
+		s.restartInstance(victim)
+	}
 	s.follow(r)
 	s.pace(time.Duration(s.rng.IntN(3000)) * time.Millisecond)
 	s.note("starting broker node %d", id)
 	s.k.startNode(id)
 	s.follow(s.watch("broker restart", fmt.Sprintf("node %d", id), nil))
+	if victim != "" {
+		s.awaitResumed(victim, old[victim].id)
+	}
 	s.awaitInSync()
 }
 
 // pauseBroker SIGSTOPs node id (a hung broker) for 2 to 20 seconds, SIGCONTs it, follows
-// the recovery from the pause and waits until every partition is in sync again.
+// the recovery from the pause and waits until every partition is in sync again. With
+// overlap, an instance is SIGKILLed and restarted at a random moment of the pause.
 func (s *soak) pauseBroker(id int32) {
 	s.t.Helper()
+	victim, old := s.overlap()
 	d := 2*time.Second + time.Duration(s.rng.Int64N(int64(18*time.Second)))
-	r := s.watch("broker pause", fmt.Sprintf("node %d (%.1fs)", id, d.Seconds()), nil)
+	target := fmt.Sprintf("node %d (%.1fs)", id, d.Seconds())
+	if victim != "" {
+		target += fmt.Sprintf(" (+ SIGKILL and restart of %s while paused)", victim)
+	}
+	r := s.watch("broker pause", target, nil)
 	s.note("SIGSTOP broker node %d for %.1fs", id, d.Seconds())
 	s.paused[id] = true // before: a pause that half-failed still gets a resume
 	if err := s.k.kafkaSh("pause-node", id); err != nil {
 		s.fatalf("%v", err)
 	}
-	s.pace(d)
+	end := time.Now().Add(d)
+	if victim != "" {
+		s.pace(time.Duration(s.rng.Int64N(int64(d / 2))))
+		s.restartInstance(victim)
+	}
+	s.pace(time.Until(end))
 	if err := s.k.kafkaSh("resume-node", id); err != nil {
 		s.fatalf("%v", err)
 	}
 	delete(s.paused, id)
 	s.note("SIGCONT broker node %d", id)
 	s.follow(r)
+	if victim != "" {
+		s.awaitResumed(victim, old[victim].id)
+	}
 	s.awaitInSync()
 }
 
 // killInstance SIGKILLs instance name, starts it again after up to two seconds, follows
-// the fleet's recovery, and requires the new process to score again: it joins the group,
-// takes partitions and predictions for events written after it joined are read back.
+// the fleet's recovery, and requires the new process to score again.
 func (s *soak) killInstance(name string) {
 	s.t.Helper()
 	old := s.awaitGroup(nil)
 	r := s.watch("instance kill", name, nil)
+	s.restartInstance(name)
+	s.follow(r)
+	s.awaitResumed(name, old[name].id)
+}
+
+// restartInstance SIGKILLs instance name and starts it again up to two seconds later.
+func (s *soak) restartInstance(name string) {
+	s.t.Helper()
 	s.note("SIGKILL instance %s", name)
 	s.f.kill(name)
 	s.pace(time.Duration(s.rng.IntN(2000)) * time.Millisecond)
 	s.f.start(name)
-	s.follow(r)
-	g := s.awaitGroup(map[string]string{name: old[name].id})
+}
+
+// awaitResumed requires the restarted instance name to score again: the new process (not
+// the member oldID) joins the group and takes partitions, and predictions for events
+// written to them after it joined are read back.
+func (s *soak) awaitResumed(name, oldID string) {
+	s.t.Helper()
+	g := s.awaitGroup(map[string]string{name: oldID})
 	back := s.watch("restarted instance scores", name+" (from its rejoin)", g[name].parts)
 	s.waitFor(fmt.Sprintf("restarted instance %s scores partitions %v again", name, g[name].parts), soakLiveness,
 		func() bool { return s.flow.recovered(back) })

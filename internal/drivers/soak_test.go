@@ -13,6 +13,9 @@ package drivers
 //	               to 20 s, then resume-node I;
 //	instance kill: SIGKILL of an instance, restarted up to 2 s later.
 //
+// Half the broker faults also SIGKILL and restart an instance while the node is down or
+// paused, so that a process starts up against a degraded cluster.
+//
 // One phase per delivery mode (at-least-once, exactly-once) and input rate
 // (STREAMSCORE_SOAK_RATES, default 1000 and 5000 events/s), each starting faults for
 // STREAMSCORE_SOAK_MINUTES (default 0.5; at least one fault); then the issue's own
@@ -168,7 +171,7 @@ func (s *soak) issueScenario() {
 	s.note("SIGKILL broker node 1")
 	s.k.killNode(1)
 	s.follow(kill)
-	s.killInstance(s.names[s.rng.IntN(len(s.names))])
+	s.killInstance(s.names[s.rng.IntN(len(s.names))]) // waits until the new process scores
 	s.note("starting broker node 1")
 	s.k.startNode(1)
 	s.follow(s.watch("broker restart", "node 1", nil))
