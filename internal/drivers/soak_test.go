@@ -197,7 +197,12 @@ func runSoakPhase(t *testing.T, bin string, seed, index uint64, ph soakPhase) {
 			}
 		}
 		if t.Failed() {
-			t.Logf("soak seed %d failed: replay with STREAMSCORE_SOAK_SEED=%d", seed, seed)
+			measured := "none"
+			if s.flow != nil {
+				measured = s.flow.byKind(s.faults)
+			}
+			report(t, "fault soak seed %d, %s at %.0f events/s, %d instances: FAILED after %.0fs (replay with STREAMSCORE_SOAK_SEED=%d); faults [%s]; recovery measured until then: %s",
+				seed, ph.delivery, ph.rate, ph.instances, time.Since(s.start).Seconds(), seed, s.faultList(), measured)
 		}
 	})
 	adm, err := topics.NewAdmin(c.Kafka)
@@ -244,6 +249,17 @@ func runSoakPhase(t *testing.T, bin string, seed, index uint64, ph soakPhase) {
 	s.verdict(ph, p.res.Events)
 }
 
+// faultList names the faults done so far.
+func (s *soak) faultList() string {
+	var out []string
+	for _, r := range s.faults {
+		if r.kind != "restarted instance scores" { // a check after a fault, not one
+			out = append(out, r.kind+" "+r.target)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 // verdict drains the fleet, stops it gracefully, reports and judges the phase.
 func (s *soak) verdict(ph soakPhase, produced int64) {
 	s.t.Helper()
@@ -271,12 +287,8 @@ func (s *soak) verdict(ph soakPhase, produced int64) {
 	}
 	out := finalOutputs(s.t, s.c).Counts()
 	missing := in - (out.Predictions + out.DeadLettered)
-	var kinds []string
-	for _, r := range s.faults {
-		kinds = append(kinds, r.kind+" "+r.target)
-	}
 	report(s.t, "fault soak seed %d, %s at %.0f events/s, %d instances, %.0fs: faults [%s]; input %d, predictions %d, dead letters %d, missing %d, duplicates %d, panics %d; recovery per input partition (fault → first prediction read back for an event written after it): %s",
-		s.seed, ph.delivery, ph.rate, ph.instances, time.Since(s.start).Seconds(), strings.Join(kinds, ", "),
+		s.seed, ph.delivery, ph.rate, ph.instances, time.Since(s.start).Seconds(), s.faultList(),
 		in, out.Predictions, out.DeadLettered, missing, out.Duplicates, len(panics), s.flow.byKind(s.faults))
 	if len(panics) > 0 {
 		s.fatalf("panics in the instances' logs: %q", panics)
