@@ -20,7 +20,7 @@ package drivers
 // (STREAMSCORE_SOAK_RATES, default 1000 and 5000 events/s), each starting faults for
 // STREAMSCORE_SOAK_MINUTES (default 0.5; at least one fault); then the issue's own
 // scenario: two at-least-once instances at 5,000 events/s, kill-node 1, SIGKILL of an
-// instance and its restart while the node is down, start-node 1.
+// instance and its restart while the node is down (up to 15 s after the kill), start-node 1.
 //
 // Verdicts: no instance exits or panics unless the soak killed it (its exit status, and
 // "panic:"/"fatal error:" lines in its log); every restarted instance joins and scores
@@ -163,15 +163,20 @@ func (s *soak) randomFaults(window time.Duration, first int) {
 	}
 }
 
-// issueScenario is issue 23's own: kill-node 1; with it down, SIGKILL an instance and start
-// it again; then start-node 1.
+// issueScenario is issue 23's own: kill-node 1; while it is down, SIGKILL an instance (at
+// a seeded moment up to 15 s after the kill: before or after the leaders have moved) and
+// start it again, and wait until it scores; then start-node 1.
 func (s *soak) issueScenario() {
 	s.t.Helper()
-	kill := s.watch("broker kill", "node 1", nil)
+	victim := s.names[s.rng.IntN(len(s.names))]
+	old := s.awaitGroup(nil)
+	kill := s.watch("broker kill", fmt.Sprintf("node 1 (+ SIGKILL and restart of %s while down)", victim), nil)
 	s.note("SIGKILL broker node 1")
 	s.k.killNode(1)
+	s.pace(time.Duration(s.rng.IntN(15_000)) * time.Millisecond)
+	s.restartInstance(victim)
 	s.follow(kill)
-	s.killInstance(s.names[s.rng.IntN(len(s.names))]) // waits until the new process scores
+	s.awaitResumed(victim, old[victim].id)
 	s.note("starting broker node 1")
 	s.k.startNode(1)
 	s.follow(s.watch("broker restart", "node 1", nil))
