@@ -10,6 +10,9 @@
 #   scripts/kafka.sh env                        prints the export lines below (STREAMSCORE_TEST_*)
 #   scripts/kafka.sh kill-node I                SIGKILL node I (1..KAFKA_NODES) and check that it is gone
 #   scripts/kafka.sh start-node I               start node I again on its data (no format, no wipe), wait until it serves
+#   scripts/kafka.sh pause-node I               SIGSTOP node I's JVM (a hung broker: its sockets stay open, nothing
+#                                               answers) and check that every thread of it is stopped
+#   scripts/kafka.sh resume-node I              SIGCONT a paused node I and check that no thread of it is stopped
 #   scripts/kafka.sh run-tool <MainClass|alias> [args...]
 #                                               run a Kafka tools main class with the cached classpath
 #                                               (stdout is the tool's own; our messages go to stderr)
@@ -307,13 +310,15 @@ cmd_status() {
     echo "not running (port $KAFKA_PORT, state $STATE_DIR)"
     return 1
   fi
-  local i up=0 extra=""
+  local i up=0 extra="" state
   for ((i = 1; i <= NODES; i++)); do
     node_paths "$i"
     if was_started_secure; then extra=", SASL_SSL $NODE_SECURE_PORT"; fi
     if is_running; then
       up=$((up + 1))
-      echo "node $i: running: pid $RUNNING_PID on $HOST:$NODE_PORT (controller $NODE_CTRL_PORT$extra, state $NODE_DIR)"
+      state=running
+      if is_paused "$RUNNING_PID"; then state="paused (SIGSTOP)"; fi
+      echo "node $i: $state: pid $RUNNING_PID on $HOST:$NODE_PORT (controller $NODE_CTRL_PORT$extra, state $NODE_DIR)"
     else
       echo "node $i: not running (port $NODE_PORT, state $NODE_DIR)"
     fi
@@ -390,6 +395,37 @@ cmd_start_node() {
   log "ready: node $1 pid $LAUNCH_PID on $HOST:$NODE_PORT"
 }
 
+# running_node_arg <I> <verb>: node I must be running; sets NODE's paths and RUNNING_PID.
+running_node_arg() {
+  node_arg "${1:-}"
+  with_state_lock
+  check_layout
+  node_paths "$1"
+  is_running || die "cannot $2 node $1: it is not running (port $NODE_PORT; \`start-node $1\` starts it)"
+}
+
+cmd_pause_node() {
+  running_node_arg "${1:-}" pause
+  local pid=$RUNNING_PID
+  if is_paused "$pid"; then
+    log "node $1 (pid $pid) is already paused"
+    return 0
+  fi
+  signal_node STOP "$pid"
+  wait_paused 10 "$pid" 1 ||
+    die "node $1 (pid $pid) not stopped 10s after SIGSTOP (stopped/threads: $(thread_states "$pid"))"
+  log "paused node $1 (pid $pid, port $NODE_PORT): SIGSTOP; \`resume-node $1\` continues it"
+}
+
+cmd_resume_node() {
+  running_node_arg "${1:-}" resume
+  local pid=$RUNNING_PID
+  signal_node CONT "$pid"
+  wait_paused 10 "$pid" 0 ||
+    die "node $1 (pid $pid) still stopped 10s after SIGCONT (stopped/threads: $(thread_states "$pid"))"
+  log "resumed node $1 (pid $pid, port $NODE_PORT): SIGCONT"
+}
+
 cmd_run_tool() {
   (($# >= 1)) || die "usage: $0 run-tool <MainClass|alias> [args...]"
   local cls
@@ -432,6 +468,8 @@ main() {
     env) cmd_env "$@" ;;
     kill-node) cmd_kill_node "$@" ;;
     start-node) cmd_start_node "$@" ;;
+    pause-node) cmd_pause_node "$@" ;;
+    resume-node) cmd_resume_node "$@" ;;
     run-tool) cmd_run_tool "$@" ;;
     install) cmd_install "$@" ;;
     logs) cmd_logs "$@" ;;

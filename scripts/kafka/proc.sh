@@ -164,7 +164,8 @@ wait_gone() {
 # stop_pids <pid>...: SIGTERM all at once (a cluster stops in parallel), wait, SIGKILL fallback.
 stop_pids() {
   local timeout=${KAFKA_STOP_TIMEOUT:-30} pid
-  for pid in "$@"; do signal_node TERM "$pid"; done
+  # SIGCONT after SIGTERM: a node paused by pause-node acts on the SIGTERM only once it runs.
+  for pid in "$@"; do signal_node TERM "$pid" && signal_node CONT "$pid"; done
   wait_gone "$timeout" "$@" && return 0
   for pid in "$@"; do
     if pid_alive "$pid"; then
@@ -173,4 +174,40 @@ stop_pids() {
     fi
   done
   wait_gone 15 "$@" || die "could not kill broker pid(s) $*"
+}
+
+# thread_states <pid>: "<stopped> <threads>": how many of the process's threads are in
+# state T (stopped by a signal) and how many it has, read from /proc as ps does. A JVM
+# runs many threads: SIGSTOP has taken effect once all are stopped, SIGCONT once none is.
+thread_states() {
+  local f line state stopped=0 total=0
+  for f in "/proc/$1/task/"*/stat; do
+    { read -r line <"$f"; } 2>/dev/null || continue # a thread that just ended
+    state=${line##*) }
+    state=${state%% *}
+    total=$((total + 1))
+    if [[ "$state" == T ]]; then stopped=$((stopped + 1)); fi
+  done
+  echo "$stopped $total"
+}
+
+# is_paused <pid>: every thread of the process is stopped (a pause-node that took effect).
+is_paused() {
+  local stopped total
+  read -r stopped total <<<"$(thread_states "$1")"
+  ((total > 0 && stopped == total))
+}
+
+# wait_paused <seconds> <pid> <1|0>: 0 once the process is paused (1) or no thread of it
+# is stopped (0); 1 at the deadline.
+wait_paused() {
+  local deadline=$((SECONDS + $1)) pid=$2 want=$3 stopped total
+  while :; do
+    read -r stopped total <<<"$(thread_states "$pid")"
+    if ((want == 1 && total > 0 && stopped == total)) || ((want == 0 && stopped == 0)); then
+      return 0
+    fi
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
 }
