@@ -90,10 +90,10 @@ test: lint onnxruntime
 	end=$$(date +%s); echo "fuzz: $$((end - integ)) s; make test after lint: $$((end - start)) s" | tee -a bin/test-timing.txt; \
 	exit $$rc
 
-# The packages with integration-tagged tests (//go:build integration): the integration
-# tier runs these, and only their tagged tests and the helpers both tiers share (the
-# fast-only files say //go:build !integration).
-INTEGRATION_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.go' '^//go:build integration' cmd internal pipeline scorer topics))))
+# The packages with integration tests: files tagged //go:build integration, or tests that
+# pick Apache Kafka over the embedded broker by testenv.Integration. The integration tier
+# runs only these, and the fast-only files there say //go:build !integration.
+INTEGRATION_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rlE --include='*_test.go' '^//go:build integration|testenv\.Integration' cmd internal pipeline scorer topics))))
 
 ## lint: golangci-lint (.golangci.yml) over the whole tree, twice: with the integration tag
 ## (the config's build-tags) and without it (a copy of the config without build-tags, for
