@@ -29,6 +29,7 @@ import (
 const skewSeeds = 20
 
 func TestLiveEqualsBackfillAndExportOnSeeds(t *testing.T) {
+	t.Parallel() // self-contained (its own model session): overlaps the package's other long tests
 	s, fs := handbookSpec(t)
 	model := openTestModel(t)
 	for seed := uint64(1); seed <= skewSeeds; seed++ {
