@@ -63,6 +63,19 @@ func createInputTopics(t testing.TB, c *config.Config, partitions int32) {
 		topics.TopicSpec{Name: c.Topics.Labels, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
+	// A broker answers CreateTopics before its metadata lists the new topic (KRaft
+	// propagates it asynchronously): a driver started at once may find no topic. Wait
+	// until the metadata has every partition.
+	testenv.Eventually(t, time.Minute, func() error {
+		got, err := adm.Partitions(ctx, c.Topics.Input[0], c.Topics.Labels)
+		if err != nil {
+			return fmt.Errorf("new topics not in the metadata yet: %w", err)
+		}
+		if got[c.Topics.Input[0]] != partitions || got[c.Topics.Labels] != partitions {
+			return fmt.Errorf("new topics have %v partitions in the metadata, want %d", got, partitions)
+		}
+		return nil
+	})
 }
 
 func produceT(t testing.TB, c *config.Config, n int, bad float64, seed uint64) sim.ProduceResult {
