@@ -56,28 +56,53 @@ build: onnxruntime
 demo: build
 	./bin/streamscore demo $(ARGS)
 
-## test: the whole suite: unit tests, fuzz targets briefly, and integration tests on real
-## Apache Kafka that this target installs, starts and always stops: one broker with a
-## SASL_SSL listener (KAFKA_SECURE=1) for most tests, and a 3-node cluster for the cluster
-## fault tests. KAFKA_SECURE and KAFKA_NODES go only to kafka.sh, never to `go test`, so
-## the private broker TestIntegrationBrokerRestart starts is a plain single node.
+## test: the whole suite in two tiers, then the fuzz targets briefly.
+##   fast tier:        go test -race ./...   units, kfake, in-memory sources; no broker. It
+##                     runs while the brokers start (JVM start-up is mostly waiting).
+##   integration tier: go test -tags integration, without -race, on the packages with
+##                     integration-tagged tests: real Apache Kafka, subprocesses, faults,
+##                     the cluster, lifecycle. The race detector there would only slow
+##                     the harness: the binaries under test never ran with it, and every
+##                     package's code runs under -race in the fast tier.
+## The brokers this target installs, starts and always stops: one with a SASL_SSL listener
+## (KAFKA_SECURE=1) for most tests, and a 3-node cluster for the cluster fault tests.
+## KAFKA_SECURE and KAFKA_NODES go only to kafka.sh, never to `go test`, so the private
+## broker TestIntegrationBrokerRestart starts is a plain single node.
 test: lint onnxruntime
-	@$(MAKE) --no-print-directory kafka-start
-	@mkdir -p bin; rm -f bin/test-report.txt
-	@set -o pipefail; rc=0; \
+	@mkdir -p bin; rm -f bin/test-report.txt bin/test-timing.txt
+	@set -o pipefail; rc=0; start=$$(date +%s); \
+	trap '$(MAKE) --no-print-directory kafka-stop' EXIT; \
+	$(MAKE) --no-print-directory kafka-start > bin/kafka-start.log 2>&1 & brokers=$$!; \
+	echo "== fast tier: go test -race ./... (the brokers start meanwhile) =="; \
+	$(GO) test -race -count=1 -timeout 20m ./... || rc=$$?; \
+	fast=$$(date +%s); echo "fast tier: $$((fast - start)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
+	if ! wait $$brokers; then cat bin/kafka-start.log; echo "the test brokers did not start"; exit 1; fi; \
+	cat bin/kafka-start.log; ready=$$(date +%s); \
+	echo "brokers ready $$((ready - fast)) s after the fast tier" | tee -a bin/test-timing.txt; \
 	eval "$$($(KAFKA_SINGLE) env)"; \
 	eval "$$($(KAFKA_CLUSTER) env | sed -e 's/_TEST_BROKERS=/_TEST_CLUSTER_BROKERS=/' -e 's/_TEST_KAFKA_/_TEST_CLUSTER_/' -e '/_TEST_SECURE\|_TEST_TLS\|_TEST_SASL/d')"; \
+	echo "== integration tier: go test -tags integration $(INTEGRATION_PKGS) =="; \
 	STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt \
-		$(GO) test -race -count=1 -timeout 40m ./... || rc=$$?; \
+		$(GO) test -tags integration -count=1 -timeout 30m $(INTEGRATION_PKGS) || rc=$$?; \
+	integ=$$(date +%s); echo "integration tier: $$((integ - ready)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
 	echo "== integration results (bin/test-report.txt) =="; cat bin/test-report.txt 2>/dev/null; \
 	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz || rc=$$?; fi; \
-	$(MAKE) --no-print-directory kafka-stop; \
+	end=$$(date +%s); echo "fuzz: $$((end - integ)) s; make test after lint: $$((end - start)) s" | tee -a bin/test-timing.txt; \
 	exit $$rc
 
-## lint: golangci-lint (.golangci.yml) over the whole tree, the alert rules (make rules) and
-## the Helm chart (make chart)
+# The packages with integration tests: files tagged //go:build integration, or tests that
+# pick Apache Kafka over the embedded broker by testenv.Integration. The integration tier
+# runs only these, and the fast-only files there say //go:build !integration.
+INTEGRATION_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rlE --include='*_test.go' '^//go:build integration|testenv\.Integration' cmd internal pipeline scorer topics))))
+
+## lint: golangci-lint (.golangci.yml) over the whole tree, twice: with the integration tag
+## (the config's build-tags) and without it (a copy of the config without build-tags, for
+## the fast tier's //go:build !integration files); the alert rules (make rules) and the
+## Helm chart (make chart)
 lint: $(GOLANGCI_LINT) rules chart
 	$(GOLANGCI_LINT) run ./...
+	@mkdir -p bin; sed '/^  build-tags:/,/^    - integration/d' .golangci.yml > bin/golangci-fast.yml
+	$(GOLANGCI_LINT) run --config bin/golangci-fast.yml ./...
 
 ## chart: helm lint, then helm template in three configurations, each manifest decoded
 ## strictly into its Go type by deploy/helm/kubecheck (offline: no schema download), and
@@ -128,10 +153,10 @@ $(KUBECONFORM):
 	GOBIN=$(STREAMSCORE_CACHE)/bin $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 	mv $(STREAMSCORE_CACHE)/bin/kubeconform $@
 
-## unit: the tests that need no broker (the integration tests say they were skipped)
+## unit: the fast tier, no broker needed (the integration tier is built only with
+## -tags integration: make test runs it on Apache Kafka)
 unit: onnxruntime
 	$(GO) test -race -count=1 ./...
-	@[ -n "$$STREAMSCORE_TEST_BROKERS" ] || echo "NOTE: the integration tests were SKIPPED (STREAMSCORE_TEST_BROKERS is not set); make test runs them on Apache Kafka"
 
 ## fuzz: each fuzz target for FUZZTIME (the decoder with feature extraction; the prediction encoder)
 fuzz:
@@ -153,8 +178,8 @@ bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./pipeline
 	@scripts/kafka.sh start
 	@rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
-	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -run='^$$' -bench='CatchUpVsBackfill|PeakRSS' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \
-	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) STREAMSCORE_API_BENCH_SECONDS=5 $(GO) test -count=1 -run='^TestAPILatencyFigures$$' -v ./internal/drivers || rc=$$?; fi; \
+	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -tags integration -run='^$$' -bench='CatchUpVsBackfill|PeakRSS' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \
+	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) STREAMSCORE_API_BENCH_SECONDS=5 $(GO) test -tags integration -run='^$$' -bench='^BenchmarkAPILatency$$' -benchtime=1x ./internal/drivers || rc=$$?; fi; \
 	scripts/kafka.sh stop; exit $$rc
 
 compose-check:

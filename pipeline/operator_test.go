@@ -24,11 +24,28 @@ type memSource struct {
 	mu       sync.Mutex
 	onCommit func([]Offset)
 	commits  int
+	// holdAt lists fetch positions, ascending: on reaching the i-th, Fetch waits until the
+	// operator has committed i+1 times, so that commits during the run are certain,
+	// however fast or slow the machine. The records fetched before a hold are
+	// uncommitted when it begins, so the commit loop has something to commit.
+	holdAt   []int
+	held     int
+	commitCh chan struct{}
 }
+
+// holdLimit bounds a hold: an operator that never commits while fetching is stuck, and
+// the test says so instead of hanging.
+const holdLimit = time.Minute
 
 func (s *memSource) Fetch(ctx context.Context) ([]Record, error) {
 	if s.pos >= len(s.recs) {
 		return nil, io.EOF
+	}
+	if s.held < len(s.holdAt) && s.pos >= s.holdAt[s.held] {
+		s.held++
+		if err := s.awaitCommits(ctx, s.held); err != nil {
+			return nil, err
+		}
 	}
 	n := 1 + s.rng.IntN(300)
 	end := min(s.pos+n, len(s.recs))
@@ -42,7 +59,34 @@ func (s *memSource) Commit(_ context.Context, offs []Offset) error {
 	defer s.mu.Unlock()
 	s.commits++
 	s.onCommit(offs)
+	if s.commitCh != nil {
+		select {
+		case s.commitCh <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
 	return nil
+}
+
+// awaitCommits waits until the operator has committed n times.
+func (s *memSource) awaitCommits(ctx context.Context, n int) error {
+	limit := time.NewTimer(holdLimit)
+	defer limit.Stop()
+	for {
+		s.mu.Lock()
+		got := s.commits
+		s.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-s.commitCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-limit.C:
+			return fmt.Errorf("memSource: %d commits after fetching %d records and waiting %v, want %d: the operator does not commit while it runs", got, s.pos, holdLimit, n)
+		}
+	}
 }
 
 type srcID struct {
@@ -148,7 +192,8 @@ func TestOperatorCommitsOnlyAcknowledgedOutputs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(42, 42))
 	recs, bad, labels := testRecordsWithLabels(20000, rng)
 	sink := &slowSink{pending: map[srcID]int{}, acked: map[srcID][]string{}, seed: 7}
-	src := &memSource{recs: recs, rng: rng}
+	// Two holds mid-run and the final commit: at least 3 commits on any machine.
+	src := &memSource{recs: recs, rng: rng, holdAt: []int{len(recs) / 3, 2 * len(recs) / 3}, commitCh: make(chan struct{}, 1)}
 	var violations []string
 	final := map[TopicPartition]int64{}
 	src.onCommit = func(offs []Offset) {
@@ -184,7 +229,7 @@ func TestOperatorCommitsOnlyAcknowledgedOutputs(t *testing.T) {
 	if len(violations) > 0 {
 		t.Fatalf("%d commits ahead of acknowledgements, first: %s", len(violations), violations[0])
 	}
-	if src.commits < 3 {
+	if src.commits < 3 { // cannot pass without the holds' commits: a check on the test itself
 		t.Fatalf("only %d commits: the test did not exercise commits during the run", src.commits)
 	}
 	last := map[TopicPartition]int64{}

@@ -295,6 +295,7 @@ func sameFeatures(t *testing.T, what string, want, got map[srcID][]float32) {
 // The operator's window features equal the handbook definitions computed by brute force,
 // whatever the interleaving of the feedback partitions.
 func TestWindowFeaturesMatchBruteForce(t *testing.T) {
+	t.Parallel() // self-contained and CPU-bound: overlaps the package's other long tests on CI's 2 cores
 	s, fs := handbookSpec(t)
 	// 12000 events 17s apart: 2.4 days, so 30-day windows hold everything; stretch time
 	// to cover every window: one event every 5 minutes is 41 days.
@@ -431,6 +432,7 @@ func TestFeedbackIdlePartitionReleasesEvents(t *testing.T) {
 // An event older than what the feedback table still holds makes it read the topic again:
 // the features stay exact.
 func TestFeedbackTableReloadsForOldEvents(t *testing.T) {
+	t.Parallel() // self-contained and CPU-bound: overlaps the package's other long tests on CI's 2 cores
 	s, fs := handbookSpec(t)
 	fs.Feedback.Retention = 40 * day // the shortest that holds a 37-day horizon
 	recs, _, labels := testRecordsWithLabels(8000, rand.New(rand.NewPCG(11, 12)))

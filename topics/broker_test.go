@@ -1,11 +1,13 @@
+//go:build integration
+
 package topics
 
 import (
 	"context"
-	"os"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamscore/streamscore/internal/testenv"
 )
 
 // TestRealBrokerIsApacheKafkaKRaft proves the integration tests talk to Apache Kafka in
@@ -13,13 +15,10 @@ import (
 // the metadata.version and kraft.version features. The embedded kfake broker does not,
 // which the second half checks, so this test cannot pass against the fake.
 func TestRealBrokerIsApacheKafkaKRaft(t *testing.T) {
-	v := os.Getenv("STREAMSCORE_TEST_BROKERS")
-	if v == "" {
-		t.Skip("SKIPPED: needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make test does)")
-	}
+	addrs := testenv.Brokers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm, err := NewAdmin(ClientConfig{Brokers: strings.Split(v, ",")})
+	adm, err := NewAdmin(ClientConfig{Brokers: addrs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +29,7 @@ func TestRealBrokerIsApacheKafkaKRaft(t *testing.T) {
 	}
 	t.Logf("cluster %s: KRaft=%v quorum leader %d, features %v", bi.ClusterID, bi.KRaft, bi.QuorumLeader, bi.Features)
 	if !bi.KRaft || bi.QuorumLeader < 0 {
-		t.Fatalf("broker at %s does not run a KRaft quorum: %+v", v, bi)
+		t.Fatalf("broker at %s does not run a KRaft quorum: %+v", addrs, bi)
 	}
 	if bi.Features["metadata.version"] <= 0 {
 		t.Fatalf("no finalized metadata.version feature: %v", bi.Features)

@@ -3,30 +3,33 @@ package topics
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"math/rand/v2"
-	"os"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/pipeline/pipelinetest"
 	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // The pipeline contract suite (package pipelinetest) on every source and sink of this
-// package: on the embedded broker always, and on Apache Kafka when STREAMSCORE_TEST_BROKERS
-// names one. Every test gets its own topics, group and transactional id.
+// package: on the embedded broker in the fast tier, and on Apache Kafka in the integration
+// tier (-tags integration, brokers from testenv). Every test gets its own topics, group
+// and transactional id.
 
 const contractPartitions = 3
 
-// eachBroker runs fn as a subtest on a fresh embedded broker, then on Apache Kafka, or
-// says why that is skipped.
+// eachBroker runs fn as a subtest on a fresh embedded broker (fast tier) or on Apache
+// Kafka (integration tier).
 func eachBroker(t *testing.T, fn func(t *testing.T, cc ClientConfig)) {
+	if testenv.Integration {
+		t.Run("apache-kafka", func(t *testing.T) {
+			fn(t, ClientConfig{Brokers: testenv.Brokers(t)})
+		})
+		return
+	}
 	t.Run("embedded", func(t *testing.T) {
 		fake, err := NewEmbeddedBroker(contractPartitions)
 		if err != nil {
@@ -35,23 +38,17 @@ func eachBroker(t *testing.T, fn func(t *testing.T, cc ClientConfig)) {
 		t.Cleanup(fake.Close)
 		fn(t, ClientConfig{Brokers: fake.Addrs()})
 	})
-	t.Run("apache-kafka", func(t *testing.T) {
-		v := os.Getenv("STREAMSCORE_TEST_BROKERS")
-		if v == "" {
-			t.Skip("SKIPPED: needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make test does)")
-		}
-		fn(t, ClientConfig{Brokers: strings.Split(v, ",")})
-	})
 }
 
 // randomName is a topic, group or transactional id that no other test uses.
-func randomName(kind string) string {
-	return fmt.Sprintf("contract-%s-%d-%08x", kind, time.Now().UnixNano(), rand.Uint32())
+func randomName(t testing.TB, kind string) string {
+	t.Helper()
+	return testenv.Name(t, "contract-"+kind)
 }
 
 func newTopic(t *testing.T, cc ClientConfig) string {
 	t.Helper()
-	topic := randomName("topic")
+	topic := randomName(t, "topic")
 	ctx, cancel := context.WithTimeout(context.Background(), pipelinetest.Timeout)
 	defer cancel()
 	adm, err := NewAdmin(cc)
@@ -142,7 +139,7 @@ func TestGroupSourceContract(t *testing.T) {
 	eachBroker(t, func(t *testing.T, cc ClientConfig) {
 		pipelinetest.TestSource(t, pipelinetest.SourceFeatures{}, func(t *testing.T) pipelinetest.SourceSetup {
 			return sourceSetup(t, cc, func(t *testing.T, topic string) pipeline.Source {
-				s, err := NewGroupSource(cc, GroupOptions{Group: randomName("group"), Topics: []string{topic}, MaxPollRecords: 50})
+				s, err := NewGroupSource(cc, GroupOptions{Group: randomName(t, "group"), Topics: []string{topic}, MaxPollRecords: 50})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -156,8 +153,8 @@ func TestGroupSourceContract(t *testing.T) {
 func newTransactSession(t *testing.T, cc ClientConfig, topic string) *TransactSession {
 	t.Helper()
 	s, err := NewTransactSession(cc, TransactOptions{
-		GroupOptions:    GroupOptions{Group: randomName("group"), Topics: []string{topic}, MaxPollRecords: 50},
-		TransactionalID: randomName("txn"),
+		GroupOptions:    GroupOptions{Group: randomName(t, "group"), Topics: []string{topic}, MaxPollRecords: 50},
+		TransactionalID: randomName(t, "txn"),
 	})
 	if err != nil {
 		t.Fatal(err)

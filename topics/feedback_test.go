@@ -3,35 +3,36 @@ package topics
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/testenv"
 )
 
 // CaughtUp says, per partition of the feedback topic, whether Poll has returned everything
 // the broker holds: before any poll only the empty partition is; after reading everything,
 // all are; a record written afterwards makes its partition behind again. On the embedded
-// broker, and on Apache Kafka when STREAMSCORE_TEST_BROKERS is set.
+// broker in the fast tier, and on Apache Kafka in the integration tier.
 func TestFeedbackCaughtUp(t *testing.T) {
 	brokers := map[string][]string{}
-	fake, err := NewEmbeddedBroker(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	brokers["embedded"] = fake.Addrs()
-	if v := os.Getenv("STREAMSCORE_TEST_BROKERS"); v != "" {
-		brokers["apache-kafka"] = strings.Split(v, ",")
+	if testenv.Integration {
+		brokers["apache-kafka"] = testenv.Brokers(t)
+	} else {
+		fake, err := NewEmbeddedBroker(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fake.Close()
+		brokers["embedded"] = fake.Addrs()
 	}
 	for name, addrs := range brokers {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			cc := ClientConfig{Brokers: addrs}
-			topic := fmt.Sprintf("labels-caughtup-%d", time.Now().UnixNano())
+			topic := testenv.Name(t, "labels-caughtup")
 			adm, err := NewAdmin(cc)
 			if err != nil {
 				t.Fatal(err)

@@ -1,3 +1,5 @@
+//go:build !integration
+
 package topics
 
 import "github.com/streamscore/streamscore/pipeline"

@@ -129,7 +129,7 @@ func TestProducerAcksClassifiedErrors(t *testing.T) {
 		}
 		return <-ch
 	}
-	missing := randomName("missing")
+	missing := randomName(t, "missing")
 	for _, tc := range []struct {
 		name string
 		out  *record.Output
@@ -169,10 +169,10 @@ func TestTransactSessionFencedEnd(t *testing.T) {
 		if _, err := writer(t, cc)(ctx, []record.Record{{Topic: input, Value: []byte("in")}}); err != nil {
 			t.Fatal(err)
 		}
-		txnID := randomName("txn")
+		txnID := randomName(t, "txn")
 		open := func() *TransactSession {
 			s, err := NewTransactSession(cc, TransactOptions{
-				GroupOptions:    GroupOptions{Group: randomName("group"), Topics: []string{input}, MaxPollRecords: 50},
+				GroupOptions:    GroupOptions{Group: randomName(t, "group"), Topics: []string{input}, MaxPollRecords: 50},
 				TransactionalID: txnID,
 			})
 			if err != nil {

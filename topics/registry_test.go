@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,18 +12,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/onnxtest"
+	"github.com/streamscore/streamscore/internal/testenv"
 )
 
-// onRegistryBrokers runs test on the embedded broker and on Apache Kafka when
-// STREAMSCORE_TEST_BROKERS is set, each with a registry on a fresh topic of its own
-// (deleted afterwards on Apache Kafka).
+// onRegistryBrokers runs test on the embedded broker (fast tier) or on Apache Kafka
+// (integration tier), with a registry on a fresh topic of its own (deleted afterwards).
 func onRegistryBrokers(t *testing.T, test func(t *testing.T, ctx context.Context, reg *Registry)) {
 	t.Helper()
 	run := func(t *testing.T, addrs []string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cc := ClientConfig{Brokers: addrs}
-		topic := fmt.Sprintf("streamscore.models.test-%d", time.Now().UnixNano())
+		topic := testenv.Name(t, "streamscore.models.test")
 		reg, err := OpenRegistry(ctx, cc, RegistryOptions{Topic: topic})
 		if err != nil {
 			t.Fatal(err)
@@ -47,6 +44,10 @@ func onRegistryBrokers(t *testing.T, test func(t *testing.T, ctx context.Context
 		}()
 		test(t, ctx, reg)
 	}
+	if testenv.Integration {
+		t.Run("apache-kafka", func(t *testing.T) { run(t, testenv.Brokers(t)) })
+		return
+	}
 	t.Run("embedded", func(t *testing.T) {
 		fake, err := NewEmbeddedBroker(1)
 		if err != nil {
@@ -54,13 +55,6 @@ func onRegistryBrokers(t *testing.T, test func(t *testing.T, ctx context.Context
 		}
 		defer fake.Close()
 		run(t, fake.Addrs())
-	})
-	t.Run("apache-kafka", func(t *testing.T) {
-		v := os.Getenv("STREAMSCORE_TEST_BROKERS")
-		if v == "" {
-			t.Skip("SKIPPED: needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make test does)")
-		}
-		run(t, strings.Split(v, ","))
 	})
 }
 
@@ -308,63 +302,4 @@ func TestRegistryFollowSeesNewActivation(t *testing.T) {
 			t.Fatalf("Follow returned %v after cancel, want context.Canceled", err)
 		}
 	})
-}
-
-// TestRegistryRefusesMultiPartitionTopic: activations on two partitions have no order.
-func TestRegistryRefusesMultiPartitionTopic(t *testing.T) {
-	fake, err := NewEmbeddedBroker(2, "models-2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	reg, err := OpenRegistry(ctx, ClientConfig{Brokers: fake.Addrs()}, RegistryOptions{Topic: "models-2"})
-	if err == nil {
-		reg.Close()
-		t.Fatal("opened a registry on a topic of 2 partitions")
-	}
-	if !strings.Contains(err.Error(), "exactly one") {
-		t.Fatalf("message %q does not say what to do", err)
-	}
-}
-
-// TestRegistryCreatesCompactedTopic checks the topic's cleanup policy, on Apache Kafka
-// only: it is what keeps every chunk and activation forever while bounding rewrites.
-func TestRegistryCreatesCompactedTopic(t *testing.T) {
-	v := os.Getenv("STREAMSCORE_TEST_BROKERS")
-	if v == "" {
-		t.Skip("SKIPPED: needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make test does)")
-	}
-	addrs := strings.Split(v, ",")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	topic := fmt.Sprintf("streamscore.models.test-%d", time.Now().UnixNano())
-	reg, err := OpenRegistry(ctx, ClientConfig{Brokers: addrs}, RegistryOptions{Topic: topic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	defer func() {
-		if _, err := reg.adm.DeleteTopic(ctx, topic); err != nil {
-			t.Error(err)
-		}
-	}()
-	rcs, err := reg.adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rcs.On(topic, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range rc.Configs {
-		if c.Key == "cleanup.policy" {
-			if c.MaybeValue() != "compact" {
-				t.Fatalf("cleanup.policy=%s, want compact", c.MaybeValue())
-			}
-			return
-		}
-	}
-	t.Fatal("no cleanup.policy in the topic's configs")
 }

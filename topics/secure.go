@@ -47,6 +47,44 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // client constructor of this package runs it (once per connection settings per process),
 // so a command cannot forget it; call it directly to check a config without a job.
 func Check(ctx context.Context, cc ClientConfig) error {
+	if len(cc.Brokers) <= 1 {
+		return checkSeed(ctx, cc)
+	}
+	// Each seed broker is asked on its own, all at once: one client walks the seeds in
+	// turn, so a hung broker (it accepts the connection, then never answers: SIGSTOPped,
+	// or in a long GC) would use up the whole deadline before the next seed is tried, and
+	// an instance started while the first broker hangs would refuse to start.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(cc.Brokers))
+	var wg sync.WaitGroup
+	var answered sync.Once
+	for i, b := range cc.Brokers {
+		one := cc
+		one.Brokers = []string{b}
+		wg.Go(func() {
+			if errs[i] = checkSeed(ctx, one); errs[i] == nil {
+				answered.Do(cancel) // one broker answered: the others need not
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err == nil {
+			return nil
+		}
+	}
+	// Every seed failed (or the caller gave up, and each says so): the first seed's
+	// diagnosis, naming all of them.
+	var ce *ConnectError
+	if errors.As(errs[0], &ce) {
+		ce.Brokers = strings.Join(cc.Brokers, ",")
+	}
+	return errs[0]
+}
+
+// checkSeed is Check on the seed brokers of cc with one client.
+func checkSeed(ctx context.Context, cc ClientConfig) error {
 	opts, tc, err := cc.connOpts("check")
 	if err != nil {
 		return err

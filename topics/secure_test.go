@@ -1,3 +1,5 @@
+//go:build !integration
+
 package topics
 
 import (
@@ -13,6 +15,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -282,4 +285,60 @@ func closedPort(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// hungListener accepts connections and never answers on them, like a broker whose JVM is
+// stopped (scripts/kafka.sh pause-node): the kernel completes the handshake, nobody reads.
+func hungListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return // the listener is closed
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestCheckPassesWhenTheFirstSeedHangs: a seed broker that accepts connections but never
+// answers must not fail the start-up check while another seed answers (an instance
+// restarted while one broker of the cluster hangs starts); with no other seed, the check
+// still says that nothing answered, naming the broker.
+func TestCheckPassesWhenTheFirstSeedHangs(t *testing.T) {
+	b, err := NewEmbeddedBroker(1, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	hung := hungListener(t)
+	if err := Check(context.Background(), ClientConfig{Brokers: append([]string{hung}, b.Addrs()...)}); err != nil {
+		t.Fatalf("the first seed hangs, the second answers: %v", err)
+	}
+	err = Check(context.Background(), ClientConfig{Brokers: []string{hung, hungListener(t)}})
+	var ce *ConnectError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Cause, "no answer") || !strings.Contains(ce.Brokers, hung+",") {
+		t.Fatalf("every seed hangs: %v, want a ConnectError saying no broker answered, naming both", err)
+	}
 }

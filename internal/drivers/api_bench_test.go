@@ -1,3 +1,5 @@
+//go:build integration
+
 package drivers
 
 import (
@@ -13,49 +15,66 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/topics"
 )
 
-// TestAPILatencyFigures measures the HTTP API with an open-loop load generator (fixed
+// BenchmarkAPILatency measures the HTTP API with an open-loop load generator (fixed
 // arrival rate): OIP infer of one golden row and POST /v1/events, p50 and p99 at 100,
 // 1,000 and 5,000 requests/s, next to the Kafka floor of the same broker (one produce to
-// read hop at the same rates). It is a measurement, not a check: it runs only with
-// STREAMSCORE_API_BENCH_SECONDS (the seconds per step) set, and reports the figures.
+// read hop at the same rates). A measurement, not a check: it reports the figures as
+// benchmark metrics (and into $STREAMSCORE_TEST_REPORT) and judges nothing.
+// STREAMSCORE_API_BENCH_SECONDS is the seconds per step (default 3); make bench runs it:
 //
-//	STREAMSCORE_TEST_BROKERS=127.0.0.1:9092 STREAMSCORE_API_BENCH_SECONDS=3 \
-//	  go test -count=1 -run TestAPILatencyFigures -v ./internal/drivers
-func TestAPILatencyFigures(t *testing.T) {
-	secs, err := strconv.ParseFloat(os.Getenv("STREAMSCORE_API_BENCH_SECONDS"), 64)
-	if err != nil || secs <= 0 {
-		t.Skip("SKIPPED: a measurement: set STREAMSCORE_API_BENCH_SECONDS (seconds per step) and STREAMSCORE_TEST_BROKERS")
+//	STREAMSCORE_TEST_BROKERS=127.0.0.1:29092 STREAMSCORE_API_BENCH_SECONDS=3 \
+//	  go test -tags integration -run '^$' -bench '^BenchmarkAPILatency$' -benchtime 1x ./internal/drivers
+func BenchmarkAPILatency(b *testing.B) {
+	secs := 3.0
+	if v := os.Getenv("STREAMSCORE_API_BENCH_SECONDS"); v != "" {
+		var err error
+		if secs, err = strconv.ParseFloat(v, 64); err != nil || secs <= 0 {
+			b.Fatalf("STREAMSCORE_API_BENCH_SECONDS=%q: want a positive number of seconds", v)
+		}
 	}
-	c := testConfig(t, realBrokers(t))
-	createInputTopics(t, c, 3)
+	c := testConfig(b, testenv.Brokers(b))
+	createInputTopics(b, c, 3)
 	c.HTTP.MaxInFlight = 20_000
-	j := startAPI(t, c)
+	j := startAPI(b, c)
 	d := time.Duration(secs * float64(time.Second))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2000}, Timeout: 30 * time.Second}
-	inferOne := inferBody(readGolden(t)[:1])
+	inferOne := inferBody(readGolden(b)[:1])
 	ctx := context.Background()
+	step := 0
 	for _, rate := range []float64{100, 1000, 5000} {
-		floor := kafkaFloor(t, c.Kafka, c.Topics.Labels, rate, d)
-		infer, err := apiLoad(ctx, client, "infer", j.base+"/v2/models/fraud/infer", rate, d, func(int) []byte { return inferOne })
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := int(rate) * 1_000_000
-		events, err := apiLoad(ctx, client, "events", j.base+"/v1/events", rate, d, func(i int) []byte { return event(base + i) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		report(t, "%5.0f req/s: OIP infer p50 %.2f ms p99 %.2f ms (%d failed); /v1/events p50 %.2f ms p99 %.2f ms (%d failed, %.0f/s achieved); Kafka one hop p50 %.2f ms p99 %.2f ms",
-			rate, infer.P50Ms, infer.P99Ms, infer.Failed, events.P50Ms, events.P99Ms, events.Failed, events.AchvRate, floor[0], floor[1])
+		b.Run(fmt.Sprintf("rate=%.0f", rate), func(b *testing.B) {
+			for range b.N {
+				floor := kafkaFloor(b, c.Kafka, c.Topics.Labels, rate, d)
+				infer, err := apiLoad(ctx, client, "infer", j.base+"/v2/models/fraud/infer", rate, d, func(int) []byte { return inferOne })
+				if err != nil {
+					b.Fatal(err)
+				}
+				step++
+				base := step * 10_000_000 // event ids unique across steps and iterations
+				events, err := apiLoad(ctx, client, "events", j.base+"/v1/events", rate, d, func(i int) []byte { return event(base + i) })
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(infer.P50Ms, "infer_p50_ms")
+				b.ReportMetric(infer.P99Ms, "infer_p99_ms")
+				b.ReportMetric(events.P50Ms, "events_p50_ms")
+				b.ReportMetric(events.P99Ms, "events_p99_ms")
+				b.ReportMetric(floor[0], "kafka_p50_ms")
+				b.ReportMetric(floor[1], "kafka_p99_ms")
+				report(b, "%5.0f req/s: OIP infer p50 %.2f ms p99 %.2f ms (%d failed); /v1/events p50 %.2f ms p99 %.2f ms (%d failed, %.0f/s achieved); Kafka one hop p50 %.2f ms p99 %.2f ms",
+					rate, infer.P50Ms, infer.P99Ms, infer.Failed, events.P50Ms, events.P99Ms, events.Failed, events.AchvRate, floor[0], floor[1])
+			}
+		})
 	}
 }
 
 // kafkaFloor is the latency of one Kafka hop at rate records/s for d, open loop: from a
 // record's scheduled send to its read by a tail, in ms (p50, p99).
-func kafkaFloor(t *testing.T, kc topics.ClientConfig, topic string, rate float64, d time.Duration) [2]float64 {
+func kafkaFloor(t testing.TB, kc topics.ClientConfig, topic string, rate float64, d time.Duration) [2]float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	defer cancel()

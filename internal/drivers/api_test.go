@@ -1,3 +1,5 @@
+//go:build integration
+
 package drivers
 
 import (
@@ -21,6 +23,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/topics"
@@ -33,7 +36,7 @@ type apiJob struct {
 	done   chan error
 }
 
-func startAPI(t *testing.T, c *config.Config) *apiJob {
+func startAPI(t testing.TB, c *config.Config) *apiJob {
 	t.Helper()
 	c.HTTP.Address = "127.0.0.1:0"
 	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
@@ -52,20 +55,18 @@ func startAPI(t *testing.T, c *config.Config) *apiJob {
 			t.Errorf("stopping the job: %v", err)
 		}
 	})
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testenv.Eventually(t, time.Minute, func() error {
 		resp, err := http.Get(j.base + "/v2/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return j
-			}
+		if err != nil {
+			return fmt.Errorf("the API is not ready: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the API was not ready within a minute: %v", err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("the API is not ready: %s", resp.Status)
 		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
+	return j
 }
 
 // stop cancels the job and waits for Run; a second call returns nil.
@@ -98,7 +99,7 @@ type goldenRow struct {
 	Score    float32   `json:"score"`
 }
 
-func readGolden(t *testing.T) []goldenRow {
+func readGolden(t testing.TB) []goldenRow {
 	t.Helper()
 	raw, err := os.ReadFile("../../testdata/model/golden.jsonl")
 	if err != nil {
@@ -351,19 +352,18 @@ func TestAPIShutdownDuringBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testenv.Eventually(t, time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		n, err := adm.EndOffsetsSum(ctx, c.Topics.Input[0])
 		cancel()
-		if err == nil && n >= 100 {
-			break
+		if err != nil {
+			return fmt.Errorf("reading the input's end offsets: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 100 events written within a minute: %d, %v", n, err)
+		if n < 100 {
+			return fmt.Errorf("%d of 100 events written", n)
 		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 	if err := j.stop(); err != nil {
 		t.Fatal(err)
 	}

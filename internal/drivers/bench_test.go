@@ -1,3 +1,5 @@
+//go:build integration
+
 package drivers
 
 import (
@@ -17,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/pipeline"
 )
 
@@ -77,11 +80,7 @@ func BenchmarkCatchUpVsBackfill(b *testing.B) {
 
 func benchBrokers(b *testing.B) []string {
 	b.Helper()
-	v := config.SplitList(os.Getenv("STREAMSCORE_TEST_BROKERS"))
-	if len(v) == 0 {
-		b.Skip("SKIPPED: needs a real Apache Kafka broker: set STREAMSCORE_TEST_BROKERS (make bench does)")
-	}
-	return v
+	return testenv.Brokers(b)
 }
 
 // BenchmarkPeakRSSCatchUp runs the streamscore binary on a backlog of 1M events (an offered
@@ -106,13 +105,12 @@ func BenchmarkPeakRSSCatchUp(b *testing.B) {
 		cfg := writeConfig(b, c)
 		start := time.Now()
 		cmd := startProcess(b, bin, cfg, logf)
-		deadline := time.Now().Add(5 * time.Minute)
-		for behind(b, c) > 0 {
-			if time.Now().After(deadline) {
-				b.Fatal("did not catch up in 5 minutes")
+		testenv.Eventually(b, 5*time.Minute, func() error {
+			if n := behind(b, c); n > 0 {
+				return fmt.Errorf("not caught up: %d records behind", n)
 			}
-			time.Sleep(200 * time.Millisecond) // polling the committed offsets
-		}
+			return nil
+		})
 		elapsed := time.Since(start)
 		hwm, err := peakRSSOf(cmd.Process.Pid)
 		if err != nil {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package drivers
 
 // The cluster fault tests (issue 16) run streamscore on a real 3-node Apache Kafka cluster
@@ -47,6 +49,7 @@ import (
 	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -193,13 +196,13 @@ func clusterFaults(t *testing.T, delivery string) audit.Counts {
 func (s *clusterRun) waitFor(what string, limit time.Duration, cond func() bool) time.Duration {
 	s.t.Helper()
 	start := time.Now()
-	for !cond() {
+	testenv.Eventually(s.t, limit, func() error {
 		s.f.check()
-		if time.Since(start) > limit {
-			s.t.Fatalf("%s: not within %v", what, limit)
+		if !cond() {
+			return fmt.Errorf("%s: not yet", what)
 		}
-		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 	return time.Since(start)
 }
 
@@ -242,19 +245,19 @@ func (s *clusterRun) awaitMembers(names []string, replaced map[string]string) ma
 
 func (s *clusterRun) awaitInSync() time.Duration {
 	s.t.Helper()
-	var lag []string
 	start := time.Now()
-	for {
-		var err error
-		if lag, err = s.k.notInSync(); err == nil && len(lag) == 0 {
-			return time.Since(start)
+	testenv.Eventually(s.t, 3*time.Minute, func() error {
+		lag, err := s.k.notInSync()
+		if err != nil {
+			return fmt.Errorf("listing the in-sync replicas: %w", err)
+		}
+		if len(lag) > 0 {
+			return fmt.Errorf("partitions still under-replicated: %v", lag)
 		}
 		s.f.check()
-		if time.Since(start) > 3*time.Minute {
-			s.t.Fatalf("partitions still under-replicated after 3 minutes (err %v): %v", err, lag)
-		}
-		time.Sleep(200 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
+	return time.Since(start)
 }
 
 // checkReplication fails unless every partition of the topics has clusterRF replicas

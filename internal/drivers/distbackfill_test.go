@@ -1,3 +1,5 @@
+//go:build integration
+
 package drivers
 
 import (
@@ -16,7 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/streamscore/streamscore/internal/audit"
-	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/testenv"
 )
 
 // TestIntegrationDistributedBackfillUnderSIGKILL shares one backfill job between three
@@ -75,13 +77,12 @@ func TestIntegrationDistributedBackfillUnderSIGKILL(t *testing.T) {
 	// committed offset when it was first seen holding each (what a previous owner did).
 	baseline := map[string]int64{}
 	var committedByP1 int64
-	for deadline := time.Now().Add(time.Minute); committedByP1 == 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("p1 committed nothing within a minute; logs:\n%s", tails(logs))
+	testenv.Eventually(t, time.Minute, func() error {
+		if committedByP1 = committedBy(t, adm, group, "p1", baseline); committedByP1 == 0 {
+			return fmt.Errorf("p1 committed nothing yet; logs:\n%s", tails(logs))
 		}
-		time.Sleep(10 * time.Millisecond) // polling the broker, not a barrier
-		committedByP1 = committedBy(t, adm, group, "p1", baseline)
-	}
+		return nil
+	})
 	if err := procs["p1"].Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -208,30 +209,4 @@ func tails(logs map[string]string) string {
 		fmt.Fprintf(&b, "--- %s:\n%s\n", name, lastLines(string(s), 15))
 	}
 	return b.String()
-}
-
-// TestGroupBackfillRefusesWhatItCannotShare: the options a distributed backfill cannot
-// honour fail before anything connects, saying what to change.
-func TestGroupBackfillRefusesWhatItCannotShare(t *testing.T) {
-	c := testConfig(t, []string{"127.0.0.1:1"})
-	cc, err := c.Validate(config.Needs{Kafka: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		o    BackfillOptions
-		kind string
-		want string // "" : accepted
-	}{
-		{BackfillOptions{Group: "job", Out: "file:/tmp/x"}, "file", "use --out topic:NAME"},
-		{BackfillOptions{Group: c.Group, Out: "topic:x"}, "topic", "live consumer group"},
-		{BackfillOptions{Instance: "a", Out: "topic:x"}, "topic", "needs --group"},
-		{BackfillOptions{Group: "job", Instance: "a", Out: "topic:x"}, "topic", ""},
-		{BackfillOptions{Out: "file:/tmp/x"}, "file", ""},
-	} {
-		err := checkGroupBackfill(cc, tc.o, tc.kind)
-		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
-			t.Errorf("%+v: %v, want %q", tc.o, err, tc.want)
-		}
-	}
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package drivers
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/topics"
 )
 
@@ -122,13 +125,15 @@ func killLoop(t *testing.T, c *config.Config, delivery string) audit.Counts {
 		// window state and reads the labels), at a random moment after. However loaded the
 		// machine, the evidence comes first; the deadline only catches a process that
 		// never writes.
-		for deadline := time.Now().Add(2 * time.Minute); outputs() <= before; {
-			if time.Now().After(deadline) {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatalf("process %d wrote no output within 2 minutes of its start (log: %s)", kills+1, logf.Name())
+		if err := testenv.Poll(2*time.Minute, func() error {
+			if outputs() <= before {
+				return fmt.Errorf("process %d wrote no output yet (log: %s)", kills+1, logf.Name())
 			}
-			time.Sleep(20 * time.Millisecond) // polling the broker, not a barrier
+			return nil
+		}); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatal(err)
 		}
 		time.Sleep(time.Duration(100+rng.IntN(500)) * time.Millisecond) // a random moment to kill at
 		if err := cmd.Process.Kill(); err != nil {
@@ -215,15 +220,12 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 	job := startLive(t, c, nil)
 
 	input := produceAsync(c, sim.NewStream(51, 0.002), 40_000, 4_000) // ~10 s
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for job.stats.Done.Load() < 8_000 { // wait for the run to be well under way
-		select {
-		case <-ctx.Done():
-			t.Fatal("pipeline made no progress before the restart")
-		case <-time.After(20 * time.Millisecond):
+	testenv.Eventually(t, time.Minute, func() error {                 // wait for the run to be well under way
+		if n := job.stats.Done.Load(); n < 8_000 {
+			return fmt.Errorf("the pipeline made too little progress before the restart: %d of 8000 events done", n)
 		}
-	}
+		return nil
+	})
 	kafka("stop")
 	before := job.stats.Done.Load()
 	kafka("start")

@@ -1,3 +1,5 @@
+//go:build integration
+
 package drivers
 
 import (
@@ -14,6 +16,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/scorer"
@@ -77,19 +80,18 @@ func waitMembers(t *testing.T, c *config.Config, n int) {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testenv.Eventually(t, time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		got, err := adm.AssignedMembers(ctx, c.Group)
 		cancel()
-		if err == nil && got == n {
-			return
+		if err != nil {
+			return fmt.Errorf("group %s: %w", c.Group, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s: %d members with partitions (err %v), want %d", c.Group, got, err, n)
+		if got != n {
+			return fmt.Errorf("group %s: %d members with partitions, want %d", c.Group, got, n)
 		}
-		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 }
 
 // TestIntegrationRestartResumesFromCommittedOffsets: a pipeline stopped and replaced by a

@@ -1,8 +1,11 @@
+//go:build integration
+
 package drivers
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +21,7 @@ import (
 	"github.com/streamscore/streamscore/internal/lifecycle"
 	"github.com/streamscore/streamscore/internal/onnxtest"
 	"github.com/streamscore/streamscore/internal/sim"
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/pipeline/record"
 	"github.com/streamscore/streamscore/topics"
@@ -60,13 +64,12 @@ func liveVersion(t *testing.T, reg *prometheus.Registry, role string) string {
 // waitVersion polls until the job reports version in role, within a generous deadline.
 func waitVersion(t *testing.T, reg *prometheus.Registry, role, version string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for liveVersion(t, reg, role) != version {
-		if time.Now().After(deadline) {
-			t.Fatalf("the instance still scores with %q as %s, want %s", liveVersion(t, reg, role), role, version)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if got := liveVersion(t, reg, role); got != version {
+			return fmt.Errorf("the instance still scores with %q as %s, want %s", got, role, version)
 		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 }
 
 // scoredEvent is one prediction as read back from a topic.

@@ -1,3 +1,5 @@
+//go:build integration
+
 package drivers
 
 import (
@@ -8,47 +10,25 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
-	"github.com/streamscore/streamscore/topics"
 )
 
-// produceStream continues st: n events at rate events/s (0: as fast as possible); hold
-// keeps the labels not yet due for the next call.
-func produceStream(t testing.TB, c *config.Config, st *sim.Stream, n int, rate float64, hold bool) sim.ProduceResult {
-	t.Helper()
-	res, err := produce(c, st, n, rate, hold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
-// produce is produceStream for any goroutine: it returns its error.
-func produce(c *config.Config, st *sim.Stream, n int, rate float64, hold bool) (sim.ProduceResult, error) {
-	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
-	if err != nil {
-		return sim.ProduceResult{}, err
-	}
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	return sim.Produce(ctx, p, sim.ProduceOptions{Events: n, Rate: rate, Stream: st, HoldLabels: hold, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
-}
-
-// TestIntegrationLiveEqualsBackfillAndExport is the skew audit, on Apache Kafka, with the
-// handbook's windowed features and the delayed-label join: 200k events of one continuous
-// simulation are scored live while the load varies (so batches take many sizes), a second
-// instance joins the group and the first leaves (two rebalances: partitions change hands
-// and their window state is rebuilt from the log), and the job is restarted with events
-// written while none runs. Then a backfill and an export of the same topics. Every event
-// must have the same features live, in the backfill and in the export, and bit-identical
-// scores live and in the backfill.
+// TestIntegrationLiveEqualsBackfillAndExport is the skew audit end to end on Apache Kafka,
+// with the handbook's windowed features and the delayed-label join: 26k events of one
+// continuous simulation are scored live while the load varies, a second instance joins
+// the group and the first leaves (two rebalances: partitions change hands and their
+// window state is rebuilt from the log), and the job is restarted with events written
+// while none runs. Then a backfill and an export of the same topics. Every event must
+// have the same features live, in the backfill and in the export, and bit-identical
+// scores live and in the backfill. The property itself, whatever the batching, the
+// revocations and the restarts, is checked on many seeds without a broker by
+// pipeline's TestLiveEqualsBackfillAndExportOnSeeds; this test proves the Kafka path
+// (group source, rebuild from the real log, replay source, file sinks) keeps it.
 func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	c := testConfig(t, realBrokers(t))
 	c.IncludeFeatures = true
@@ -59,22 +39,22 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	var total, bad int64
 	add := func(r sim.ProduceResult) { total += r.Events; bad += r.Bad }
 	first := startLive(t, c, log)
-	add(produceStream(t, c, st, 20_000, 5_000, true)) // trickle: small batches
-	add(produceStream(t, c, st, 50_000, 0, true))     // flood: full batches
-	second := startLive(t, c, log)                    // rebalance: some partitions move to it
+	add(produceStream(t, c, st, 3_000, 2_000, true)) // trickle: small batches
+	add(produceStream(t, c, st, 6_000, 0, true))     // flood: full batches
+	second := startLive(t, c, log)                   // rebalance: some partitions move to it
 	waitMembers(t, c, 2)
-	add(produceStream(t, c, st, 40_000, 20_000, true))
+	add(produceStream(t, c, st, 5_000, 10_000, true))
 	if err := first.stop(); err != nil { // rebalance: the second takes every partition
 		t.Fatal(err)
 	}
-	add(produceStream(t, c, st, 30_000, 0, true))
+	add(produceStream(t, c, st, 4_000, 0, true))
 	awaitScored(t, c, total)
 	if err := second.stop(); err != nil {
 		t.Fatal(err)
 	}
-	add(produceStream(t, c, st, 20_000, 0, true)) // written while no pipeline runs
+	add(produceStream(t, c, st, 3_000, 0, true)) // written while no pipeline runs
 	third := startLive(t, c, log)
-	add(produceStream(t, c, st, 40_000, 0, false)) // the simulation ends: the owed labels follow
+	add(produceStream(t, c, st, 5_000, 0, false)) // the simulation ends: the owed labels follow
 	awaitScored(t, c, total)
 	if err := third.stop(); err != nil {
 		t.Fatal(err)
@@ -86,10 +66,9 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 			sizes[k] += v
 		}
 	}
+	// How the batches fell depends on the machine's speed: logged, not judged. Batch
+	// independence is judged where the batching is scripted (pipeline's seeded test).
 	t.Logf("live: %d events; batch sizes by histogram bucket (upper bound: batches): %v", total, sizes)
-	if len(sizes) < 4 {
-		t.Fatalf("live batches fell in only %d size buckets: the load did not vary enough to test batch independence", len(sizes))
-	}
 	rebuilds := 0.0
 	for _, j := range []*liveJob{first, second, third} {
 		rebuilds += counterValue(t, j.reg, "streamscore_window_state_rebuilds_total")
@@ -156,24 +135,4 @@ func TestIntegrationLiveEqualsBackfillAndExport(t *testing.T) {
 	if len(liveFeatures.Features) != int(rep.Joined) {
 		t.Fatalf("%d live predictions carry features, want all %d", len(liveFeatures.Features), rep.Joined)
 	}
-}
-
-// counterValue sums a counter's samples in a registry.
-func counterValue(t *testing.T, reg interface {
-	Gather() ([]*dto.MetricFamily, error)
-}, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				v += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return v
 }

@@ -6,26 +6,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/streamscore/streamscore/internal/onnxtest"
+	"github.com/streamscore/streamscore/internal/testenv"
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/topics"
 )
 
-// registry opens a registry of the test's own: on Apache Kafka when
-// STREAMSCORE_TEST_BROKERS names it (make test), else on an embedded broker.
+// registry opens a registry of the test's own: on Apache Kafka in the integration tier
+// (make test), on an embedded broker in the fast tier.
 func registry(t *testing.T) (context.Context, *topics.Registry) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	cc := topics.ClientConfig{Brokers: strings.Split(os.Getenv("STREAMSCORE_TEST_BROKERS"), ",")}
-	topic := fmt.Sprintf("models-%s-%08x", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), rand.Uint32())
-	if os.Getenv("STREAMSCORE_TEST_BROKERS") == "" {
+	var cc topics.ClientConfig
+	topic := testenv.Name(t, "models")
+	if testenv.Integration {
+		cc.Brokers = testenv.Brokers(t)
+	} else {
 		b, err := topics.NewEmbeddedBroker(1)
 		if err != nil {
 			t.Fatal(err)

@@ -5,16 +5,17 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
 // lateAcks is a RawProducer that acknowledges events at once and labels only when release
-// runs, so that a label is not acknowledged before the event needing it by chance. It records, for each event, whether every label it needs had
-// been acknowledged when the event was produced.
+// runs, so that a label is not acknowledged before the event needing it by chance. It
+// records, for each event, whether every label it needs had been acknowledged when the
+// event was produced.
 type lateAcks struct {
 	delay time.Duration
 
-	last       time.Time // the last ProduceRaw
 	mu         sync.Mutex
 	held       []func(error) // label acks not yet run
 	ackedUpTo  int           // labels[:ackedUpTo] are acknowledged
@@ -42,7 +43,6 @@ func txTime(value []byte) time.Time {
 func (p *lateAcks) ProduceRaw(topic string, _, value []byte, _ map[string]string, ack func(error)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.last = time.Now()
 	if topic == "labels" {
 		p.labels = append(p.labels, txTime(value))
 		p.held = append(p.held, ack)
@@ -85,35 +85,57 @@ func (p *lateAcks) Flush(context.Context) error {
 // TestProduceAcknowledgesLabelsBeforeTheEventsThatNeedThem: the feedback join's contract
 // (docs/features.md): every label an event needs is acknowledged by Kafka before
 // the event is produced, however late the acknowledgements come. Here labels are
-// acknowledged only once the producer has stopped handing over records for 5 ms, that is,
-// only when Produce waits for them.
+// acknowledged only when Produce waits for them: the test runs in a synctest bubble, and
+// the held acknowledgements are released only once every goroutine in it is durably
+// blocked, which is Produce waiting on a label (or done). Deterministic on any machine:
+// no idle period decides when Produce is waiting.
 func TestProduceAcknowledgesLabelsBeforeTheEventsThatNeedThem(t *testing.T) {
-	const delay = 2 * 24 * time.Hour // labels are due from the third simulated day on
-	p := &lateAcks{delay: delay}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		for ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-			p.mu.Lock()
-			idle := time.Since(p.last) > 5*time.Millisecond
-			p.mu.Unlock()
-			if idle {
-				p.release()
-			}
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 2 * 24 * time.Hour // labels are due from the third simulated day on
+		const events = 60_000
+		p := &lateAcks{delay: delay}
+		type outcome struct {
+			res ProduceResult
+			err error
 		}
-	}()
-	res, err := Produce(ctx, p, ProduceOptions{Events: 60_000, Seed: 3, Topic: "events", Labels: "labels", LabelDelay: delay}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	// About 10,000 events a simulated day.
-	if p.events != 60_000 || p.unreadable > 0 || res.Labels != int64(len(p.labels)) || p.labelsMidRun < 30_000 {
-		t.Fatalf("produced %d events (%d without a time) and %d labels, %d of them before the last event (result: %+v)", p.events, p.unreadable, len(p.labels), p.labelsMidRun, res)
-	}
-	if p.violations > 0 {
-		t.Fatalf("%d of %d events were produced before a label they need was acknowledged; first: %s", p.violations, p.events, p.first)
-	}
+		done := make(chan outcome, 1)
+		go func() {
+			res, err := Produce(context.Background(), p, ProduceOptions{Events: events, Seed: 3, Topic: "events", Labels: "labels", LabelDelay: delay}, nil)
+			done <- outcome{res, err}
+		}()
+		waits := 0 // releases while Produce was blocked with events still to write
+		var out outcome
+	loop:
+		for {
+			synctest.Wait() // Produce is blocked on a label's acknowledgement, or finished
+			select {
+			case out = <-done:
+				break loop
+			default:
+			}
+			p.mu.Lock()
+			blocked := len(p.held) > 0 && p.events < events
+			p.mu.Unlock()
+			if blocked {
+				waits++
+			}
+			p.release()
+		}
+		if out.err != nil {
+			t.Fatal(out.err)
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		// About 10,000 events a simulated day.
+		if p.events != events || p.unreadable > 0 || out.res.Labels != int64(len(p.labels)) || p.labelsMidRun < 30_000 {
+			t.Fatalf("produced %d events (%d without a time) and %d labels, %d of them before the last event (result: %+v)", p.events, p.unreadable, len(p.labels), p.labelsMidRun, out.res)
+		}
+		if waits == 0 { // a check on the test: acknowledgements must have come late
+			t.Fatal("Produce never waited for a label's acknowledgement: the test tested nothing")
+		}
+		if p.violations > 0 {
+			t.Fatalf("%d of %d events were produced before a label they need was acknowledged; first: %s", p.violations, p.events, p.first)
+		}
+		t.Logf("Produce waited for label acknowledgements %d times", waits)
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -328,7 +329,7 @@ func testCancelUnblocks(t *testing.T, s SourceSetup) {
 	select {
 	case r := <-res:
 		t.Fatalf("Fetch on an empty topic returned %d records, %v before ctx ended", len(r.recs), r.err)
-	case <-time.After(jitter()):
+	case <-time.After(jitter(t)):
 	}
 	cancel()
 	select {
@@ -341,8 +342,17 @@ func testCancelUnblocks(t *testing.T, s SourceSetup) {
 	}
 }
 
-// jitter is a short random time, so that cancel meets Fetch in different states across runs.
-func jitter() time.Duration { return time.Duration(rand.IntN(200)) * time.Millisecond }
+// jitter is a short time, so that cancel meets Fetch in different states: it differs
+// between the sources (each test's name seeds it) and is the same on every run of one,
+// so that a failure reproduces. The test log says which it was.
+func jitter(t *testing.T) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(t.Name()))
+	seed := h.Sum64()
+	d := time.Duration(rand.New(rand.NewPCG(seed, 0)).IntN(200)) * time.Millisecond
+	t.Logf("cancel after %v (seed %d, from the test's name)", d, seed)
+	return d
+}
 
 func testCanceledContext(t *testing.T, s SourceSetup) {
 	write(t, s, makeRecords(s.Topic, s.Partitions, 10, "v"))
