@@ -43,11 +43,19 @@ type fleet struct {
 
 func newFleet(t *testing.T, c *config.Config) *fleet {
 	t.Helper()
-	f := &fleet{t: t, bin: buildBinary(t), cfgs: map[string]string{}, logs: map[string]string{},
+	return newFleetOf(t, c, buildBinary(t))
+}
+
+// newFleetOf is a fleet running bin, which the caller built (once for several fleets); the
+// logs go to STREAMSCORE_TEST_CLUSTER_LOGS, in a folder per subtest, or to a temporary one.
+func newFleetOf(t *testing.T, c *config.Config, bin string) *fleet {
+	t.Helper()
+	f := &fleet{t: t, bin: bin, cfgs: map[string]string{}, logs: map[string]string{},
 		running: map[string]*instance{}, c: c, logDir: os.Getenv("STREAMSCORE_TEST_CLUSTER_LOGS")}
 	if f.logDir == "" {
 		f.logDir = t.TempDir()
-	} else if err := os.MkdirAll(f.logDir, 0o755); err != nil {
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(f.logDir, t.Name())), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -116,20 +116,22 @@ func clusterScale(t *testing.T) int {
 	return n
 }
 
-func clusterFaults(t *testing.T, delivery string) audit.Counts {
+// clusterJob is the config of a test on the 3-node cluster in the given delivery mode, and
+// an admin client: the test's own topics, replicated like the inputs, and the input and
+// labels topics created with the given partitions. Its group session (10s) outlasts a
+// coordinator's move; a stopped static member's partitions wait this long before they move
+// to the others. drain_timeout stays at its default (10s), shorter than a leader's failover
+// here (the broker's 6s session, the election, the clients' metadata refresh: 10-12s
+// measured): in exactly-once a transaction's wait for its outputs' acks is bounded by the
+// transaction timeout instead, or an instance whose outputs wait on a dead leader would
+// exit (it did, before pipeline.Config.TransactionTimeout).
+func clusterJob(t *testing.T, delivery string, partitions int32) (*kafkaCluster, *config.Config, *topics.Admin) {
+	t.Helper()
 	k := clusterBrokers(t)
-	rounds := clusterScale(t)
 	c := testConfig(t, k.brokers)
 	c.Delivery = delivery
 	c.Topics.ReplicationFactor = clusterRF // the outputs and the registry, like the inputs
-	// Long enough to outlast a coordinator's move; a stopped static member's partitions
-	// wait this long before they move to the others.
 	c.SessionTimeout = 10 * time.Second
-	// drain_timeout stays at its default (10s), shorter than a leader's failover here (the
-	// broker's 6s session, the election, the clients' metadata refresh: 10-12s measured):
-	// in exactly-once a transaction's wait for its outputs' acks is bounded by the
-	// transaction timeout instead, or an instance whose outputs wait on a dead leader would
-	// exit (it did, before pipeline.Config.TransactionTimeout).
 	k.ownTopics = []string{c.Topics.Input[0], c.Topics.Labels, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter,
 		c.Topics.Backfill, c.Topics.Shadow, c.Topics.Drift, c.Registry.Topic}
 	adm, err := topics.NewAdmin(c.Kafka)
@@ -138,10 +140,16 @@ func clusterFaults(t *testing.T, delivery string) audit.Counts {
 	}
 	t.Cleanup(adm.Close)
 	if err := adm.EnsureTopics(t.Context(), clusterRF,
-		topics.TopicSpec{Name: c.Topics.Input[0], Partitions: clusterPartitions},
-		topics.TopicSpec{Name: c.Topics.Labels, Partitions: clusterPartitions}); err != nil {
+		topics.TopicSpec{Name: c.Topics.Input[0], Partitions: partitions},
+		topics.TopicSpec{Name: c.Topics.Labels, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
+	return k, c, adm
+}
+
+func clusterFaults(t *testing.T, delivery string) audit.Counts {
+	rounds := clusterScale(t)
+	k, c, adm := clusterJob(t, delivery, clusterPartitions)
 	s := &clusterRun{t: t, k: k, c: c, f: newFleet(t, c), adm: adm, rng: rand.New(rand.NewPCG(16, 3)), start: time.Now()}
 	s.awaitInSync() // an earlier test's restarted node may still be catching up
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/internal/config"
-	"github.com/streamscore/streamscore/topics"
 )
 
 // TestIntegrationStartWithABrokerDown (issue 23): an instance that starts while a broker
@@ -22,23 +21,7 @@ func TestIntegrationStartWithABrokerDown(t *testing.T) {
 }
 
 func startWithABrokerDown(t *testing.T, delivery string) {
-	k := clusterBrokers(t)
-	c := testConfig(t, k.brokers)
-	c.Delivery = delivery
-	c.Topics.ReplicationFactor = clusterRF
-	c.SessionTimeout = 10 * time.Second
-	k.ownTopics = []string{c.Topics.Input[0], c.Topics.Labels, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter,
-		c.Topics.Backfill, c.Topics.Shadow, c.Topics.Drift, c.Registry.Topic}
-	adm, err := topics.NewAdmin(c.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(adm.Close)
-	if err := adm.EnsureTopics(t.Context(), clusterRF,
-		topics.TopicSpec{Name: c.Topics.Input[0], Partitions: clusterPartitions},
-		topics.TopicSpec{Name: c.Topics.Labels, Partitions: clusterPartitions}); err != nil {
-		t.Fatal(err)
-	}
+	k, c, _ := clusterJob(t, delivery, clusterPartitions)
 	pollUntil(t, "every partition in sync (an earlier test's restarted node may be catching up)", 5*time.Minute, func() bool {
 		lagging, err := k.notInSync()
 		return err == nil && len(lagging) == 0

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,30 +55,6 @@ func (s *soak) fatalf(format string, args ...any) {
 // note logs a step with the time since the phase began and the instances' log clock.
 func (s *soak) note(format string, args ...any) {
 	s.t.Logf("%6.1fs (ts %.3f) %s", time.Since(s.start).Seconds(), float64(time.Now().UnixMilli())/1000, fmt.Sprintf(format, args...))
-}
-
-// newSoakFleet is newFleet with a binary built once for every phase, and a log folder for
-// a subtest's name (which holds a slash).
-func newSoakFleet(t *testing.T, c *config.Config, bin string) *fleet {
-	t.Helper()
-	f := &fleet{t: t, bin: bin, cfgs: map[string]string{}, logs: map[string]string{},
-		running: map[string]*instance{}, c: c, logDir: os.Getenv("STREAMSCORE_TEST_CLUSTER_LOGS")}
-	if f.logDir == "" {
-		f.logDir = t.TempDir()
-	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Join(f.logDir, t.Name())), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, in := range f.running {
-			_ = in.cmd.Process.Kill()
-			_ = in.reap()
-		}
-		if t.Failed() {
-			f.printLogs()
-		}
-	})
-	return f
 }
 
 // panics lists the lines of instance name's log that start a Go panic or fatal error.

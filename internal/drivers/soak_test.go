@@ -51,7 +51,6 @@ import (
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
-	"github.com/streamscore/streamscore/topics"
 )
 
 const soakPartitions = 6 // of the input and labels topics
@@ -207,14 +206,8 @@ func (s *soak) issueScenario() {
 // runSoakPhase runs one phase: topics, input at ph.rate, the fleet, the faults, then the
 // drain, the graceful stop and the verdicts.
 func runSoakPhase(t *testing.T, bin string, seed, index uint64, ph soakPhase) {
-	k := clusterBrokers(t)
-	c := testConfig(t, k.brokers)
-	c.Delivery = ph.delivery
-	c.Topics.ReplicationFactor = clusterRF
-	c.SessionTimeout = 10 * time.Second // as the cluster tests: outlasts a coordinator's move
-	k.ownTopics = []string{c.Topics.Input[0], c.Topics.Labels, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter,
-		c.Topics.Backfill, c.Topics.Shadow, c.Topics.Drift, c.Registry.Topic}
-	s := &soak{t: t, seed: seed, k: k, c: c, f: newSoakFleet(t, c, bin), rng: rand.New(rand.NewPCG(seed, index)),
+	k, c, _ := clusterJob(t, ph.delivery, soakPartitions)
+	s := &soak{t: t, seed: seed, k: k, c: c, f: newFleetOf(t, c, bin), rng: rand.New(rand.NewPCG(seed, index)),
 		start: time.Now(), paused: map[int32]bool{}}
 	t.Cleanup(func() {
 		for id := range s.paused {
@@ -231,16 +224,6 @@ func runSoakPhase(t *testing.T, bin string, seed, index uint64, ph soakPhase) {
 				seed, ph.delivery, ph.rate, ph.instances, time.Since(s.start).Seconds(), seed, s.faultList(), measured)
 		}
 	})
-	adm, err := topics.NewAdmin(c.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(adm.Close)
-	if err := adm.EnsureTopics(t.Context(), clusterRF,
-		topics.TopicSpec{Name: c.Topics.Input[0], Partitions: soakPartitions},
-		topics.TopicSpec{Name: c.Topics.Labels, Partitions: soakPartitions}); err != nil {
-		t.Fatal(err)
-	}
 	s.awaitInSync() // an earlier phase's restarted node may still be catching up
 	s.awaitTopics(c.Topics.Input[0], c.Topics.Labels)
 
