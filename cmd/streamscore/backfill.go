@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/drivers"
 )
 
@@ -37,7 +38,7 @@ restart it with the same --instance to take them back at once.`,
 			if o.From, err = parseFrom(from); err != nil {
 				return err
 			}
-			cc, log, err := prepare(c, true)
+			cc, log, err := prepare(c, config.NeedModel)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/drivers"
 	"github.com/streamscore/streamscore/internal/monitor"
 )
@@ -37,7 +38,7 @@ and of the score, with the training range, as JSON: the file drift.reference nam
 				return err
 			}
 			c.Drift.Reference = "" // the one being built
-			cc, _, err := prepare(c, true)
+			cc, _, err := prepare(c, config.NeedModel)
 			if err != nil {
 				return err
 			}
@@ -82,7 +83,7 @@ is stable, above 0.25 a major shift.`,
 			if err != nil {
 				return err
 			}
-			cc, _, err := prepare(c, true)
+			cc, _, err := prepare(c, config.NeedModel)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/drivers"
 )
 
@@ -35,7 +36,7 @@ known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
 			if o.From, err = parseFrom(from); err != nil {
 				return err
 			}
-			cc, log, err := prepare(c, false)
+			cc, log, err := prepare(c, config.NoModel)
 			if err != nil {
 				return err
 			}

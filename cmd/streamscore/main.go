@@ -56,9 +56,10 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// prepare validates c for a command that talks to Kafka and builds its logger.
-func prepare(c *config.Config, needModel bool) (*config.Compiled, *zap.Logger, error) {
-	return c.Prepare(needModel)
+// prepare validates c for a command that talks to Kafka (and scores, with
+// config.NeedModel) and builds its logger.
+func prepare(c *config.Config, model config.ModelNeed) (*config.Compiled, *zap.Logger, error) {
+	return c.Prepare(config.Needs{Kafka: true, Model: model == config.NeedModel})
 }
 
 // printJSON writes v as one line of JSON.

@@ -51,7 +51,7 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			if err := c.ApplyMemoryLimit(); err != nil {
 				return err
 			}
-			cc, log, err := prepare(c, true)
+			cc, log, err := prepare(c, config.NeedModel)
 			if err != nil {
 				return err
 			}

@@ -71,7 +71,7 @@ func knobs() []knob {
 			func(_ *testing.T, c *Compiled) any { return c.Kafka.Failover() }, 95 * time.Second},
 		{"group", "g2", "STREAMSCORE_GROUP", "g2", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).Group }, "g2"},
 		{"topics.input", []string{"a", "b"}, "STREAMSCORE_INPUT_TOPICS", "a,b", func(_ *testing.T, c *Compiled) any { return c.GroupOptions(nil).Topics }, []string{"a", "b"}},
-		{"topics.labels", "lab", "", "", func(_ *testing.T, c *Compiled) any { return c.FeedbackOptions(true).Topic }, "lab"},
+		{"topics.labels", "lab", "", "", func(_ *testing.T, c *Compiled) any { return c.FeedbackOptions(Bounded).Topic }, "lab"},
 		{"topics.predictions", "pr", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Topics.Predictions }, "pr"},
 		{"topics.alerts", "al", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Topics.Alerts }, "al"},
 		{"topics.dead_letter", "dl", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Topics.DeadLetter }, "dl"},

@@ -27,10 +27,9 @@ func (l LogConfig) NewLogger() (*zap.Logger, error) {
 	return zc.Build()
 }
 
-// Prepare validates c for a command that talks to Kafka (and loads the model, with
-// needModel) and builds its logger.
-func (c *Config) Prepare(needModel bool) (*Compiled, *zap.Logger, error) {
-	cc, err := c.Validate(Needs{Kafka: true, Model: needModel})
+// Prepare validates c for what a command needs and builds its logger.
+func (c *Config) Prepare(need Needs) (*Compiled, *zap.Logger, error) {
+	cc, err := c.Validate(need)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -136,8 +136,8 @@ func (c *Compiled) ExactlyOnce() bool { return c.Delivery == DeliveryExactlyOnce
 
 // FeedbackOptions is the labels topic that feedback windows join; bounded for backfills
 // and exports, which stop at the end offsets seen at start.
-func (c *Compiled) FeedbackOptions(bounded bool) topics.FeedbackOptions {
-	return topics.FeedbackOptions{Topic: c.Topics.Labels, Bounded: bounded}
+func (c *Compiled) FeedbackOptions(e Extent) topics.FeedbackOptions {
+	return topics.FeedbackOptions{Topic: c.Topics.Labels, Bounded: e == Bounded}
 }
 
 // OutputTopics is what `run` creates when topics.create is on: the predictions, alerts

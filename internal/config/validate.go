@@ -21,6 +21,24 @@ type Needs struct {
 	Model bool // model.path must name a readable file
 }
 
+// ModelNeed says whether a command scores (and so needs model.path) or only reads
+// features (export).
+type ModelNeed int
+
+const (
+	NoModel ModelNeed = iota
+	NeedModel
+)
+
+// Extent says how far a job reads its topics: live scoring follows them (Unbounded);
+// backfills and exports stop at the end offsets seen at start (Bounded).
+type Extent int
+
+const (
+	Unbounded Extent = iota
+	Bounded
+)
+
 // Compiled is a validated config with its schema and feature spec compiled, ready to be
 // turned into the options of pipeline, scorer and topics. Its methods are the only
 // place that copies config keys into those options.

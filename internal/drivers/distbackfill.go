@@ -87,7 +87,7 @@ func groupBackfill(ctx context.Context, c *config.Compiled, kc topics.ClientConf
 	}
 	stats := &pipeline.Stats{}
 	oc.Logger, oc.Metrics, oc.Stats = log, pipeline.NewMetrics(reg), stats
-	closeState, err := stateSources(ctx, c, kc, &oc, true)
+	closeState, err := stateSources(ctx, c, kc, &oc, config.Bounded)
 	if err != nil {
 		return nil, err
 	}

@@ -141,7 +141,7 @@ func (l *Live) open(ctx context.Context) (*attempt, error) {
 	}
 	a.src = src
 	oc := l.oc
-	closeState, err := stateSources(ctx, l.c, l.kc, &oc, false)
+	closeState, err := stateSources(ctx, l.c, l.kc, &oc, config.Unbounded)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -306,9 +306,9 @@ func EnsureTopics(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 }
 
 // stateSources wires what window features read: the input partitions' history, and the
-// labels topic as the feedback table (bounded for backfills and exports). The returned
-// function closes them.
-func stateSources(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, oc *pipeline.Config, bounded bool) (func(), error) {
+// labels topic as the feedback table (config.Bounded for backfills and exports). The
+// returned function closes them.
+func stateSources(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, oc *pipeline.Config, e config.Extent) (func(), error) {
 	if !c.Features.HasWindows() {
 		return func() {}, nil
 	}
@@ -316,7 +316,7 @@ func stateSources(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 	if !c.Features.UsesFeedback() {
 		return func() {}, nil
 	}
-	fb, err := topics.NewFeedback(ctx, kc, c.FeedbackOptions(bounded))
+	fb, err := topics.NewFeedback(ctx, kc, c.FeedbackOptions(e))
 	if err != nil {
 		return nil, err
 	}

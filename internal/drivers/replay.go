@@ -39,7 +39,7 @@ func (j replayJob) run(ctx context.Context, c *config.Compiled, kc topics.Client
 	}
 	stats := &pipeline.Stats{}
 	oc.Logger, oc.Metrics, oc.Stats = j.log, pipeline.NewMetrics(reg), stats
-	closeState, err := stateSources(ctx, c, kc, &oc, true)
+	closeState, err := stateSources(ctx, c, kc, &oc, config.Bounded)
 	if err != nil {
 		return nil, 0, err
 	}
