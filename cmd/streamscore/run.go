@@ -28,24 +28,18 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 				return err
 			}
 			fl := cmd.Flags()
-			if fl.Changed("group") {
-				c.Group = group
+			given := func(name string, v *string) *string {
+				if fl.Changed(name) {
+					return v
+				}
+				return nil
 			}
-			if fl.Changed("model") {
-				c.Model.Path = model
-			}
-			if fl.Changed("device") {
-				c.Model.Device = device
-			}
+			f := config.RunFlags{Group: given("group", &group), ModelPath: given("model", &model), Device: given("device", &device),
+				MetricsAddress: given("metrics-addr", &metricsAddr), HTTPAddress: given("http-addr", &httpAddr)}
 			if fl.Changed("threshold") {
-				c.Threshold = threshold
+				f.Threshold = &threshold
 			}
-			if fl.Changed("metrics-addr") {
-				c.Metrics.Address = metricsAddr
-			}
-			if fl.Changed("http-addr") {
-				c.HTTP.Address = httpAddr
-			}
+			c.ApplyRunFlags(f)
 			// Live scoring only: batch jobs (backfill, export) read ahead in large fetches
 			// and are faster left to the default GC pacing.
 			if err := c.ApplyMemoryLimit(); err != nil {
