@@ -25,18 +25,20 @@ type Needs struct {
 // features (export).
 type ModelNeed int
 
+// What a command needs of the model.
 const (
-	NoModel ModelNeed = iota
-	NeedModel
+	NoModel   ModelNeed = iota // export: features only
+	NeedModel                  // run, backfill, drift: the command scores
 )
 
 // Extent says how far a job reads its topics: live scoring follows them (Unbounded);
 // backfills and exports stop at the end offsets seen at start (Bounded).
 type Extent int
 
+// How far a job reads.
 const (
-	Unbounded Extent = iota
-	Bounded
+	Unbounded Extent = iota // live scoring: follow the topics
+	Bounded                 // backfills and exports: stop at the end offsets seen at start
 )
 
 // Compiled is a validated config with its schema and feature spec compiled, ready to be
