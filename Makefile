@@ -63,28 +63,37 @@ demo: build
 ##                     integration-tagged tests: real Apache Kafka, subprocesses, faults,
 ##                     the cluster, lifecycle. The race detector there would only slow
 ##                     the harness: the binaries under test never ran with it, and every
-##                     package's code runs under -race in the fast tier.
+##                     package's code runs under -race in the fast tier. The cluster tests
+##                     (CLUSTER_TESTS: broker kills, the fault soak) mostly wait out
+##                     failovers: they run in a process of their own from the moment the
+##                     brokers are ready, beside the fast tier and the single-broker tests.
 ## The brokers this target installs, starts and always stops: one with a SASL_SSL listener
 ## (KAFKA_SECURE=1) for most tests, and a 3-node cluster for the cluster fault tests.
 ## KAFKA_SECURE and KAFKA_NODES go only to kafka.sh, never to `go test`, so the private
 ## broker TestIntegrationBrokerRestart starts is a plain single node.
 test: lint onnxruntime
-	@mkdir -p bin; rm -f bin/test-report.txt bin/test-timing.txt
+	@mkdir -p bin; rm -f bin/test-report.txt bin/test-timing.txt bin/test-cluster.log bin/test-cluster.rc
 	@set -o pipefail; rc=0; start=$$(date +%s); \
 	trap '$(MAKE) --no-print-directory kafka-stop' EXIT; \
 	$(MAKE) --no-print-directory kafka-start > bin/kafka-start.log 2>&1 & brokers=$$!; \
 	echo "== fast tier: go test -race ./... (the brokers start meanwhile) =="; \
-	$(GO) test -race -count=1 -timeout 20m ./... || rc=$$?; \
-	fast=$$(date +%s); echo "fast tier: $$((fast - start)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
-	if ! wait $$brokers; then cat bin/kafka-start.log; echo "the test brokers did not start"; exit 1; fi; \
-	cat bin/kafka-start.log; ready=$$(date +%s); \
-	echo "brokers ready $$((ready - fast)) s after the fast tier" | tee -a bin/test-timing.txt; \
+	$(GO) test -race -count=1 -timeout 20m ./... & fasttier=$$!; \
+	if ! wait $$brokers; then cat bin/kafka-start.log; echo "the test brokers did not start"; wait $$fasttier; exit 1; fi; \
+	ready=$$(date +%s); echo "brokers ready after $$((ready - start)) s" | tee -a bin/test-timing.txt; \
 	eval "$$($(KAFKA_SINGLE) env)"; \
 	eval "$$($(KAFKA_CLUSTER) env | sed -e 's/_TEST_BROKERS=/_TEST_CLUSTER_BROKERS=/' -e 's/_TEST_KAFKA_/_TEST_CLUSTER_/' -e '/_TEST_SECURE\|_TEST_TLS\|_TEST_SASL/d')"; \
-	echo "== integration tier: go test -tags integration $(INTEGRATION_PKGS) =="; \
-	STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt \
-		$(GO) test -tags integration -count=1 -timeout 30m $(INTEGRATION_PKGS) || rc=$$?; \
-	integ=$$(date +%s); echo "integration tier: $$((integ - ready)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
+	export STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt; \
+	{ $(GO) test -tags integration -count=1 -timeout 30m -run '$(CLUSTER_TESTS)' ./internal/drivers > bin/test-cluster.log 2>&1; \
+	  echo $$? > bin/test-cluster.rc; } & cluster=$$!; \
+	wait $$fasttier || rc=$$?; \
+	fast=$$(date +%s); echo "fast tier: $$((fast - start)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
+	echo "== integration tier on the single broker: go test -tags integration $(INTEGRATION_PKGS), the cluster tests in the background =="; \
+	$(GO) test -tags integration -count=1 -timeout 30m -skip '$(CLUSTER_TESTS)' $(INTEGRATION_PKGS) || rc=$$?; \
+	single=$$(date +%s); echo "integration tier, single broker: $$((single - fast)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
+	wait $$cluster; crc=$$(cat bin/test-cluster.rc 2>/dev/null || echo 1); \
+	echo "== integration tier on the 3-node cluster: go test -tags integration -run '$(CLUSTER_TESTS)' ./internal/drivers (since the brokers were ready) =="; \
+	cat bin/test-cluster.log; [ "$$crc" = 0 ] || rc=$$crc; \
+	integ=$$(date +%s); echo "integration tier, cluster: $$((integ - ready)) s (rc $$crc)" | tee -a bin/test-timing.txt; \
 	echo "== integration results (bin/test-report.txt) =="; cat bin/test-report.txt 2>/dev/null; \
 	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz || rc=$$?; fi; \
 	end=$$(date +%s); echo "fuzz: $$((end - integ)) s; make test after lint: $$((end - start)) s" | tee -a bin/test-timing.txt; \
@@ -93,6 +102,9 @@ test: lint onnxruntime
 # The packages with integration tests: files tagged //go:build integration, or tests that
 # pick Apache Kafka over the embedded broker by testenv.Integration. The integration tier
 # runs only these, and the fast-only files there say //go:build !integration.
+# The tests on the 3-node cluster: they wait on broker failovers more than they compute, so
+# they run beside the fast tier and the single-broker tests, in a process of their own.
+CLUSTER_TESTS := ^(TestIntegrationClusterFaults|TestIntegrationClusterFaultsExactlyOnce|TestIntegrationStartWithABrokerDown|TestIntegrationSoak)$$
 INTEGRATION_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rlE --include='*_test.go' '^//go:build integration|testenv\.Integration' cmd internal pipeline scorer topics))))
 
 ## lint: golangci-lint (.golangci.yml) over the whole tree, twice: with the integration tag

@@ -127,7 +127,8 @@ type TopicSpec struct {
 	Configs map[string]*string
 }
 
-// EnsureTopics creates the topics that do not exist yet; existing ones are left alone.
+// EnsureTopics creates the topics that do not exist yet (existing ones are left alone) and
+// returns once the metadata lists every one of them.
 func (a *Admin) EnsureTopics(ctx context.Context, replication int16, specs ...TopicSpec) error {
 	for _, s := range specs {
 		if s.Name == "" {
@@ -143,6 +144,17 @@ func (a *Admin) EnsureTopics(ctx context.Context, replication int16, specs ...To
 		}
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("creating topic %s: %w", s.Name, err)
+		}
+	}
+	// Kafka acknowledges CreateTopics before every broker's metadata knows the topic, and
+	// a topic the metadata does not know is ErrNoTopic, which fails at once: a caller that
+	// uses a topic right after creating it (or after another process did) waits here.
+	for _, s := range specs {
+		if s.Name == "" {
+			continue
+		}
+		if _, err := partitionsOnceVisible(ctx, a, s.Name); err != nil {
+			return err
 		}
 	}
 	return nil
