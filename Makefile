@@ -56,7 +56,7 @@ build: onnxruntime
 demo: build
 	./bin/streamscore demo $(ARGS)
 
-## test: the whole suite in two tiers, then the fuzz targets briefly.
+## test: the whole suite in two tiers, and the fuzz targets briefly beside the single-broker tests.
 ##   fast tier:        go test -race ./...   units, kfake, in-memory sources; no broker. It
 ##                     runs while the brokers start (JVM start-up is mostly waiting).
 ##   integration tier: go test -tags integration, without -race, on the packages with
@@ -72,7 +72,7 @@ demo: build
 ## KAFKA_SECURE and KAFKA_NODES go only to kafka.sh, never to `go test`, so the private
 ## broker TestIntegrationBrokerRestart starts is a plain single node.
 test: lint onnxruntime
-	@mkdir -p bin; rm -f bin/test-report.txt bin/test-timing.txt bin/test-cluster.log bin/test-cluster.rc
+	@mkdir -p bin; rm -f bin/test-report.txt bin/test-timing.txt bin/test-cluster.* bin/test-fuzz.*
 	@set -o pipefail; rc=0; start=$$(date +%s); \
 	trap '$(MAKE) --no-print-directory kafka-stop' EXIT; \
 	$(MAKE) --no-print-directory kafka-start > bin/kafka-start.log 2>&1 & brokers=$$!; \
@@ -87,16 +87,18 @@ test: lint onnxruntime
 	  echo $$? > bin/test-cluster.rc; } & cluster=$$!; \
 	wait $$fasttier || rc=$$?; \
 	fast=$$(date +%s); echo "fast tier: $$((fast - start)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
-	echo "== integration tier on the single broker: go test -tags integration $(INTEGRATION_PKGS), the cluster tests in the background =="; \
+	{ $(MAKE) --no-print-directory fuzz > bin/test-fuzz.log 2>&1; echo $$? > bin/test-fuzz.rc; } & fuzzing=$$!; \
+	echo "== integration tier on the single broker: go test -tags integration $(INTEGRATION_PKGS); the cluster tests and the fuzz targets in the background =="; \
 	$(GO) test -tags integration -count=1 -timeout 30m -skip '$(CLUSTER_TESTS)' $(INTEGRATION_PKGS) || rc=$$?; \
 	single=$$(date +%s); echo "integration tier, single broker: $$((single - fast)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
+	wait $$fuzzing; frc=$$(cat bin/test-fuzz.rc 2>/dev/null || echo 1); \
+	echo "== fuzz targets (make fuzz, beside the single-broker tests) =="; cat bin/test-fuzz.log; [ "$$frc" = 0 ] || rc=$$frc; \
 	wait $$cluster; crc=$$(cat bin/test-cluster.rc 2>/dev/null || echo 1); \
 	echo "== integration tier on the 3-node cluster: go test -tags integration -run '$(CLUSTER_TESTS)' ./internal/drivers (since the brokers were ready) =="; \
 	cat bin/test-cluster.log; [ "$$crc" = 0 ] || rc=$$crc; \
 	integ=$$(date +%s); echo "integration tier, cluster: $$((integ - ready)) s (rc $$crc)" | tee -a bin/test-timing.txt; \
 	echo "== integration results (bin/test-report.txt) =="; cat bin/test-report.txt 2>/dev/null; \
-	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz || rc=$$?; fi; \
-	end=$$(date +%s); echo "fuzz: $$((end - integ)) s; make test after lint: $$((end - start)) s" | tee -a bin/test-timing.txt; \
+	end=$$(date +%s); echo "make test after lint: $$((end - start)) s" | tee -a bin/test-timing.txt; \
 	exit $$rc
 
 # The packages with integration tests: files tagged //go:build integration, or tests that
