@@ -231,8 +231,17 @@ func (c *ClientConfig) retryOpts(session time.Duration) []kgo.Opt {
 		// the retry timeout is the bound, not the count: enough tries to fill it at the
 		// backoff's floor
 		kgo.RequestRetries(int(failover/retryBackoffMin) + 1),
+		// A request sharded by leader (ListOffsets: the labels topic's and the registry's
+		// end offsets) that fails to dial a dead leader does not refresh the metadata, and
+		// franz-go's default refreshes it every 5 minutes: the fault soak saw instances ask
+		// a killed broker for 4 minutes after its partitions had moved. A refresh at
+		// least every 10 s follows a failover within a session timeout.
+		kgo.MetadataMaxAge(metadataMaxAge),
 	}
 }
+
+// metadataMaxAge is how old the client's metadata may get before it is asked again.
+const metadataMaxAge = 10 * time.Second
 
 const (
 	retryBackoffMin = 100 * time.Millisecond

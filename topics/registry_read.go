@@ -86,10 +86,12 @@ func (r *Registry) Follow(ctx context.Context, o FollowOptions, fn func(Activati
 // reader can reach now (markers may be written inside the operator's transactions).
 func (r *Registry) endOffset(ctx context.Context) (int64, error) {
 	ends, err := r.adm.ListCommittedOffsets(ctx, r.topic)
-	if err != nil {
-		return 0, fmt.Errorf("listing the end offset of %s: %w", r.topic, err)
+	if err == nil {
+		err = ends.Error()
 	}
-	if err := ends.Error(); err != nil {
+	if err != nil {
+		// the leader may have moved: the next try asks the new one, not the dead one
+		r.prod.ForceMetadataRefresh()
 		return 0, fmt.Errorf("listing the end offset of %s: %w", r.topic, err)
 	}
 	e, ok := ends.Lookup(r.topic, 0)
