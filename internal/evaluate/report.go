@@ -100,7 +100,9 @@ func Build(name string, rows []Row, o Options) *Report {
 	for a := range byArm {
 		names = append(names, a)
 	}
-	sort.Slice(names, func(i, j int) bool { return armOrder(names[i]) < armOrder(names[j]) || armOrder(names[i]) == armOrder(names[j]) && names[i] < names[j] })
+	sort.Slice(names, func(i, j int) bool {
+		return armOrder(names[i]) < armOrder(names[j]) || armOrder(names[i]) == armOrder(names[j]) && names[i] < names[j]
+	})
 	rep := &Report{Experiment: name, Threshold: o.Threshold, K: o.K}
 	for _, a := range names {
 		rep.Arms = append(rep.Arms, buildArm(a, byArm[a], o))
