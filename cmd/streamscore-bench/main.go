@@ -42,6 +42,7 @@ type flags struct {
 	only                      []string
 	rates                     []float64
 	profile                   string
+	features, cheapModel      string
 }
 
 func newCmd() *cobra.Command {
@@ -57,7 +58,11 @@ func newCmd() *cobra.Command {
 (d) latency under offered load: events produced at fixed rates and the predictions read
     back by a subscriber: event-to-prediction p50, p99, p99.9;
 (e) backfill throughput (a streamscore backfill process);
-(f) catch-up as (c) with delivery: exactly-once; and the ratios.
+(f) catch-up as (c) with delivery: exactly-once;
+(g) a cascade (--cheap-model scores every row, the rows at or above a gate passing about
+    5% go to the config's model, whose score replaces the cheap one) against that model
+    alone: CPU per event, and AUC, AP and card precision@100 on the handbook's test period
+    of --features; and the ratios.
 Results go to OUT/results.json and OUT/latency.png. Stages c, d, e and f run the streamscore
 binary named by --bin.`,
 		SilenceUsage:  true,
@@ -79,8 +84,10 @@ binary named by --bin.`,
 	fl.StringVar(&f.out, "out", "bin/bench", "folder for results.json and latency.png")
 	fl.Float64Var(&f.seconds, "seconds", 4, "duration of each offered-load step")
 	fl.StringVar(&f.replot, "replot", "", "measure nothing: print the table of DIR/results.json and redraw DIR/latency.png")
-	fl.StringSliceVar(&f.only, "only", nil, "run only these stages (a,b,c,d,e,f); default all")
+	fl.StringSliceVar(&f.only, "only", nil, "run only these stages (a,b,c,d,e,f,g); default all")
 	fl.Float64SliceVar(&f.rates, "rates", nil, "offered loads for (d), events/s (default 1000,10000,50000 and 80% of the catch-up rate)")
+	fl.StringVar(&f.features, "features", "bin/bench/features.csv", "stage g's features CSV (streamscore features --days 136); written by --bin when missing")
+	fl.StringVar(&f.cheapModel, "cheap-model", "testdata/model/fraud-small.onnx", "stage g: the cascade's first, cheap model")
 	fl.StringVar(&f.profile, "pprof", "", "host:port: serve /metrics and /debug/pprof/ of the catch-up children (c, f) there, to profile them (curl ADDR/debug/pprof/profile?seconds=5)")
 	return cmd
 }
@@ -96,7 +103,7 @@ func measure(cmd *cobra.Command, f *flags) error {
 	}
 	plan := bench.Plan{
 		Events: f.events, Step: time.Duration(f.seconds * float64(time.Second)), Stages: stages, Rates: f.rates,
-		Binary: f.bin, ChildLogLevel: f.logLevel, Profile: f.profile,
+		Binary: f.bin, ChildLogLevel: f.logLevel, Profile: f.profile, Features: f.features, CheapModel: f.cheapModel,
 	}
 	return bench.Measure(cmd.Context(), c, plan, f.out, cmd.OutOrStdout())
 }

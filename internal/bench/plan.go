@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Stage names one measurement of the bench: "a" to "f".
+// Stage names one measurement of the bench: "a" to "g".
 type Stage string
 
 // The stages, in the order the table prints them.
@@ -20,6 +20,7 @@ const (
 	StageLatency        Stage = "d" // event-to-prediction latency under offered load
 	StageBackfill       Stage = "e" // a streamscore backfill into a topic
 	StageExactlyOnce    Stage = "f" // stage c with delivery: exactly-once
+	StageCascade        Stage = "g" // a cascade against the forest alone: CPU per event and quality
 )
 
 // ParseStages reads the --only flag: stage letters, each on its own ("a", "c").
@@ -27,8 +28,8 @@ const (
 func ParseStages(only []string) (map[Stage]bool, error) {
 	stages := map[Stage]bool{}
 	for _, s := range only {
-		if len(s) != 1 || !strings.ContainsAny(s, "abcdef") {
-			return nil, fmt.Errorf("--only: unknown stage %q (a, b, c, d, e or f)", s)
+		if len(s) != 1 || !strings.ContainsAny(s, "abcdefg") {
+			return nil, fmt.Errorf("--only: unknown stage %q (a, b, c, d, e, f or g)", s)
 		}
 		stages[Stage(s)] = true
 	}
@@ -52,6 +53,10 @@ type Plan struct {
 	// Profile, when set, is the metrics address (host:port) of the catch-up children of
 	// stages c and f, with the Go profiler on (/debug/pprof/), for profiling a catch-up.
 	Profile string
+	// Features is stage g's features CSV of the handbook's periods (`streamscore features
+	// --days 136`), written by Binary when it does not exist. CheapModel is the cascade's
+	// first stage.
+	Features, CheapModel string
 }
 
 // Has says whether p runs stage s.
@@ -81,7 +86,10 @@ func (p Plan) validate() error {
 			errs = append(errs, fmt.Errorf("--rates: %v is not a positive number of events/s", r))
 		}
 	}
-	if p.needsBinary() {
+	if p.Has(StageCascade) && (p.Features == "" || p.CheapModel == "") {
+		errs = append(errs, errors.New("stage g needs --features (a CSV path, written when missing) and --cheap-model"))
+	}
+	if p.needsBinary() || p.Has(StageCascade) && !exists(p.Features) {
 		if st, err := os.Stat(p.Binary); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 			errs = append(errs, fmt.Errorf("--bin %q: not an executable streamscore binary (make build writes bin/streamscore)", p.Binary))
 		}
@@ -100,4 +108,9 @@ func (p Plan) latencyRates(catchUp float64) []float64 {
 		rates = append(rates, math.Round(0.8*catchUp))
 	}
 	return rates
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

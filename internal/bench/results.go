@@ -33,6 +33,7 @@ type Results struct {
 	KafkaLatency  []LatencyPoint     `json:"kafka_floor_latency"` // the relay at the same loads
 	Backfill      float64            `json:"backfill_events_per_s"`
 	Ratios        map[string]float64 `json:"ratios"`
+	Cascade       *CascadeResult     `json:"cascade,omitempty"` // stage g
 }
 
 // ScoringPoint is ONNX Runtime alone at one batch size (stage b).

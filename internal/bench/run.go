@@ -31,7 +31,7 @@ func (r *runner) say(format string, args ...any) {
 
 // Run measures the stages of plan against the brokers of base, on fresh topics named after
 // this run, writing a line of progress to progress as each stage starts. It runs one stage
-// at a time, in the order a, b, c, e, d (d's default loads depend on c), and returns the
+// at a time, in the order a, b, c, f, e, d (d's default loads depend on c), g, and returns the
 // first error. Cancelling ctx stops it between steps; the child processes it started are
 // stopped before it returns.
 func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer) (*Results, error) {
@@ -73,6 +73,8 @@ func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer
 		{StageBackfill, "(e) backfill",
 			func() (err error) { res.Backfill, err = r.backfill(ctx, c); return err }},
 		{StageLatency, "", func() error { return r.latency(ctx, res) }},
+		{StageCascade, "(g) cascade: the cheap model gating the forest, against the forest alone",
+			func() (err error) { res.Cascade, err = r.cascade(ctx, cc); return err }},
 	}
 	for _, s := range steps {
 		if !plan.Has(s.stage) {

@@ -28,6 +28,7 @@ func Print(w io.Writer, r *Results) error {
 	if r.Backfill > 0 {
 		fmt.Fprintf(tw, "(e) backfill into a topic\t%.0f events/s\n", r.Backfill)
 	}
+	printCascade(tw, r.Cascade)
 	if v, ok := r.Ratios[RatioCatchUpOverKafka]; ok {
 		fmt.Fprintf(tw, "c/a: catch-up over the Kafka ceiling\t%.2f\n", v)
 	}
