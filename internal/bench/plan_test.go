@@ -23,7 +23,7 @@ func TestParseStages(t *testing.T) {
 	if all, err := ParseStages(nil); err != nil || !(Plan{Stages: all}).Has(StageLatency) {
 		t.Errorf("no --only: want every stage (%v)", err)
 	}
-	for _, bad := range []string{"g", "ab", "", "bc"} {
+	for _, bad := range []string{"h", "ab", "", "bc"} {
 		if _, err := ParseStages([]string{bad}); err == nil || !strings.Contains(err.Error(), "--only") {
 			t.Errorf("--only %q: error %v, want one naming --only", bad, err)
 		}
@@ -47,7 +47,7 @@ func TestPlanValidate(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ok := Plan{Events: 10, Step: time.Second, Binary: bin}
+	ok := Plan{Events: 10, Step: time.Second, Binary: bin, Features: bin, CheapModel: bin}
 	if err := ok.validate(); err != nil {
 		t.Errorf("valid plan: %v", err)
 	}
@@ -59,11 +59,13 @@ func TestPlanValidate(t *testing.T) {
 		p    Plan
 		want string
 	}{
-		"no binary":     {Plan{Events: 10, Step: time.Second, Binary: "/nonexistent"}, "--bin"},
-		"a folder":      {Plan{Events: 10, Step: time.Second, Binary: t.TempDir()}, "--bin"},
-		"no events":     {Plan{Step: time.Second, Binary: bin}, "--events"},
-		"no step":       {Plan{Events: 10, Binary: bin}, "--seconds"},
-		"negative rate": {Plan{Events: 10, Step: time.Second, Binary: bin, Rates: []float64{1000, -5}}, "--rates"},
+		"no binary":                             {Plan{Events: 10, Step: time.Second, Binary: "/nonexistent"}, "--bin"},
+		"a folder":                              {Plan{Events: 10, Step: time.Second, Binary: t.TempDir()}, "--bin"},
+		"no events":                             {Plan{Step: time.Second, Binary: bin}, "--events"},
+		"no step":                               {Plan{Events: 10, Binary: bin}, "--seconds"},
+		"negative rate":                         {Plan{Events: 10, Step: time.Second, Binary: bin, Rates: []float64{1000, -5}}, "--rates"},
+		"g, no CSV":                             {Plan{Stages: map[Stage]bool{StageCascade: true}, CheapModel: bin, Binary: bin}, "--features"},
+		"g, no binary to write the missing CSV": {Plan{Stages: map[Stage]bool{StageCascade: true}, Features: "/nonexistent.csv", CheapModel: bin, Binary: "/nonexistent"}, "--bin"},
 	} {
 		if err := c.p.validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one naming %s", name, err, c.want)
