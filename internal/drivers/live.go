@@ -49,6 +49,7 @@ type Live struct {
 	sup    supervisor
 	cur    atomic.Pointer[attempt] // the operator running now (or last)
 	closer []func()                // after the last attempt: the model, the follower, the API
+	arms   *armMetrics             // experiments' per-arm counts (experimentmetrics.go)
 }
 
 // attempt is one operator with its source, sink and state sources; a restart replaces it.
@@ -107,6 +108,7 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 	l.oc.Stats = d.Stats
 	l.oc.Logger = d.Logger
 	l.oc.MeasureLatency = true
+	l.arms = newArmMetrics(d.Registry, c)
 	if l.follow, err = followRegistry(ctx, c, kc, model, d.Registry, d.Logger); err != nil {
 		l.close()
 		return nil, err
@@ -147,7 +149,10 @@ func (l *Live) open(ctx context.Context) (*attempt, error) {
 		return nil, err
 	}
 	a.closer = append(a.closer, closeState)
-	if a.op, err = pipeline.New(oc, src, sink); err != nil {
+	if oc.Feedback != nil {
+		oc.Feedback = l.arms.feedbackSource(oc.Feedback)
+	}
+	if a.op, err = pipeline.New(oc, src, l.arms.sink(sink)); err != nil {
 		a.Close()
 		return nil, err
 	}
