@@ -29,6 +29,7 @@ const maxRemembered = 1 << 21
 type armMetrics struct {
 	predictions string
 	threshold   float64
+	capacity    int // maxRemembered; smaller in tests
 	feedback    pipeline.FeedbackConfig
 
 	events, alerts, labelled *prometheus.CounterVec
@@ -58,7 +59,7 @@ func newArmMetrics(reg prometheus.Registerer, c *config.Compiled) *armMetrics {
 			Help: "Experiment predictions forgotten before their label arrived (the memory bound); the report still counts them."}),
 		remembered: prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamscore_experiment_remembered",
 			Help: "Experiment predictions remembered, waiting for their label."}),
-		series: map[[3]string]uint32{}, byID: map[int64]uint32{},
+		series: map[[3]string]uint32{}, byID: map[int64]uint32{}, capacity: maxRemembered,
 	}
 	reg.MustRegister(m.events, m.alerts, m.labelled, m.forgotten, m.remembered)
 	return m
@@ -108,11 +109,11 @@ func (m *armMetrics) scored(value []byte) {
 	m.remember(id, v)
 }
 
-// remember stores id, forgetting the oldest remembered id once maxRemembered are kept.
+// remember stores id, forgetting the oldest remembered id once capacity are kept.
 // Called with mu held.
 func (m *armMetrics) remember(id int64, v uint32) {
 	if _, again := m.byID[id]; !again {
-		if len(m.ring) < maxRemembered {
+		if len(m.ring) < m.capacity {
 			m.ring = append(m.ring, id)
 		} else {
 			if _, waiting := m.byID[m.ring[m.next]]; waiting {
@@ -120,7 +121,7 @@ func (m *armMetrics) remember(id int64, v uint32) {
 				m.forgotten.Inc()
 			}
 			m.ring[m.next] = id
-			m.next = (m.next + 1) % maxRemembered
+			m.next = (m.next + 1) % m.capacity
 		}
 	}
 	m.byID[id] = v
