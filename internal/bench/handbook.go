@@ -85,12 +85,7 @@ func readTestSet(r io.Reader, p handbookPeriods) (*testSet, error) {
 	s := &testSet{nf: len(feat)}
 	start := p.Train[0]
 	testFrom := p.TrainDays + p.DelayDays
-	known := map[string]int{} // customer → first day a fraud of theirs is known
-	type pending struct {
-		card string
-		day  int64
-		at   int // index in s
-	}
+	known := map[string]int{} // customer → first test day that knows a fraud of theirs
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -112,15 +107,7 @@ func readTestSet(r io.Reader, p handbookPeriods) (*testSet, error) {
 		cust := rec[iCust]
 		if day < int64(testFrom) {
 			if fraud {
-				// a training fraud is known from the start; a delay-day fraud on day d is
-				// known to test day i when d <= train_days + i − 1.
-				k := 0
-				if int(day) >= p.TrainDays {
-					k = int(day) - p.TrainDays + 1
-				}
-				if prev, ok := known[cust]; !ok || k < prev {
-					known[cust] = k
-				}
+				knowFraud(known, cust, int(day), p.TrainDays)
 			}
 			continue
 		}
@@ -136,6 +123,19 @@ func readTestSet(r io.Reader, p handbookPeriods) (*testSet, error) {
 		s.day = append(s.day, day)
 	}
 	return s.dropKnown(known, testFrom), nil
+}
+
+// knowFraud records a fraud of cust on day (before the test period): a training fraud is
+// known from the first test day; a delay-day fraud on day d is known to test day i when
+// d <= train_days + i − 1.
+func knowFraud(known map[string]int, cust string, day, trainDays int) {
+	k := 0
+	if day >= trainDays {
+		k = day - trainDays + 1
+	}
+	if prev, ok := known[cust]; !ok || k < prev {
+		known[cust] = k
+	}
 }
 
 // dropKnown removes the rows of test day i whose customer was known compromised by then.

@@ -47,10 +47,10 @@ func TestArmMetricsCountLabelsJoinedOnce(t *testing.T) {
 			}
 		})
 	}
-	pred(1, "control", 0.9)   // tp
-	pred(2, "control", 0.9)   // fp
-	pred(3, "treatment", 0.1) // fn
-	pred(4, "treatment", 0.1) // tn, and 1 is forgotten (capacity 3)
+	pred(1, "control", 0.9)                                                                                            // tp
+	pred(2, "control", 0.9)                                                                                            // fp
+	pred(3, "treatment", 0.1)                                                                                          // fn
+	pred(4, "treatment", 0.1)                                                                                          // tn, and 1 is forgotten (capacity 3)
 	sink.Produce(&pipeline.Output{Topic: c.Topics.Predictions, Value: []byte(`{"id":9,"score":0.9}`)}, func(error) {}) // no experiment
 	label := func(id, y int) pipeline.Record {
 		return pipeline.Record{Value: fmt.Appendf(nil, `{"transaction_id":%d,"tx_datetime":"2018-08-08T00:00:00Z","terminal_id":1,"tx_fraud":%d}`, id, y)}
