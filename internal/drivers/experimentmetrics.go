@@ -77,9 +77,6 @@ var experimentField = []byte(`"experiment":`)
 
 // scored counts a prediction that was acknowledged.
 func (m *armMetrics) scored(value []byte) {
-	if !bytes.Contains(value, experimentField) {
-		return // not routed by an experiment: the common case costs a scan
-	}
 	var p observed
 	if json.Unmarshal(value, &p) != nil || p.Experiment == nil {
 		return
@@ -154,6 +151,13 @@ func (m *armMetrics) labelledAs(id int64, fraud bool) {
 	m.labelled.WithLabelValues(k[0], k[1], k[2], outcome).Inc()
 }
 
+// waiting says whether any prediction waits for its label.
+func (m *armMetrics) waiting() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byID) > 0
+}
+
 // sink wraps an operator's sink: predictions are counted when acknowledged.
 func (m *armMetrics) sink(s pipeline.Sink) pipeline.Sink { return &armSink{Sink: s, m: m} }
 
@@ -163,8 +167,8 @@ type armSink struct {
 }
 
 func (s *armSink) Produce(out *pipeline.Output, ack func(error)) {
-	if out.Topic != s.m.predictions {
-		s.Sink.Produce(out, ack)
+	if out.Topic != s.m.predictions || !bytes.Contains(out.Value, experimentField) {
+		s.Sink.Produce(out, ack) // not routed by an experiment: the common case costs a scan
 		return
 	}
 	value := out.Value // valid until acknowledged
@@ -202,6 +206,9 @@ type armFeedback struct {
 
 func (f *armFeedback) Poll(ctx context.Context) (pipeline.FeedbackPoll, error) {
 	poll, err := f.FeedbackSource.Poll(ctx)
+	if !f.m.waiting() {
+		return poll, err // no experiment prediction remembered: labels cost nothing here
+	}
 	for i := range poll.Records {
 		if f.dec.Decode(poll.Records[i].Value, poll.Records[i].Timestamp, f.ev) == nil && f.ev.Has(f.idI) && f.ev.Has(f.labI) {
 			f.m.labelledAs(f.ev.Int[f.idI], f.ev.Num[f.labI] == 1)

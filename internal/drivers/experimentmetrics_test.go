@@ -84,3 +84,25 @@ func TestArmMetricsCountLabelsJoinedOnce(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkArmSink is the live metrics' cost per acknowledged prediction: one outside any
+// experiment (a byte scan), one routed by an experiment (decoded and remembered).
+func BenchmarkArmSink(b *testing.B) {
+	c, err := testConfig(b, []string{"127.0.0.1:1"}).Validate(config.Needs{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain := []byte(`{"source":{"topic":"transactions","partition":3,"offset":1234},"key":"596","id":1234,"score":0.0132,"model":{"name":"fraud","version":"3f2a9c1e"},"event_time":"2018-04-01T00:07:56Z","scored_at":"2026-11-22T08:00:00.123456Z"}`)
+	routed := []byte(`{"source":{"topic":"transactions","partition":3,"offset":1234},"key":"596","id":1234,"score":0.0132,"model":{"name":"fraud","version":"3f2a9c1e"},"experiment":{"name":"exp","arm":"treatment"},"event_time":"2018-04-01T00:07:56Z","scored_at":"2026-11-22T08:00:00.123456Z"}`)
+	for name, v := range map[string][]byte{"outside": plain, "routed": routed} {
+		b.Run(name, func(b *testing.B) {
+			sink := newArmMetrics(prometheus.NewRegistry(), c).sink(pipeline.DiscardSink{})
+			out := &pipeline.Output{Topic: c.Topics.Predictions, Value: v}
+			ack := func(error) {}
+			b.ReportAllocs()
+			for b.Loop() {
+				sink.Produce(out, ack)
+			}
+		})
+	}
+}
