@@ -101,7 +101,8 @@ func (r *runner) ensureFeatures(ctx context.Context) error {
 		return err
 	}
 	r.say("(g) writing %s: `streamscore features --days 136` (once; minutes)", r.plan.Features)
-	tmp := r.plan.Features + ".partial"
+	// renamed when complete; the name keeps the extension that picks the format
+	tmp := filepath.Join(filepath.Dir(r.plan.Features), "partial-"+filepath.Base(r.plan.Features))
 	cmd := exec.CommandContext(ctx, r.plan.Binary, "features", "--days", "136", "--seed", "1", "--out", tmp, "--log-level", "error")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("streamscore features: %w: %s", err, tail(out, 2000))
