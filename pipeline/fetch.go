@@ -144,7 +144,7 @@ func (o *Operator) submit(work context.Context, r *Record, h handle, ev *Event, 
 		}
 	}
 	ready := sw.ready(fetched)
-	err := o.batch.Submit(work, row{h: h, rec: r, eventTime: ev.Time, feat: feat, ready: ready})
+	err := o.batch.Submit(work, row{h: h, rec: r, eventTime: ev.Time, feat: feat, ready: ready, ev: o.rowEvent(ev)})
 	sw.last = mono() // a full queue's wait belongs to the queue stage, not to the next decode
 	return err
 }

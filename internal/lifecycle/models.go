@@ -172,6 +172,13 @@ type ModelState struct {
 	// its last entry is Live. An activation pushes its version (unless already live); a
 	// rollback pops the current one.
 	LiveStack []topics.Activation
+	// Rules are the segment rules that serve the model (the last serve activation's);
+	// none: the live version serves.
+	Rules []topics.Rule
+	// Experiment is the running experiment; nil: none.
+	Experiment *topics.Experiment
+	// Experiments are the experiment activations (starts and stops), in log order.
+	Experiments []topics.Activation
 }
 
 // PreviousLive is the version Rollback returns to.
@@ -209,6 +216,16 @@ func State(acts []topics.Activation) map[string]ModelState {
 			}
 		case topics.RoleShadowOff:
 			s.Shadow = topics.Activation{}
+		case topics.RoleServe:
+			s.Rules = a.Rules
+		case topics.RoleExperiment:
+			s.Experiment = a.Experiment
+			s.Experiments = append(s.Experiments, a)
+		case topics.RoleExperimentStop:
+			if s.Experiment != nil && a.Experiment != nil && s.Experiment.Name == a.Experiment.Name {
+				s.Experiment = nil
+			}
+			s.Experiments = append(s.Experiments, a)
 		}
 		out[a.Name] = s
 	}
