@@ -29,9 +29,9 @@ type Prediction struct {
 	// Ensemble holds the members' scores of an ensemble's prediction; nil: none.
 	Ensemble *EnsembleScores `json:"ensemble,omitempty"`
 	// Cascade says which stage of a cascade decided; nil: none.
-	Cascade *CascadeStages `json:"cascade,omitempty"`
-	EventTime time.Time `json:"event_time"`
-	ScoredAt  time.Time `json:"scored_at"`
+	Cascade   *CascadeStages `json:"cascade,omitempty"`
+	EventTime time.Time      `json:"event_time"`
+	ScoredAt  time.Time      `json:"scored_at"`
 	// Features is the model input, when the operator is configured to include it.
 	Features []float32 `json:"features,omitempty"`
 }

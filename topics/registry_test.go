@@ -3,9 +3,9 @@ package topics
 import (
 	"bytes"
 	"context"
-	"reflect"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
