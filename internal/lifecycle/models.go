@@ -259,6 +259,8 @@ func List(ctx context.Context, st Store) ([]Entry, error) {
 			e.Role, e.Since = topics.RoleLive, s.Live
 		case s.Shadow.Version:
 			e.Role, e.Since = topics.RoleShadow, s.Shadow
+		default:
+			e.Role = routingRole(s, m.Version)
 		}
 		for _, a := range snap.Activations {
 			if a.Name == m.Name && a.Version == m.Version {
@@ -274,6 +276,22 @@ func List(ctx context.Context, st Store) ([]Entry, error) {
 		return out[i].PushedAt.Before(out[j].PushedAt)
 	})
 	return out, nil
+}
+
+// routingRole is what the routing makes of a version that is neither live nor shadow:
+// the running experiment's treatment, or a member of a rule's plan; "" when neither.
+func routingRole(s ModelState, version string) topics.Role {
+	if s.Experiment != nil && s.Experiment.Treatment == version {
+		return topics.RoleExperiment
+	}
+	rt := routingOf(s)
+	rt.Experiment = nil
+	for _, v := range RoutingVersions(rt) {
+		if v == version && v != "" {
+			return topics.RoleServe
+		}
+	}
+	return ""
 }
 
 // Resolve returns the stored version of name that version is a unique prefix of.
