@@ -273,3 +273,65 @@ func TestOperatorRoutesBySegmentAndCarriesTheID(t *testing.T) {
 		t.Fatalf("%d predictions, %d cascaded, %d by the second stage: the test does not cover both segments and stages", n, cascaded, second)
 	}
 }
+
+// TestOperatorMirrorsTheOtherArm: with Route.Mirror, every event's shadow prediction is
+// scored by the scorer Mirror names (the other arm), not by one shadow for the batch.
+func TestOperatorMirrorsTheOtherArm(t *testing.T) {
+	s, fs := handbookSpec(t)
+	a, b := openLogistic(t, -1), openLogistic(t, -2)
+	inB := func(r *Record) bool { return len(r.Key) > 0 && r.Key[len(r.Key)-1]%5 == 0 }
+	route := &Route{ID: "arms",
+		Pick: func(r *Record, _ []float64) Scorer {
+			if inB(r) {
+				return b
+			}
+			return a
+		},
+		Mirror: func(r *Record, _ []float64) Scorer {
+			if inB(r) {
+				return a
+			}
+			return b
+		}}
+	recs, _, labels := testRecordsWithLabels(1500, rand.New(rand.NewPCG(9, 9)))
+	sink := &collectSink{}
+	op, err := New(Config{
+		Schema: s, Features: fs, Models: segmentModels{a, route}, Threshold: 0.5, Now: fakeClock(),
+		Topics: Topics{Predictions: "preds", DeadLetter: "dlq", Shadow: "shadow"}, IDField: "transaction_id",
+		Batch:    scorer.BatcherConfig{MaxSize: 32},
+		Feedback: &memFeedback{recs: labels, rng: rand.New(rand.NewPCG(4, 4))},
+	}, &memSource{recs: recs, rng: rand.New(rand.NewPCG(5, 5)), onCommit: func([]Offset) {}}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	type pos struct {
+		p   int32
+		off int64
+	}
+	live, shadow := map[pos]output{}, map[pos]output{}
+	for _, o := range sink.outs {
+		switch o.topic {
+		case "preds":
+			live[pos{o.pred.Source.Partition, o.pred.Source.Offset}] = o
+		case "shadow":
+			shadow[pos{o.pred.Source.Partition, o.pred.Source.Offset}] = o
+		}
+	}
+	if len(live) < 1000 || len(shadow) != len(live) {
+		t.Fatalf("%d predictions, %d mirrored", len(live), len(shadow))
+	}
+	versions := map[string]int{}
+	for p, l := range live {
+		m := shadow[p]
+		if m.pred.Model.Version == l.pred.Model.Version || m.version != m.pred.Model.Version || string(m.pred.ID) != string(l.pred.ID) {
+			t.Fatalf("%+v: scored by %s, mirrored by %s (header %s), ids %s and %s", p, l.pred.Model.Version, m.pred.Model.Version, m.version, l.pred.ID, m.pred.ID)
+		}
+		versions[l.pred.Model.Version]++
+	}
+	if len(versions) != 2 {
+		t.Fatalf("versions %v: both arms should score", versions)
+	}
+}

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/streamscore/streamscore/internal/onnxtest"
 	"github.com/streamscore/streamscore/pipeline"
 	"github.com/streamscore/streamscore/pipeline/drift"
@@ -325,4 +328,60 @@ func scoreAnnotated(t *testing.T, m pipeline.Scorer, x []float32) (float32, stri
 		ann = a.AppendFields(nil, 0)
 	}
 	return out[0], string(ann)
+}
+
+// TestInstanceReportsAndBoundsLoadedBytes: an instance reports the bytes of each version
+// it serves with, and keeps its routing when a new one would hold more than
+// MaxLoadedBytes.
+func TestInstanceReportsAndBoundsLoadedBytes(t *testing.T) {
+	ctx, reg := registry(t)
+	var vs []string
+	bytes := map[string]int64{}
+	for _, b := range []float32{0, 1, 2} {
+		meta, err := Push(ctx, reg, logistic(b), PushOptions{Name: "fraud", Width: 3, By: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs, bytes[meta.Version] = append(vs, meta.Version), meta.Bytes
+	}
+	o := RoutingOptions{Schema: testSchema(t), By: "t"}
+	if _, err := Activate(ctx, reg, "fraud", vs[0], topics.RoleLive, "t"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ParseRule("mean(" + vs[0] + "," + vs[1] + ")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Serve(ctx, reg, "fraud", []topics.Rule{r}, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StartExperiment(ctx, reg, ExperimentSpec{Model: "fraud", Experiment: topics.Experiment{Name: "e", Treatment: vs[2], Share: 10}}, o); err != nil {
+		t.Fatal(err)
+	}
+	cpu := scorer.Options{Name: "fraud", Device: scorer.CPU, Threads: 1}
+	fallback, err := scorer.OpenBytes(logistic(9), cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fallback.Close()
+	prom := prometheus.NewRegistry()
+	lo := LiveOptions{Name: "fraud", Width: 3, Model: cpu, Fallback: fallback, Schema: o.Schema, Registry: prom,
+		MaxLoadedBytes: bytes[vs[0]] + bytes[vs[1]]} // the ensemble fits, the treatment on top does not
+	f, err := NewFollower(ctx, reg, lo, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.live.Close()
+	route := f.live.Choose().Route
+	if route == nil || strings.Contains(string(route.Spec), `"experiment"`) || !strings.Contains(string(route.Spec), `"ensemble"`) {
+		t.Fatalf("routing %v: want the ensemble kept and the experiment refused", route)
+	}
+	if n := testutil.ToFloat64(f.live.failed); n == 0 {
+		t.Fatal("the refused routing was not counted")
+	}
+	for _, v := range vs[:2] {
+		if got := testutil.ToFloat64(f.live.rt.held.WithLabelValues("fraud", v)); got != float64(bytes[v]) {
+			t.Fatalf("streamscore_model_loaded_bytes of %s: %v, want %d", v, got, bytes[v])
+		}
+	}
 }
