@@ -104,8 +104,14 @@ func TestEnsembleAndCascadeRefuseBadInput(t *testing.T) {
 		{"one member", func() error { _, err := NewEnsemble("f", CombineMean, []Scorer{a}, nil); return err }},
 		{"unknown combiner", func() error { _, err := NewEnsemble("f", "median", []Scorer{a, a}, nil); return err }},
 		{"weights count", func() error { _, err := NewEnsemble("f", CombineWeighted, []Scorer{a, a}, []float64{1}); return err }},
-		{"negative weight", func() error { _, err := NewEnsemble("f", CombineWeighted, []Scorer{a, a}, []float64{1, -1}); return err }},
-		{"width", func() error { _, err := NewEnsemble("f", CombineMean, []Scorer{a, openLogistic(t, 0)}, nil); return err }},
+		{"negative weight", func() error {
+			_, err := NewEnsemble("f", CombineWeighted, []Scorer{a, a}, []float64{1, -1})
+			return err
+		}},
+		{"width", func() error {
+			_, err := NewEnsemble("f", CombineMean, []Scorer{a, openLogistic(t, 0)}, nil)
+			return err
+		}},
 		{"gate above 1", func() error { _, err := NewCascade("f", a, a, 1.5, [2]prometheus.Counter{}); return err }},
 		{"gate NaN", func() error { _, err := NewCascade("f", a, a, math.NaN(), [2]prometheus.Counter{}); return err }},
 	} {
