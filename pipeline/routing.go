@@ -85,8 +85,9 @@ func (rs *routeScratch) init(cfg *Config) {
 	}
 }
 
-// rowEvent keeps what the routing and the outputs need of ev.
-func (o *Operator) rowEvent(ev *Event) rowEvent {
+// rowEvent keeps what the routing and the outputs need of ev; fields (Schema.Fields long
+// when rules' fields are kept, else empty) is the row's share of its fetch's slab.
+func (o *Operator) rowEvent(ev *Event, fields []float64) rowEvent {
 	var re rowEvent
 	rs := &o.rt
 	if i := rs.idField; i >= 0 && ev.Has(i) {
@@ -99,8 +100,8 @@ func (o *Operator) rowEvent(ev *Event) rowEvent {
 			re.id = eventID{kind: TypeString, s: ev.Str[i]}
 		}
 	}
-	if rs.nFields > 0 {
-		re.fields = make([]float64, rs.nFields)
+	if len(fields) > 0 {
+		re.fields = fields
 		for i := range re.fields {
 			re.fields[i] = math.NaN()
 			if ev.Has(i) {
