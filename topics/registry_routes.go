@@ -71,6 +71,9 @@ type Experiment struct {
 	Treatment string  `json:"treatment"`
 	// Mirror also scores every event with the other arm's plan into the shadow topic.
 	Mirror bool `json:"mirror,omitempty"`
+	// When, when set, is the segment the experiment runs on: events it does not hold for
+	// are served as without the experiment.
+	When *Condition `json:"when,omitempty"`
 }
 
 // Routing is what serves a model name besides its live version: the segment rules (none:

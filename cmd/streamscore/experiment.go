@@ -27,6 +27,7 @@ backfill reproduces them. See docs/model-lifecycle.md.`,
 
 func newExperimentStartCmd(g *globalFlags) *cobra.Command {
 	var spec lifecycle.ExperimentSpec
+	var segment string
 	cmd := &cobra.Command{
 		Use:   "start NAME --treatment MODEL@VERSION --share PERCENT",
 		Short: "Start an experiment on every instance",
@@ -35,6 +36,13 @@ func newExperimentStartCmd(g *globalFlags) *cobra.Command {
 			spec.Name = args[0]
 			if err := splitTreatment(&spec); err != nil {
 				return err
+			}
+			if segment != "" {
+				c, err := lifecycle.ParseCondition(segment)
+				if err != nil {
+					return fmt.Errorf("--segment: %w; %w", err, lifecycle.ErrRouting)
+				}
+				spec.When = &c
 			}
 			r, err := openRegistry(cmd.Context(), g)
 			if err != nil {
@@ -54,6 +62,7 @@ func newExperimentStartCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&spec.Treatment, "treatment", "", "the treatment, MODEL@VERSION or VERSION (a unique prefix will do)")
 	cmd.Flags().Float64Var(&spec.Share, "share", 0, "percent of keys in the treatment arm, 0 < share < 100")
 	cmd.Flags().StringVar(&spec.Salt, "salt", "", "salt of the key hash: another salt draws other keys")
+	cmd.Flags().StringVar(&segment, "segment", "", `run only on the events "FIELD OP VALUE" holds for, e.g. "tx_amount >= 1000" (others are served as without it)`)
 	cmd.Flags().BoolVar(&spec.Mirror, "mirror", false, "also score every event with the other arm into topics.shadow, for paired comparisons")
 	return cmd
 }

@@ -45,6 +45,11 @@ func StartExperiment(ctx context.Context, st Store, e ExperimentSpec, o RoutingO
 	if !(e.Share > 0 && e.Share < 100) {
 		return fail(fmt.Errorf("--share %v: want a percentage of keys strictly between 0 and 100", e.Share))
 	}
+	if e.When != nil {
+		if err := checkCondition(e.When, false, o.Schema); err != nil {
+			return fail(fmt.Errorf("--segment: %w", err))
+		}
+	}
 	snap, err := st.Snapshot(ctx)
 	if err != nil {
 		return fail(err)

@@ -152,6 +152,7 @@ func TestRoutingCommandsRefuseBadInput(t *testing.T) {
 		{"treatment of another width", second(StartExperiment(ctx, reg, exp("e1", wide, 20), o)), "differ in width"},
 		{"bad name", second(StartExperiment(ctx, reg, exp("e/1", v1, 20), o)), "experiment name"},
 		{"over max_loaded_bytes", second(StartExperiment(ctx, reg, exp("e1", v1, 20), RoutingOptions{MaxLoadedBytes: 10})), "model.max_loaded_bytes 10"},
+		{"segment on a field the schema lacks", second(StartExperiment(ctx, reg, ExperimentSpec{Model: "fraud", Experiment: topics.Experiment{Name: "e1", Treatment: v1, Share: 20, When: &topics.Condition{Field: "amount", Op: ">=", Value: 1}}}, o)), `no field "amount"`},
 		{"stop what does not run", second(StopExperiment(ctx, reg, "nope", false, "t")), "no experiment runs"},
 		{"members of different widths", second(Serve(ctx, reg, "fraud", rules("mean("+v0+","+wide+")"), o)), "differ in width"},
 		{"members of different features", second(Serve(ctx, reg, "fraud", rules("mean("+v2+","+otherNames+")"), o)), "other features"},
@@ -383,5 +384,53 @@ func TestInstanceReportsAndBoundsLoadedBytes(t *testing.T) {
 		if got := testutil.ToFloat64(f.live.rt.held.WithLabelValues("fraud", v)); got != float64(bytes[v]) {
 			t.Fatalf("streamscore_model_loaded_bytes of %s: %v, want %d", v, got, bytes[v])
 		}
+	}
+}
+
+// TestExperimentOnASegment: an experiment with a segment routes only the events its
+// condition holds for; the others are served, and mirrored, as without it.
+func TestExperimentOnASegment(t *testing.T) {
+	cpu := scorer.Options{Name: "fraud", Device: scorer.CPU, Threads: 1}
+	open := func(bias float32) *scorer.Model {
+		m, err := scorer.OpenBytes(logistic(bias), cpu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	live, treat := open(0), open(1)
+	schema := testSchema(t)
+	b := routeBuild{name: "fraud", live: live, field: schema.FieldIndex,
+		version: func(string) (pipeline.Scorer, error) { return treat, nil }}
+	route, err := b.build(topics.Routing{Experiment: &topics.Experiment{Name: "big", Treatment: treat.Version(), Share: 50, Mirror: true,
+		When: &topics.Condition{Field: "tx_amount", Op: ">=", Value: 100}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := 0, 0
+	for i := range 400 {
+		rec := &pipeline.Record{Key: []byte(fmt.Sprint(i))}
+		amount := float64(i % 200)
+		fields := []float64{float64(i), amount, math.NaN()}
+		m := route.Pick(rec, fields)
+		_, routed := m.(*arm)
+		if routed != (amount >= 100) {
+			t.Fatalf("event of amount %v: routed by the experiment %v", amount, routed)
+		}
+		if mirror := route.Mirror(rec, fields); (mirror != nil) != routed {
+			t.Fatalf("event of amount %v: mirror %v", amount, mirror)
+		}
+		if routed {
+			in++
+		} else {
+			out++
+			if m != pipeline.Scorer(live) {
+				t.Fatalf("event of amount %v outside the segment scored by %s", amount, m.Version())
+			}
+		}
+	}
+	if in == 0 || out == 0 {
+		t.Fatalf("%d events in the segment, %d out", in, out)
 	}
 }

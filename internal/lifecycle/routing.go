@@ -87,6 +87,13 @@ func (b routeBuild) build(rt topics.Routing) (*pipeline.Route, error) {
 			return nil, fmt.Errorf("treatment of experiment %s: %w", e.Name, err)
 		}
 		r.exp = e
+		if e.When != nil {
+			idx := b.field(e.When.Field)
+			if idx < 0 {
+				return nil, fmt.Errorf("experiment %s: the schema has no field %q", e.Name, e.When.Field)
+			}
+			r.segment = &cond{idx, e.When.Op, e.When.Value}
+		}
 		r.treatment = newArm(t, e.Name, ArmTreatment)
 		for _, p := range r.plans {
 			r.control = append(r.control, newArm(p, e.Name, ArmControl))
@@ -141,6 +148,7 @@ type router struct {
 	plans     []pipeline.Scorer
 	conds     []cond // conds[i] guards plans[i]; the last plan has none
 	exp       *topics.Experiment
+	segment   *cond // the experiment's segment; nil: every event
 	treatment pipeline.Scorer
 	control   []pipeline.Scorer // plans wrapped as the control arm
 }
@@ -184,7 +192,7 @@ func (r *router) plan(fields []float64) int {
 
 func (r *router) pick(rec *pipeline.Record, fields []float64) pipeline.Scorer {
 	i := r.plan(fields)
-	if r.exp == nil {
+	if r.exp == nil || r.segment != nil && !r.segment.holds(fields) {
 		return r.plans[i]
 	}
 	if InTreatment(r.exp.Name, r.exp.Salt, r.exp.Share, rec.Key) {
@@ -193,8 +201,11 @@ func (r *router) pick(rec *pipeline.Record, fields []float64) pipeline.Scorer {
 	return r.control[i]
 }
 
-// mirror is the other arm's scorer of rec.
+// mirror is the other arm's scorer of rec; nil outside the experiment's segment.
 func (r *router) mirror(rec *pipeline.Record, fields []float64) pipeline.Scorer {
+	if r.segment != nil && !r.segment.holds(fields) {
+		return nil
+	}
 	if InTreatment(r.exp.Name, r.exp.Salt, r.exp.Share, rec.Key) {
 		return r.control[r.plan(fields)]
 	}

@@ -36,6 +36,10 @@ func ParseRule(s string) (topics.Rule, error) {
 	return r, nil
 }
 
+// ParseCondition reads "FIELD OP VALUE", e.g. "tx_amount >= 1000" (an experiment's
+// --segment).
+func ParseCondition(s string) (topics.Condition, error) { return parseCondition(s) }
+
 func parseCondition(s string) (topics.Condition, error) {
 	var c topics.Condition
 	f := strings.Fields(s)
