@@ -81,8 +81,8 @@ var experimentReportCheck func(t *testing.T, cc *config.Compiled, experiment str
 
 // TestIntegrationExperimentIsStickyAcrossKillAndReplay is issue 24's acceptance: two
 // instances (processes of the binary) score a stream; an experiment sending 20% of keys
-// to the small forest starts while events flow; one instance is SIGKILLed and restarted,
-// the group rebalances. Every key stays in one arm (the one the hash says) for the
+// to the small forest starts while events flow; one instance is SIGKILLed, the group
+// rebalances to the other, and it is restarted, rebalancing again. Every key stays in one arm (the one the hash says) for the
 // experiment's life, the treatment holds 20 ± 2% of keys, no event is missing, every
 // prediction carries the event's id, and a plain backfill reproduces (arm, version,
 // score) bit for bit.
@@ -124,12 +124,12 @@ func TestIntegrationExperimentIsStickyAcrossKillAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cfgs := map[string]string{}
+	cfgs := map[string]string{} // one file each: the processes must not share a temporary config
 	procs := map[string]*exec.Cmd{}
 	for _, name := range []string{"a", "b"} {
-		ci := *c
-		ci.InstanceID = "exp-" + name // static membership: a restart takes its partitions back
-		cfgs[name] = writeConfig(t, &ci)
+		// Dynamic membership: the kill makes the group rebalance twice, giving b's
+		// partitions to a, and some back to the restarted b.
+		cfgs[name] = writeConfig(t, c)
 		procs[name] = startProcess(t, bin, cfgs[name], logf)
 	}
 	defer func() {
@@ -171,6 +171,8 @@ func TestIntegrationExperimentIsStickyAcrossKillAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = procs["b"].Wait() // killed: the exit status is the signal
+	waitMembers(t, c, 1)  // its session expired: a holds every partition
+	grows("with one instance", 1000)
 	procs["b"] = startProcess(t, bin, cfgs["b"], logf)
 	waitMembers(t, c, 2)
 	grows("after the restart", 2000)
