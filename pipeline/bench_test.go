@@ -52,7 +52,7 @@ func BenchmarkEncodePrediction(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf = e.append(buf[:0], "transactions", 3, int64(i), []byte("596"), 0.0132, et, now, nil)
+		buf = e.append(buf[:0], "transactions", 3, int64(i), []byte("596"), eventID{kind: TypeInt, i: int64(i)}, 0.0132, et, now, nil, nil)
 	}
 	b.SetBytes(int64(len(buf)))
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -14,14 +15,23 @@ type Prediction struct {
 		Partition int32  `json:"partition"`
 		Offset    int64  `json:"offset"`
 	} `json:"source"`
-	Key   *string `json:"key"`
-	Score float32 `json:"score"`
+	Key *string `json:"key"`
+	// ID is the event's id field (pipeline.Config.IDField) as the event had it; null
+	// when none.
+	ID    json.RawMessage `json:"id"`
+	Score float32         `json:"score"`
 	Model struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 	} `json:"model"`
-	EventTime time.Time `json:"event_time"`
-	ScoredAt  time.Time `json:"scored_at"`
+	// Experiment is the experiment and arm that routed the event; nil: none.
+	Experiment *ExperimentArm `json:"experiment,omitempty"`
+	// Ensemble holds the members' scores of an ensemble's prediction; nil: none.
+	Ensemble *EnsembleScores `json:"ensemble,omitempty"`
+	// Cascade says which stage of a cascade decided; nil: none.
+	Cascade   *CascadeStages `json:"cascade,omitempty"`
+	EventTime time.Time      `json:"event_time"`
+	ScoredAt  time.Time      `json:"scored_at"`
 	// Features is the model input, when the operator is configured to include it.
 	Features []float32 `json:"features,omitempty"`
 }
@@ -45,8 +55,10 @@ func newPredictionEncoder(name, version string) *predictionEncoder {
 // AppendPrediction appends one prediction in the public format of DESIGN.md. The score is
 // written as the shortest decimal that parses back to the same float32, so readers recover
 // the exact bits.
-func (e *predictionEncoder) append(dst []byte, topic string, partition int32, offset int64, key []byte,
-	score float32, eventTime, scoredAt time.Time, features []float32) []byte {
+// id is the event's id; extra are the JSON members of the row's annotations (Annotated),
+// written after "model".
+func (e *predictionEncoder) append(dst []byte, topic string, partition int32, offset int64, key []byte, id eventID,
+	score float32, eventTime, scoredAt time.Time, features []float32, extra []byte) []byte {
 	dst = append(dst, `{"source":{"topic":`...)
 	dst = appendJSONString(dst, []byte(topic))
 	dst = append(dst, `,"partition":`...)
@@ -59,10 +71,13 @@ func (e *predictionEncoder) append(dst []byte, topic string, partition int32, of
 	} else {
 		dst = appendJSONString(dst, key)
 	}
+	dst = append(dst, `,"id":`...)
+	dst = id.appendJSON(dst)
 	dst = append(dst, `,"score":`...)
 	dst = strconv.AppendFloat(dst, float64(score), 'g', -1, 32)
 	dst = append(dst, ',')
 	dst = append(dst, e.modelJSON...)
+	dst = append(dst, extra...)
 	dst = append(dst, `,"event_time":"`...)
 	dst = appendRFC3339NanoUTC(dst, eventTime)
 	dst = append(dst, `","scored_at":"`...)

@@ -21,7 +21,7 @@ func FuzzPredictionRoundTrip(f *testing.F) {
 			return // the model's scores are finite; NaN is not JSON
 		}
 		et := time.Date(2018, 4, 1, 0, 7, 56, 0, time.UTC)
-		b := e.append(nil, topic, 3, offset, key, score, et, et, nil)
+		b := e.append(nil, topic, 3, offset, key, eventID{}, score, et, et, nil, nil)
 		var p Prediction
 		if err := json.Unmarshal(b, &p); err != nil {
 			t.Fatalf("encoder wrote invalid JSON %q: %v", b, err)

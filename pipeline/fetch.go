@@ -70,6 +70,8 @@ type fetchTime struct {
 func (o *Operator) process(work context.Context, dec *Decoder, ev *Event, recs []Record, handles []handle, fetched fetchTime) error {
 	// One slab for the fetch: a row's features stay alive until its outputs are acknowledged.
 	slab := make([]float32, len(recs)*o.nFeat)
+	nf := o.rt.nFields
+	fslab := make([]float64, len(recs)*nf) // routing rules' event fields (routing.go); empty unless kept
 	in := inCounter{m: o.m}
 	sw := stageWatch{st: o.m.stages, ws: o.state, last: fetched.mono}
 	sw.waited = o.state.feedbackWaited()
@@ -84,7 +86,7 @@ func (o *Operator) process(work context.Context, dec *Decoder, ev *Event, recs [
 			o.deadLetter(r, handles[i], err)
 			continue
 		}
-		if err := o.submit(work, r, handles[i], ev, feat, &sw, fetched.mono); err != nil {
+		if err := o.submit(work, r, handles[i], ev, feat, fslab[i*nf:(i+1)*nf:(i+1)*nf], &sw, fetched.mono); err != nil {
 			return err
 		}
 	}
@@ -137,14 +139,14 @@ func decodeRecord(dec *Decoder, fs *FeatureSpec, r *Record, ev *Event, feat []fl
 
 // submit completes the features of a decoded record (the windows, which may wait for
 // feedback) and hands it to the batcher.
-func (o *Operator) submit(work context.Context, r *Record, h handle, ev *Event, feat []float32, sw *stageWatch, fetched int64) error {
+func (o *Operator) submit(work context.Context, r *Record, h handle, ev *Event, feat []float32, fields []float64, sw *stageWatch, fetched int64) error {
 	if o.state != nil {
 		if err := o.state.features(work, r, ev, feat); err != nil {
 			return err
 		}
 	}
 	ready := sw.ready(fetched)
-	err := o.batch.Submit(work, row{h: h, rec: r, eventTime: ev.Time, feat: feat, ready: ready})
+	err := o.batch.Submit(work, row{h: h, rec: r, eventTime: ev.Time, feat: feat, ready: ready, ev: o.rowEvent(ev, fields)})
 	sw.last = mono() // a full queue's wait belongs to the queue stage, not to the next decode
 	return err
 }

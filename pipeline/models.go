@@ -18,13 +18,16 @@ type Models interface {
 
 // ModelChoice is the scorers of one batch.
 type ModelChoice struct {
-	// Live scores every row of the batch, unless ByRecord is set.
+	// Live scores every row of the batch, unless Route is set; it is also the version a
+	// switch marker names.
 	Live Scorer
-	// ByRecord, for replays that follow history, returns the version that was live for
-	// the record. Consecutive rows with the same version are scored in one call; scores
-	// do not depend on how rows are batched (the registry refuses models whose do).
-	ByRecord func(*Record) Scorer
+	// Route, when set, picks the scorer of each record: experiment arms and segment
+	// rules live, the routing that was in force for the record in a replay by history.
+	// Consecutive rows with the same scorer are scored in one call; scores do not depend
+	// on how rows are batched (the registry refuses models whose do).
+	Route *Route
 	// Shadow, when set, also scores every row; its predictions go to Topics.Shadow.
+	// Route.Mirror, when set, takes its place.
 	Shadow Scorer
 }
 
@@ -36,8 +39,9 @@ type ModelChoice struct {
 // record with the version that was live for it.
 type Marks struct {
 	Topic string
-	// Encode makes the marker record for a record's position and the version.
-	Encode func(topic string, partition int32, offset int64, name, version string) (key, value []byte, err error)
+	// Encode makes the marker record for a record's position, the live version and the
+	// routing in force (Route.Spec; nil: none).
+	Encode func(topic string, partition int32, offset int64, name, version string, routing []byte) (key, value []byte, err error)
 }
 
 // versions holds what the operator prepares once per model version: the prediction
@@ -95,13 +99,13 @@ type run struct {
 // choice picks a version per record.
 func (c ModelChoice) runs(rows []row, buf []run) []run {
 	buf = buf[:0]
-	if c.ByRecord == nil {
+	if c.Route == nil {
 		return append(buf, run{0, len(rows), c.Live})
 	}
 	for i := range rows {
 		m := c.Live // a request row has no record: the live version scores it
 		if rows[i].rec != nil {
-			m = c.ByRecord(rows[i].rec)
+			m = c.Route.Pick(rows[i].rec, rows[i].ev.fields)
 		}
 		if n := len(buf); n > 0 && buf[n-1].m == m {
 			buf[n-1].end = i + 1

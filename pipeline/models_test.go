@@ -86,7 +86,7 @@ func (k *collectSink) Produce(out *Output, ack func(error)) {
 
 func (k *collectSink) Flush(context.Context) error { return nil }
 
-func encodeMark(topic string, partition int32, offset int64, name, version string) ([]byte, []byte, error) {
+func encodeMark(topic string, partition int32, offset int64, name, version string, _ []byte) ([]byte, []byte, error) {
 	return []byte(fmt.Sprintf("mark/%s/%d/%d", topic, partition, offset)), []byte(name + "@" + version), nil
 }
 
@@ -306,7 +306,7 @@ func TestOperatorScoresEachRecordWithItsVersion(t *testing.T) {
 type byRecord func(*Record) Scorer
 
 func (f byRecord) Choose() ModelChoice {
-	return ModelChoice{Live: f(&Record{}), ByRecord: func(r *Record) Scorer { return f(r) }}
+	return ModelChoice{Live: f(&Record{}), Route: &Route{ID: "by-record", Pick: func(r *Record, _ []float64) Scorer { return f(r) }}}
 }
 
 func testCounterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {

@@ -140,6 +140,11 @@ type Config struct {
 	IncludeFeatures bool
 	// Drift, when set, counts every scored row into drift windows (DriftConfig).
 	Drift *DriftConfig
+	// IDField names the schema field whose value every output carries as "id" (the
+	// feedback's id_field); empty or not in the schema: "id" is null.
+	IDField string
+	// RouteFields keeps each row's numeric event fields for Route.Pick (segment rules).
+	RouteFields bool
 }
 
 // Operator scores records from a Source into a Sink. Create it with New, run it once.
@@ -174,6 +179,7 @@ type Operator struct {
 	shadow []float32
 	raw    []float32
 	runs   []run
+	rt     routeScratch // routing.go
 }
 
 // row is one row for the batcher: a fetched record, or (req set) row idx of a synchronous
@@ -186,6 +192,7 @@ type row struct {
 	req       *request
 	idx       int32
 	ready     int64 // mono when its features were complete (the queue stage starts); 0: a request
+	ev        rowEvent
 }
 
 // New validates cfg and prepares an operator.
@@ -201,6 +208,7 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 	if o.models == nil {
 		o.models = staticModels{cfg.Model}
 	}
+	o.rt.init(&cfg)
 	o.tr = newTracker(o.recordDone)
 	o.out = map[string]prometheus.Counter{}
 	topics := []string{cfg.Topics.Predictions, cfg.Topics.Alerts, cfg.Topics.DeadLetter, cfg.Topics.Shadow}

@@ -65,26 +65,51 @@ func (o *Operator) flush(_ context.Context, b scorer.Batch[row]) error {
 	}
 	choice := o.models.Choose()
 	o.runs = choice.runs(b.Rows, o.runs)
+	o.rt.ann.reset(n)
 	for _, r := range o.runs {
 		var err error
 		o.raw, err = r.m.Score(mat[r.start*f:r.end*f], r.end-r.start, o.scores[r.start:r.end], o.raw)
 		if err != nil {
 			return fmt.Errorf("scoring a batch of %d with %s %s: %w", r.end-r.start, r.m.Name(), r.m.Version(), err)
 		}
+		o.rt.ann.collect(r.m, r.start, r.end)
 	}
-	var shadow []float32
-	if choice.Shadow != nil && o.cfg.Topics.Shadow != "" {
-		var err error
-		if o.raw, err = choice.Shadow.Score(mat, n, o.shadow, o.raw); err != nil {
-			// A shadow is a trial: its failure must not stop live scoring.
-			o.log.Warn("shadow model failed; batch not shadowed", zap.String("version", choice.Shadow.Version()), zap.Error(err))
-		} else {
-			shadow = o.shadow[:n]
-		}
-	}
+	shadow := o.scoreShadow(choice, b.Rows, mat)
 	o.observeBatch(start, n, b.Reason)
-	o.route(b.Rows, choice.Shadow, shadow, batchTimes{start: startMono, scored: mono()})
+	o.route(b.Rows, choice, shadow, batchTimes{start: startMono, scored: mono()})
 	return nil
+}
+
+// scoreShadow scores the batch's shadow predictions (the shadow version, or each row's
+// other experiment arm) into o.shadow and notes each row's shadow scorer in
+// o.rt.shadowBy; nil when nothing is shadowed. A shadow is a trial: its failure is
+// logged and the batch is not shadowed, live scoring goes on.
+func (o *Operator) scoreShadow(choice ModelChoice, rows []row, mat []float32) []float32 {
+	runs := o.shadowRuns(choice, rows)
+	if len(runs) == 0 {
+		return nil
+	}
+	n, f := len(rows), o.nFeat
+	o.rt.shadowAnn.reset(n)
+	if cap(o.rt.shadowBy) < n {
+		o.rt.shadowBy = make([]Scorer, n)
+	}
+	o.rt.shadowBy = o.rt.shadowBy[:n]
+	for _, r := range runs {
+		for i := r.start; i < r.end; i++ {
+			o.rt.shadowBy[i] = r.m
+		}
+		if r.m == nil {
+			continue
+		}
+		var err error
+		if o.raw, err = r.m.Score(mat[r.start*f:r.end*f], r.end-r.start, o.shadow[r.start:r.end], o.raw); err != nil {
+			o.log.Warn("shadow model failed; batch not shadowed", zap.String("version", r.m.Version()), zap.Error(err))
+			return nil
+		}
+		o.rt.shadowAnn.collect(r.m, r.start, r.end)
+	}
+	return o.shadow[:n]
 }
 
 // growScratch makes the batcher goroutine's buffers hold n rows.
@@ -118,7 +143,7 @@ func (o *Operator) observeBatch(start time.Time, n int, reason scorer.FlushReaso
 // to the sink.
 type batchTimes struct{ start, scored int64 }
 
-func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt batchTimes) {
+func (o *Operator) route(rows []row, choice ModelChoice, shadow []float32, bt batchTimes) {
 	n := len(rows)
 	now := o.cfg.Now()
 	// One allocation per batch for the values and one for the prediction outputs, not one
@@ -133,11 +158,6 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt ba
 	}
 	vals := make([]byte, 0, nOuts*perRow)
 	outs := make([]Output, nOuts)
-	var shadowEnc *predictionEncoder
-	var shadowHdr []Header
-	if shadow != nil {
-		shadowEnc, shadowHdr = o.vers.encoder(shadowModel), o.vers.header(shadowModel)
-	}
 	for _, rn := range o.runs {
 		enc, hdr := o.vers.encoder(rn.m), o.vers.header(rn.m)
 		for i := rn.start; i < rn.end; i++ {
@@ -154,10 +174,14 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt ba
 				feat = r.feat
 			}
 			start := len(vals)
-			vals = enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
+			vals = enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, r.ev.id, score, r.eventTime, now, feat, o.rt.ann.of(i))
 			val := vals[start:len(vals):len(vals)]
 			alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
-			mark := o.marker(rec, rn.m)
+			mark := o.marker(rec, choice, rn.m)
+			var shadowM Scorer
+			if shadow != nil {
+				shadowM = o.rt.shadowBy[i]
+			}
 			count := int32(1)
 			if alert {
 				count++
@@ -165,7 +189,7 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt ba
 			if mark != nil {
 				count++
 			}
-			if shadow != nil {
+			if shadowM != nil {
 				count++
 			}
 			var drifts []*Output
@@ -187,10 +211,10 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt ba
 				// rec, which closed it, is the one whose offset it holds back.
 				o.produce(d, rec, r.h, &o.st.Drift)
 			}
-			if shadow != nil {
+			if shadowM != nil {
 				start := len(vals)
-				vals = shadowEnc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, shadow[i], r.eventTime, now, feat)
-				outs[n+i] = Output{Topic: o.cfg.Topics.Shadow, Key: rec.Key, Value: vals[start:len(vals):len(vals)], Headers: shadowHdr, Source: rec, Features: r.feat, EventTime: r.eventTime}
+				vals = o.vers.encoder(shadowM).append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, r.ev.id, shadow[i], r.eventTime, now, feat, o.rt.shadowAnn.of(i))
+				outs[n+i] = Output{Topic: o.cfg.Topics.Shadow, Key: rec.Key, Value: vals[start:len(vals):len(vals)], Headers: o.vers.header(shadowM), Source: rec, Features: r.feat, EventTime: r.eventTime}
 				o.produce(&outs[n+i], rec, r.h, &o.st.Shadow)
 				o.m.shadowDiff.Observe(scoreDiff(score, shadow[i]))
 				if (score >= o.cfg.Threshold) != (shadow[i] >= o.cfg.Threshold) {
@@ -204,13 +228,18 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt ba
 	}
 }
 
-// marker is the switch marker of rec when m is not the version that last scored its
-// partition here; nil otherwise, or when markers are off.
-func (o *Operator) marker(rec *Record, m Scorer) *Output {
-	if o.cfg.Marks == nil || !o.partVer.changed(TopicPartition{Topic: rec.Topic, Partition: rec.Partition}, m.Version()) {
+// marker is the switch marker of rec when the routing (or, without one, the version m)
+// is not the one that last scored its partition here; nil otherwise, or when markers are
+// off.
+func (o *Operator) marker(rec *Record, c ModelChoice, m Scorer) *Output {
+	if o.cfg.Marks == nil || !o.partVer.changed(TopicPartition{Topic: rec.Topic, Partition: rec.Partition}, c.markID(m)) {
 		return nil
 	}
-	key, val, err := o.cfg.Marks.Encode(rec.Topic, rec.Partition, rec.Offset, m.Name(), m.Version())
+	var spec []byte
+	if c.Route != nil {
+		m, spec = c.Live, c.Route.Spec
+	}
+	key, val, err := o.cfg.Marks.Encode(rec.Topic, rec.Partition, rec.Offset, m.Name(), m.Version(), spec)
 	if err != nil {
 		// The encoder only marshals strings and numbers; this is a programming error.
 		o.fail(fmt.Errorf("encoding the switch marker of %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err))

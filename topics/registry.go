@@ -340,9 +340,12 @@ func (r *Registry) Append(ctx context.Context, a Activation) (Activation, error)
 		if a.Version == "" {
 			return a, fmt.Errorf("appending activation of %s as %s: no version", a.Name, a.Role)
 		}
-	case RoleShadowOff:
+	case RoleShadowOff, RoleServe, RoleExperiment, RoleExperimentStop:
+		if err := checkRouting(a); err != nil {
+			return a, err
+		}
 	default:
-		return a, fmt.Errorf("appending activation of %s: role %q: want live, shadow or shadow-off", a.Name, a.Role)
+		return a, fmt.Errorf("appending activation of %s: role %q: want live, shadow, shadow-off, serve, experiment or experiment-stop", a.Name, a.Role)
 	}
 	switch a.Reason {
 	case "":

@@ -70,6 +70,10 @@ type Activation struct {
 	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`
 	By      string    `json:"by"`
+	// Rules are what RoleServe makes serve Name (registry_routes.go).
+	Rules []Rule `json:"rules,omitempty"`
+	// Experiment is what RoleExperiment starts and RoleExperimentStop ends.
+	Experiment *Experiment `json:"experiment,omitempty"`
 
 	Seq    uint64 `json:"-"` // from the key
 	Offset int64  `json:"-"` // in the registry topic; -1 before it is written
@@ -85,6 +89,9 @@ type Mark struct {
 	Offset    int64  `json:"-"`
 	Name      string `json:"name"`
 	Version   string `json:"version"`
+	// Routing, when set, is the routing (Routing) in force with Version as the live
+	// version: a replay routes each event by it.
+	Routing json.RawMessage `json:"routing,omitempty"`
 }
 
 // Malformed is a record of the registry topic that no reader understands (a foreign

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -228,7 +229,7 @@ func TestRegistryActivationsInOrder(t *testing.T) {
 			}
 			seqs[a.Name] = a.Seq
 		}
-		if len(s.Marks) != 1 || s.Marks[0] != (Mark{Topic: "transactions", Partition: 3, Offset: 1234, Name: "fraud", Version: "bbbbbbbb"}) {
+		if len(s.Marks) != 1 || !reflect.DeepEqual(s.Marks[0], Mark{Topic: "transactions", Partition: 3, Offset: 1234, Name: "fraud", Version: "bbbbbbbb"}) {
 			t.Fatalf("marks %+v", s.Marks)
 		}
 		if len(s.Malformed) != 1 || s.Malformed[0].Key != "activation/fraud/x" {

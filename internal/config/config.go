@@ -97,6 +97,10 @@ type ModelConfig struct {
 	// MaxBytes refuses to load registry versions larger than this (0: any size): an
 	// instance with little memory keeps scoring with the version it has.
 	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxLoadedBytes bounds the bytes of the versions one instance serves with at once
+	// (live, shadow, ensemble and cascade members, experiment treatment; 0: no bound): a
+	// routing over it is refused by the commands and by the instances.
+	MaxLoadedBytes int64 `yaml:"max_loaded_bytes"`
 }
 
 // RegistryConfig is the model registry and activation log on Kafka (internal/lifecycle).

@@ -113,6 +113,16 @@ func knobs() []knob {
 			defer m.Close()
 			return c.LiveModels(m).MaxBytes
 		}, int64(1000)},
+		{"model.max_loaded_bytes", 5000, "", "", func(t *testing.T, c *Compiled) any {
+			o := c.ModelOptions()
+			o.Path = referenceModel
+			m, err := scorer.Open(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			return c.LiveModels(m).MaxLoadedBytes
+		}, int64(5000)},
 		{"registry.enabled", false, "", "", func(_ *testing.T, c *Compiled) any { _, ok := c.RegistryOptions(); return ok }, false},
 		{"registry.topic", "reg2", "", "", func(_ *testing.T, c *Compiled) any { o, _ := c.RegistryOptions(); return o.Topic }, "reg2"},
 		{"topics.drift", "dr2", "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Drift.Topic }, "dr2"},
@@ -379,11 +389,12 @@ func TestValidateSaysWhatToFix(t *testing.T) {
 	c.Producer.Compression = "brotli"
 	c.Model.Path = ""
 	c.Kafka.FailoverTimeout = 0
+	c.Model.MaxLoadedBytes = -1
 	_, err = c.Validate(Needs{Kafka: true, Model: true})
 	if err == nil {
 		t.Fatal("an invalid config validated")
 	}
-	for _, want := range []string{"topics.input", "delivery \"twice\"", "threshold 2", "target_utilisation", "producer.compression \"brotli\"", "model.path: point it at the .onnx file", "kafka.failover_timeout 0s: want a duration above 0"} {
+	for _, want := range []string{"topics.input", "delivery \"twice\"", "threshold 2", "target_utilisation", "producer.compression \"brotli\"", "model.path: point it at the .onnx file", "kafka.failover_timeout 0s: want a duration above 0", "model.max_loaded_bytes -1: want 0"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}

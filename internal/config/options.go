@@ -67,6 +67,7 @@ func (c *Compiled) Operator(m pipeline.Scorer) pipeline.Config {
 		TransactionTimeout: topics.DefaultTransactionTimeout,
 		IncludeFeatures:    c.IncludeFeatures,
 		Drift:              c.DriftOptions(),
+		IDField:            c.Feedback.IDField, // every output carries the event's id
 	}
 }
 
@@ -185,6 +186,7 @@ func (c *Compiled) LiveModels(fallback *scorer.Model) lifecycle.LiveOptions {
 	o := c.ModelOptions()
 	return lifecycle.LiveOptions{
 		Name: fallback.Name(), Width: c.Features.Len(), Model: o, MaxBytes: c.Model.MaxBytes, Fallback: fallback,
+		MaxLoadedBytes: c.Model.MaxLoadedBytes, Schema: c.Schema,
 	}
 }
 

@@ -112,6 +112,9 @@ func (c *Config) checkTopics(p *problems) {
 	if c.Model.MaxBytes < 0 {
 		p.add("model.max_bytes %d: want 0 (no limit) or a size in bytes", c.Model.MaxBytes)
 	}
+	if c.Model.MaxLoadedBytes < 0 {
+		p.add("model.max_loaded_bytes %d: want 0 (no limit) or a size in bytes", c.Model.MaxLoadedBytes)
+	}
 	if c.Group == "" {
 		p.add("group: set a consumer group id")
 	}

@@ -26,4 +26,12 @@
 //     into a History whose Choose scores each event with the version that was live for
 //     it, or loads one version for a what-if (--model NAME@VERSION). Manifests' drift
 //     references reach drift monitoring through WithManifestReferences.
+//   - Route: StartExperiment, StopExperiment and Serve check a routing against the
+//     registry and the schema and only then append it as an activation (roles
+//     experiment, experiment-stop, serve); State folds it into ModelState.Rules and
+//     .Experiment. Live.reroute builds it (routeBuild.build: InTreatment's key hash,
+//     rules on event fields, pipeline.Ensemble and pipeline.Cascade) into the
+//     pipeline.Route that Live.Choose hands the operator with the batch; the switch
+//     marker then carries the routing as JSON, and History rebuilds the same Route from
+//     it, so a replay routes each event as live scoring did.
 package lifecycle

@@ -33,6 +33,13 @@ type LiveOptions struct {
 	// MaxBytes refuses versions larger than this (0: no limit), for instances whose memory
 	// cannot take any model pushed.
 	MaxBytes int64
+	// MaxLoadedBytes bounds the bytes of the versions one routing needs at once (live,
+	// shadow, ensemble and cascade members, experiment treatment); a routing over it is
+	// refused (0: no bound).
+	MaxLoadedBytes int64
+	// Schema is the event schema that segment rules compare fields of; nil: rules that
+	// name a field cannot be built.
+	Schema *pipeline.Schema
 	// Fallback scores until the log makes a version live (the model.path of the config).
 	Fallback *scorer.Model
 	// Registry gets streamscore_model_info and the load-failure counter; nil: none.
@@ -63,6 +70,7 @@ type Live struct {
 	// want is what the log asked for last, loaded or not: an activation of another model
 	// role does not retry a version that failed here (each failure is counted once).
 	want ModelState
+	rt   liveRouting // routing_live.go
 }
 
 // NewLive prepares the holder; CatchUp and Run follow the log.
@@ -92,6 +100,9 @@ func NewLive(src Source, o LiveOptions) (*Live, error) {
 				return nil, fmt.Errorf("lifecycle: registering metrics: %w", err)
 			}
 		}
+	}
+	if err := l.rt.init(o.Registry); err != nil {
+		return nil, err
 	}
 	l.setInfo(o.Fallback, topics.RoleLive)
 	return l, nil
@@ -194,6 +205,7 @@ func (l *Live) apply(ctx context.Context, a topics.Activation) {
 			l.set(&l.shadow, m, topics.RoleShadow)
 		}
 	}
+	l.reroute(ctx, want)
 }
 
 func (l *Live) refuse(version string, err error) {
@@ -236,10 +248,11 @@ func (l *Live) load(ctx context.Context, version string) (*scorer.Model, error) 
 	if m, ok := l.loaded[version]; ok {
 		return m, nil
 	}
-	m, ref, err := Load(ctx, l.src, version, l.o)
+	m, ref, meta, err := loadVersion(ctx, l.src, version, l.o)
 	if err != nil {
 		return nil, err
 	}
+	l.rt.bytes[version] = meta.Bytes
 	l.mu.Lock()
 	l.refs.put(version, ref)
 	l.mu.Unlock()
@@ -250,28 +263,34 @@ func (l *Live) load(ctx context.Context, version string) (*scorer.Model, error) 
 // Load reads version of o.Name from the registry and loads it as o says; it also returns
 // the drift reference the version's manifest carries (nil: none).
 func Load(ctx context.Context, src Loader, version string, o LiveOptions) (*scorer.Model, *drift.Reference, error) {
+	m, ref, _, err := loadVersion(ctx, src, version, o)
+	return m, ref, err
+}
+
+// loadVersion is Load, also returning the version's registry record.
+func loadVersion(ctx context.Context, src Loader, version string, o LiveOptions) (*scorer.Model, *drift.Reference, topics.ModelMeta, error) {
 	raw, meta, err := src.GetModel(ctx, o.Name, version)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, meta, err
 	}
 	ref, err := referenceOf(meta)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, meta, err
 	}
 	if o.MaxBytes > 0 && meta.Bytes > o.MaxBytes {
-		return nil, nil, fmt.Errorf("version %s is %d bytes, over this instance's model.max_bytes %d: raise it or ship a smaller model", version, meta.Bytes, o.MaxBytes)
+		return nil, nil, meta, fmt.Errorf("version %s is %d bytes, over this instance's model.max_bytes %d: raise it or ship a smaller model", version, meta.Bytes, o.MaxBytes)
 	}
 	opts := o.Model
 	opts.Path, opts.Name = "", o.Name
 	m, err := scorer.OpenBytes(raw, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, meta, err
 	}
 	if m.NumFeatures() != o.Width {
 		m.Close()
-		return nil, nil, fmt.Errorf("version %s takes %d inputs but the feature spec has %d", version, m.NumFeatures(), o.Width)
+		return nil, nil, meta, fmt.Errorf("version %s takes %d inputs but the feature spec has %d", version, m.NumFeatures(), o.Width)
 	}
-	return m, ref, nil
+	return m, ref, meta, nil
 }
 
 // Reference is the drift reference that version's manifest carries, nil when none (or
@@ -293,15 +312,20 @@ func (l *Live) Close() {
 
 // Choose implements pipeline.Models: the versions of the next batch.
 func (l *Live) Choose() pipeline.ModelChoice {
-	live, shadow := l.Current()
-	c := pipeline.ModelChoice{Live: live}
+	l.mu.Lock()
+	live, shadow, route := l.live, l.shadow, l.rt.route
+	l.mu.Unlock()
+	c := pipeline.ModelChoice{Live: live, Route: route}
 	if shadow != nil { // a nil *scorer.Model must not become a non-nil Scorer
 		c.Shadow = shadow
 	}
 	return c
 }
 
+// RoutesOnFields tells the operator to keep each event's fields: segment rules read them.
+func (l *Live) RoutesOnFields() bool { return true }
+
 // MarkEncoder writes switch markers in the registry's format (pipeline.Marks).
-func MarkEncoder(topic string, partition int32, offset int64, name, version string) (key, value []byte, err error) {
-	return topics.EncodeMark(topics.Mark{Topic: topic, Partition: partition, Offset: offset, Name: name, Version: version})
+func MarkEncoder(topic string, partition int32, offset int64, name, version string, routing []byte) (key, value []byte, err error) {
+	return topics.EncodeMark(topics.Mark{Topic: topic, Partition: partition, Offset: offset, Name: name, Version: version, Routing: routing})
 }

@@ -172,6 +172,13 @@ type ModelState struct {
 	// its last entry is Live. An activation pushes its version (unless already live); a
 	// rollback pops the current one.
 	LiveStack []topics.Activation
+	// Rules are the segment rules that serve the model (the last serve activation's);
+	// none: the live version serves.
+	Rules []topics.Rule
+	// Experiment is the running experiment; nil: none.
+	Experiment *topics.Experiment
+	// Experiments are the experiment activations (starts and stops), in log order.
+	Experiments []topics.Activation
 }
 
 // PreviousLive is the version Rollback returns to.
@@ -209,6 +216,16 @@ func State(acts []topics.Activation) map[string]ModelState {
 			}
 		case topics.RoleShadowOff:
 			s.Shadow = topics.Activation{}
+		case topics.RoleServe:
+			s.Rules = a.Rules
+		case topics.RoleExperiment:
+			s.Experiment = a.Experiment
+			s.Experiments = append(s.Experiments, a)
+		case topics.RoleExperimentStop:
+			if s.Experiment != nil && a.Experiment != nil && s.Experiment.Name == a.Experiment.Name {
+				s.Experiment = nil
+			}
+			s.Experiments = append(s.Experiments, a)
 		}
 		out[a.Name] = s
 	}
@@ -242,6 +259,8 @@ func List(ctx context.Context, st Store) ([]Entry, error) {
 			e.Role, e.Since = topics.RoleLive, s.Live
 		case s.Shadow.Version:
 			e.Role, e.Since = topics.RoleShadow, s.Shadow
+		default:
+			e.Role = routingRole(s, m.Version)
 		}
 		for _, a := range snap.Activations {
 			if a.Name == m.Name && a.Version == m.Version {
@@ -257,6 +276,22 @@ func List(ctx context.Context, st Store) ([]Entry, error) {
 		return out[i].PushedAt.Before(out[j].PushedAt)
 	})
 	return out, nil
+}
+
+// routingRole is what the routing makes of a version that is neither live nor shadow:
+// the running experiment's treatment, or a member of a rule's plan; "" when neither.
+func routingRole(s ModelState, version string) topics.Role {
+	if s.Experiment != nil && s.Experiment.Treatment == version {
+		return topics.RoleExperiment
+	}
+	rt := routingOf(s)
+	rt.Experiment = nil
+	for _, v := range RoutingVersions(rt) {
+		if v == version && v != "" {
+			return topics.RoleServe
+		}
+	}
+	return ""
 }
 
 // Resolve returns the stored version of name that version is a unique prefix of.
