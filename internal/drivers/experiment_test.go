@@ -75,10 +75,6 @@ func readRouted(t *testing.T, c *config.Config, topic, experiment string) map[sr
 	return out
 }
 
-// experimentReportCheck, when set (by the tests of `experiment report`, branch evaluate),
-// checks the report of experiment against the predictions this test read, by position.
-var experimentReportCheck func(t *testing.T, cc *config.Compiled, experiment string, live map[srcPos]routedPrediction)
-
 // TestIntegrationExperimentIsStickyAcrossKillAndReplay is issue 24's acceptance: two
 // instances (processes of the binary) score a stream; an experiment sending 20% of keys
 // to the small forest starts while events flow; one instance is SIGKILLed, the group
@@ -247,7 +243,21 @@ func TestIntegrationExperimentIsStickyAcrossKillAndReplay(t *testing.T) {
 	if differ != 0 || len(replay) != len(live) {
 		t.Fatalf("the backfill does not reproduce live routing: %d differ, %d replayed of %d", differ, len(replay), len(live))
 	}
-	if experimentReportCheck != nil {
-		experimentReportCheck(t, cc, exp.Name, live)
+	// The report's counts equal its own join of the topics (checkExperimentReport), and
+	// its events per arm equal the predictions this test read, by position.
+	rep := checkExperimentReport(t, cc.Config, exp.Name)
+	want := map[string]int64{}
+	for _, p := range live {
+		if p.Arm != "" {
+			want[p.Arm]++
+		}
+	}
+	for _, a := range rep.Arms {
+		if a.Events != want[a.Arm] {
+			t.Errorf("experiment report: arm %s has %d events, the topics %d", a.Arm, a.Events, want[a.Arm])
+		}
+	}
+	if len(rep.Arms) != len(want) {
+		t.Errorf("experiment report: %d arms, the topics %d", len(rep.Arms), len(want))
 	}
 }
