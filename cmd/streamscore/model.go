@@ -23,7 +23,7 @@ activate makes a stored version live (or the shadow, with --shadow); every runni
 instance applies it at a batch boundary within about a second. rollback makes the previous
 live version live again. list shows the versions, their roles and who activated them when.`,
 	}
-	cmd.AddCommand(newModelPushCmd(g), newModelActivateCmd(g), newModelRollbackCmd(g), newModelListCmd(g))
+	cmd.AddCommand(newModelPushCmd(g), newModelActivateCmd(g), newModelRollbackCmd(g), newModelListCmd(g), newModelCoversCmd(g))
 	return cmd
 }
 

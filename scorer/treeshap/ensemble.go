@@ -84,7 +84,8 @@ type NotTreeEnsembleError struct{ Reason string }
 func (e *NotTreeEnsembleError) Error() string { return e.Reason }
 
 // Parse reads the tree ensemble of an ONNX model file for the output column scoreCol
-// (of probabilities for a classifier, of the targets for a regressor). A model that is
+// (of probabilities for a classifier, of the targets for a regressor; negative: the last
+// column, the scorer's default). A model that is
 // not one supported tree-ensemble node returns a *NotTreeEnsembleError. The model's
 // metadata_props "tree_covers", when present, give the node covers (see Covers).
 func Parse(raw []byte, scoreCol int) (*Ensemble, error) {
@@ -168,6 +169,9 @@ func (e *Ensemble) classWeights(n *onnxNode, scoreCol int, lw *leafWeights) erro
 	for _, id := range ids {
 		distinct[id] = true
 	}
+	if scoreCol < 0 {
+		scoreCol = labels - 1
+	}
 	target := int64(scoreCol)
 	if labels == 2 && len(distinct) == 1 {
 		// ONNX Runtime's binary case: the weights are those of the second class, and the
@@ -188,12 +192,18 @@ func (e *Ensemble) classWeights(n *onnxNode, scoreCol int, lw *leafWeights) erro
 }
 
 func (e *Ensemble) targetWeights(n *onnxNode, scoreCol int, lw *leafWeights) error {
+	if len(n.ints["n_targets"]) != 1 {
+		return fmt.Errorf("TreeEnsembleRegressor has no n_targets")
+	}
 	if agg := string(n.str["aggregate_function"]); agg != "" && agg != "SUM" && agg != "AVERAGE" {
 		return &NotTreeEnsembleError{fmt.Sprintf("TreeEnsembleRegressor has aggregate_function %s: contributions are only exact for SUM and AVERAGE", agg)}
 	}
 	ids, trees, nodes, w := n.ints["target_ids"], n.ints["target_treeids"], n.ints["target_nodeids"], n.floats["target_weights"]
 	if len(ids) != len(trees) || len(ids) != len(nodes) || len(ids) != len(w) {
 		return fmt.Errorf("TreeEnsembleRegressor: target_ids, target_treeids, target_nodeids and target_weights differ in length (%d, %d, %d, %d)", len(ids), len(trees), len(nodes), len(w))
+	}
+	if scoreCol < 0 {
+		scoreCol = int(n.ints["n_targets"][0]) - 1
 	}
 	if b := n.floats["base_values"]; scoreCol < len(b) {
 		e.offset = float64(b[scoreCol])

@@ -65,17 +65,21 @@ func TestPredictMatchesONNXRuntime(t *testing.T) {
 	t.Logf("largest difference from ONNX Runtime: %.3g", worst)
 }
 
-// Local accuracy and determinism on covers counted from the golden rows themselves.
+// Local accuracy and determinism on other covers: counted from the golden rows themselves.
 func TestExplainLocalAccuracy(t *testing.T) {
 	e := shippedForest(t)
 	if _, err := e.Explain(make([]float32, 15), make([]float64, 15)); err != ErrNoCovers {
 		t.Fatalf("Explain without covers: %v, want ErrNoCovers", err)
 	}
-	rows := readGolden(t)
+	all := readGolden(t)
 	cc := NewCoverCounter(e)
-	for _, r := range rows {
+	var rows []goldenRow
+	for i, r := range all {
 		if err := cc.Add(r.Features); err != nil {
 			t.Fatal(err)
+		}
+		if i%20 == 0 {
+			rows = append(rows, r)
 		}
 	}
 	if err := e.SetCovers(cc.Covers("")); err != nil {
@@ -102,5 +106,24 @@ func TestExplainLocalAccuracy(t *testing.T) {
 				t.Fatalf("row %d feature %d: %v then %v", i, j, phi[j], again[j])
 			}
 		}
+	}
+}
+
+func BenchmarkExplain(b *testing.B) {
+	e := shippedForest(b)
+	rows := readGolden(b)
+	cc := NewCoverCounter(e)
+	for _, r := range rows {
+		_ = cc.Add(r.Features)
+	}
+	if err := e.SetCovers(cc.Covers("")); err != nil {
+		b.Fatal(err)
+	}
+	phi := make([]float64, 15)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_, _ = e.Explain(rows[i%len(rows)].Features, phi)
+		i++
 	}
 }
