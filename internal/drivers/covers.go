@@ -36,4 +36,3 @@ func WriteCovers(cc *config.Compiled, modelPath, from, out string, log io.Writer
 	_, err = fmt.Fprintf(log, "counted %d training rows%s through %d trees of %s@%s; wrote %s\n", rep.Rows, period, len(cov.Trees), modelPath, cov.ModelVersion, out)
 	return err
 }
-

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/streamscore/streamscore/scorer"
 	"github.com/streamscore/streamscore/scorer/treeshap"
+	"github.com/streamscore/streamscore/topics"
 )
 
 // CoversReport says what CoversFrom counted.
@@ -222,6 +224,39 @@ func readParquetRows(path string, features []string, add func([]float32, time.Ti
 	return nil
 }
 
+// coversOf returns the covers a push ships: from o.Covers, else the model's metadata,
+// else covers.json beside the model file when present and for this version; nil for "none" and for a model that is not a tree ensemble
+// when no file was named.
+func coversOf(path string, raw []byte, o BundleOptions) (json.RawMessage, error) {
+	file := o.Covers
+	if file == "none" {
+		return nil, nil
+	}
+	if file == "" {
+		e, err := treeshap.Parse(raw, ScoreColumn(o.Model))
+		var nt *treeshap.NotTreeEnsembleError
+		if errors.As(err, &nt) {
+			return nil, nil
+		}
+		if err == nil && e.HasCovers() {
+			// The model's metadata has them (train.py): copied, so that `model list`
+			// knows without reading the model.
+			return json.RawMessage(e.Metadata(treeshap.MetadataKey)), nil
+		}
+		beside := filepath.Join(filepath.Dir(path), scorer.CoversFile)
+		if !fileExists(beside) {
+			return nil, nil
+		}
+		if b, err := os.ReadFile(beside); err == nil {
+			if c, err := treeshap.ParseCovers(b); err == nil && c.ModelVersion != "" && c.ModelVersion != scorer.Version(raw) {
+				return nil, nil // another version's covers: this one ships without
+			}
+		}
+		file = beside
+	}
+	return coversManifest(file, raw, o)
+}
+
 // coversManifest reads a covers file for a push: a .json file of covers as
 // `streamscore model covers` writes them, or a training export to count them from.
 func coversManifest(path string, raw []byte, o BundleOptions) (json.RawMessage, error) {
@@ -261,4 +296,29 @@ func ScoreColumn(o scorer.Options) int {
 		return o.ScoreColumn
 	}
 	return -1
+}
+
+// loadCovers gives m the covers meta's manifest carries, if any.
+func loadCovers(meta topics.ModelMeta, m *scorer.Model) error {
+	if len(meta.Manifest) == 0 {
+		return nil
+	}
+	var mf Manifest
+	if err := json.Unmarshal(meta.Manifest, &mf); err != nil {
+		return fmt.Errorf("manifest of %s@%s: %w", meta.Name, meta.Version, err)
+	}
+	if len(mf.Covers) == 0 {
+		return nil
+	}
+	c, err := treeshap.ParseCovers(mf.Covers)
+	if err != nil {
+		return fmt.Errorf("manifest of %s@%s: %w", meta.Name, meta.Version, err)
+	}
+	return m.SetCovers(c)
+}
+
+// HasCovers reports whether meta's manifest ships node covers.
+func HasCovers(meta topics.ModelMeta) bool {
+	var mf Manifest
+	return len(meta.Manifest) > 0 && json.Unmarshal(meta.Manifest, &mf) == nil && len(mf.Covers) > 0
 }

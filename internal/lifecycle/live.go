@@ -271,6 +271,10 @@ func Load(ctx context.Context, src Loader, version string, o LiveOptions) (*scor
 		m.Close()
 		return nil, nil, fmt.Errorf("version %s takes %d inputs but the feature spec has %d", version, m.NumFeatures(), o.Width)
 	}
+	if err := loadCovers(meta, m); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
 	return m, ref, nil
 }
 
