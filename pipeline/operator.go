@@ -140,6 +140,8 @@ type Config struct {
 	IncludeFeatures bool
 	// Drift, when set, counts every scored row into drift windows (DriftConfig).
 	Drift *DriftConfig
+	// Explain adds reason codes to the predictions and alerts of alerting rows.
+	Explain ExplainConfig
 }
 
 // Operator scores records from a Source into a Sink. Create it with New, run it once.
@@ -148,6 +150,7 @@ type Operator struct {
 	src    Source
 	sink   Sink
 	log    *zap.Logger
+	ex     explainState // reason codes; batcher goroutine only
 	m      *Metrics
 	st     *Stats
 	tr     *tracker

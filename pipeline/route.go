@@ -155,6 +155,9 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt ba
 			}
 			start := len(vals)
 			vals = enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
+			if o.explains(score) {
+				vals = o.appendReasons(vals, rn.m, r.feat)
+			}
 			val := vals[start:len(vals):len(vals)]
 			alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
 			mark := o.marker(rec, rn.m)

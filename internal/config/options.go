@@ -67,6 +67,7 @@ func (c *Compiled) Operator(m pipeline.Scorer) pipeline.Config {
 		TransactionTimeout: topics.DefaultTransactionTimeout,
 		IncludeFeatures:    c.IncludeFeatures,
 		Drift:              c.DriftOptions(),
+		Explain:            c.ExplainOptions(),
 	}
 }
 
