@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/streamscore/streamscore/pipeline"
@@ -29,4 +30,15 @@ func reasonsText(p *pipeline.Prediction) string {
 	b = append(b, "; other "...)
 	b = strconv.AppendFloat(b, p.OtherContribution, 'g', -1, 64)
 	return string(b)
+}
+
+// compareReasons counts a reason mismatch of the joined event k.
+func (r *Report) compareReasons(k Key, a, b string, show int) {
+	if a == b {
+		return
+	}
+	r.ReasonMismatches++
+	if len(r.FirstMismatch) < show {
+		r.FirstMismatch = append(r.FirstMismatch, fmt.Sprintf("%s: reasons %q vs %q", k, a, b))
+	}
 }

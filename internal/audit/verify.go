@@ -127,12 +127,7 @@ func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, o Options)
 			pairs.add(va, vb, x, y, o.Threshold)
 			continue
 		}
-		if ra, rb := sa.Reasons[k], sb.Reasons[k]; ra != rb {
-			rep.ReasonMismatches++
-			if len(rep.FirstMismatch) < show {
-				rep.FirstMismatch = append(rep.FirstMismatch, fmt.Sprintf("%s: reasons %q vs %q", k, ra, rb))
-			}
-		}
+		rep.compareReasons(k, sa.Reasons[k], sb.Reasons[k], show)
 		d := math.Abs(float64(x) - float64(y))
 		rep.MaxAbsDiff = math.Max(rep.MaxAbsDiff, d)
 		equal := math.Float32bits(x) == math.Float32bits(y)

@@ -227,43 +227,25 @@ func countTrees(ids []int64) int {
 	return max(len(seen), 1)
 }
 
+// nodeKey is a node's identity in the nodes_* attributes.
+type nodeKey struct{ tree, node int64 }
+
 // buildTrees lays out each tree's nodes in the order ONNX lists them, root first.
 func (e *Ensemble) buildTrees(n *onnxNode, lw *leafWeights) error {
-	tids, nids, feats := n.ints["nodes_treeids"], n.ints["nodes_nodeids"], n.ints["nodes_featureids"]
-	vals, yes, no, modeNames := n.floats["nodes_values"], n.ints["nodes_truenodeids"], n.ints["nodes_falsenodeids"], n.strings["nodes_modes"]
-	missing := n.ints["nodes_missing_value_tracks_true"]
-	cnt := len(tids)
-	if cnt == 0 || len(nids) != cnt || len(feats) != cnt || len(vals) != cnt || len(yes) != cnt || len(no) != cnt || len(modeNames) != cnt || (len(missing) != 0 && len(missing) != cnt) {
-		return fmt.Errorf("the nodes_* attributes are empty or differ in length")
+	tids, nids := n.ints["nodes_treeids"], n.ints["nodes_nodeids"]
+	yes, no := n.ints["nodes_truenodeids"], n.ints["nodes_falsenodeids"]
+	at, treeOf, err := e.layOut(n)
+	if err != nil {
+		return err
 	}
-	type key struct{ tree, node int64 }
-	at := map[key]int{} // position within its tree
-	treeOf := map[int64]int{}
-	for i := range cnt {
-		t, ok := treeOf[tids[i]]
-		if !ok {
-			t = len(e.trees)
-			treeOf[tids[i]] = t
-			e.trees = append(e.trees, tree{})
-		}
-		md, ok := modes[string(modeNames[i])]
-		if !ok {
-			return fmt.Errorf("node %d of tree %d has mode %q", nids[i], tids[i], modeNames[i])
-		}
-		at[key{tids[i], nids[i]}] = len(e.trees[t].nodes)
-		nd := node{feature: int(feats[i]), threshold: vals[i], mode: md, yes: -1, no: -1,
-			missingTrue: len(missing) > 0 && missing[i] != 0}
-		e.nFeatures = max(e.nFeatures, nd.feature+1)
-		e.trees[t].nodes = append(e.trees[t].nodes, nd)
-	}
-	for i := range cnt {
+	for i := range tids {
 		t := &e.trees[treeOf[tids[i]]]
-		nd := &t.nodes[at[key{tids[i], nids[i]}]]
+		nd := &t.nodes[at[nodeKey{tids[i], nids[i]}]]
 		if nd.mode == leaf {
 			continue
 		}
-		y, okY := at[key{tids[i], yes[i]}]
-		f, okN := at[key{tids[i], no[i]}]
+		y, okY := at[nodeKey{tids[i], yes[i]}]
+		f, okN := at[nodeKey{tids[i], no[i]}]
 		if !okY || !okN {
 			return fmt.Errorf("node %d of tree %d names a child that is not in the tree", nids[i], tids[i])
 		}
@@ -271,7 +253,7 @@ func (e *Ensemble) buildTrees(n *onnxNode, lw *leafWeights) error {
 	}
 	for i := range lw.trees {
 		t, ok := treeOf[lw.trees[i]]
-		j, ok2 := at[key{lw.trees[i], lw.nodes[i]}]
+		j, ok2 := at[nodeKey{lw.trees[i], lw.nodes[i]}]
 		if !ok || !ok2 {
 			return fmt.Errorf("a weight names node %d of tree %d, which does not exist", lw.nodes[i], lw.trees[i])
 		}
@@ -285,6 +267,42 @@ func (e *Ensemble) buildTrees(n *onnxNode, lw *leafWeights) error {
 		e.trees[i].depth = d
 	}
 	return nil
+}
+
+// layOut creates the trees and their nodes, without links: at is each node's position in
+// its tree, treeOf each tree id's index.
+func (e *Ensemble) layOut(n *onnxNode) (at map[nodeKey]int, treeOf map[int64]int, err error) {
+	tids, nids, feats := n.ints["nodes_treeids"], n.ints["nodes_nodeids"], n.ints["nodes_featureids"]
+	vals, yes, no, modeNames := n.floats["nodes_values"], n.ints["nodes_truenodeids"], n.ints["nodes_falsenodeids"], n.strings["nodes_modes"]
+	missing := n.ints["nodes_missing_value_tracks_true"]
+	cnt := len(tids)
+	for _, l := range []int{len(nids), len(feats), len(vals), len(yes), len(no), len(modeNames)} {
+		if cnt == 0 || l != cnt {
+			return nil, nil, fmt.Errorf("the nodes_* attributes are empty or differ in length")
+		}
+	}
+	if len(missing) != 0 && len(missing) != cnt {
+		return nil, nil, fmt.Errorf("nodes_missing_value_tracks_true has %d values for %d nodes", len(missing), cnt)
+	}
+	at, treeOf = map[nodeKey]int{}, map[int64]int{}
+	for i := range cnt {
+		t, ok := treeOf[tids[i]]
+		if !ok {
+			t = len(e.trees)
+			treeOf[tids[i]] = t
+			e.trees = append(e.trees, tree{})
+		}
+		md, ok := modes[string(modeNames[i])]
+		if !ok {
+			return nil, nil, fmt.Errorf("node %d of tree %d has mode %q", nids[i], tids[i], modeNames[i])
+		}
+		at[nodeKey{tids[i], nids[i]}] = len(e.trees[t].nodes)
+		nd := node{feature: int(feats[i]), threshold: vals[i], mode: md, yes: -1, no: -1,
+			missingTrue: len(missing) > 0 && missing[i] != 0}
+		e.nFeatures = max(e.nFeatures, nd.feature+1)
+		e.trees[t].nodes = append(e.trees[t].nodes, nd)
+	}
+	return at, treeOf, nil
 }
 
 // check verifies that the tree is a tree rooted at node 0 (every node reached once) and

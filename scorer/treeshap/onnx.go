@@ -165,29 +165,9 @@ func parseAttribute(b []byte, n *onnxNode) error {
 		case attrStrings:
 			strs = append(strs, v)
 		case attrInts:
-			if typ != protowire.BytesType {
-				ints = append(ints, int64(x))
-				return nil
-			}
-			for len(v) > 0 {
-				x, k := protowire.ConsumeVarint(v)
-				if k < 0 {
-					return errTruncated
-				}
-				ints, v = append(ints, int64(x)), v[k:]
-			}
+			return appendInts(&ints, typ, v, x)
 		case attrFloats:
-			if typ != protowire.BytesType {
-				floats = append(floats, math.Float32frombits(uint32(x)))
-				return nil
-			}
-			for len(v) > 0 {
-				x, k := protowire.ConsumeFixed32(v)
-				if k < 0 {
-					return errTruncated
-				}
-				floats, v = append(floats, math.Float32frombits(x)), v[k:]
-			}
+			return appendFloats(&floats, typ, v, x)
 		}
 		return nil
 	})
@@ -205,6 +185,38 @@ func parseAttribute(b []byte, n *onnxNode) error {
 		n.floats[name] = floats
 	case ints != nil:
 		n.ints[name] = ints
+	}
+	return nil
+}
+
+// appendInts appends one repeated-int64 field, packed or not.
+func appendInts(ints *[]int64, typ protowire.Type, v []byte, x uint64) error {
+	if typ != protowire.BytesType {
+		*ints = append(*ints, int64(x))
+		return nil
+	}
+	for len(v) > 0 {
+		x, k := protowire.ConsumeVarint(v)
+		if k < 0 {
+			return errTruncated
+		}
+		*ints, v = append(*ints, int64(x)), v[k:]
+	}
+	return nil
+}
+
+// appendFloats appends one repeated-float field, packed or not.
+func appendFloats(floats *[]float32, typ protowire.Type, v []byte, x uint64) error {
+	if typ != protowire.BytesType {
+		*floats = append(*floats, math.Float32frombits(uint32(x)))
+		return nil
+	}
+	for len(v) > 0 {
+		x, k := protowire.ConsumeFixed32(v)
+		if k < 0 {
+			return errTruncated
+		}
+		*floats, v = append(*floats, math.Float32frombits(x)), v[k:]
 	}
 	return nil
 }
