@@ -7,10 +7,12 @@ import (
 	"strconv"
 
 	"go.uber.org/zap"
+
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // ExplainConfig turns on reason codes: every row whose score reaches the threshold (the
-// rows that alert) gets the TreeSHAP contributions of its features, computed after
+// rows that alert), and every row whose record asks (HeaderExplain), gets the TreeSHAP contributions of its features, computed after
 // scoring in the same batch. Its prediction, and so its alert, carries the TopK largest
 // by absolute value ("reasons"), the base value, and the sum of the others, so that
 // base_value + Σ reasons + other_contribution is the score. A backfill, which writes no
@@ -131,7 +133,15 @@ func (o *Operator) sayNoReasons(m Scorer, why string) {
 	o.log.Warn("alerts of this model carry no reasons", zap.String("model", m.Name()), zap.String("version", m.Version()), zap.String("why", why))
 }
 
-// explains reports whether the row with this score gets reasons.
-func (o *Operator) explains(score float32) bool {
-	return o.cfg.Explain.Enabled && score >= o.cfg.Threshold
+// HeaderExplain on an input record asks for its explanation whatever its score (POST
+// /v1/events?explain=true writes it). It is in the log, so a backfill explains the same
+// rows.
+const HeaderExplain = "streamscore.explain"
+
+// explains reports whether the row of rec with this score gets reasons.
+func (o *Operator) explains(score float32, rec *Record) bool {
+	if !o.cfg.Explain.Enabled {
+		return false
+	}
+	return score >= o.cfg.Threshold || string(record.HeaderValue(rec.Headers, HeaderExplain)) == "true"
 }

@@ -145,3 +145,47 @@ func TestAlertsWithoutExplainer(t *testing.T) {
 		t.Fatalf("said %d times that alerts carry no reasons, want once", n)
 	}
 }
+
+// A record with HeaderExplain gets its reasons whatever its score (POST
+// /v1/events?explain=true writes it); the others below the threshold do not.
+func TestExplainHeaderAsksForReasons(t *testing.T) {
+	s, fs := handbookSpec(t)
+	recs, _, labels := testRecordsWithLabels(200, rand.New(rand.NewPCG(1, 2)))
+	asked := map[srcID]bool{}
+	for i := range recs {
+		if i%10 == 0 {
+			recs[i].Headers = append(recs[i].Headers, Header{Key: HeaderExplain, Value: []byte("true")})
+			asked[srcID{TopicPartition{Topic: recs[i].Topic, Partition: recs[i].Partition}, recs[i].Offset}] = true
+		}
+	}
+	sink := &alertSink{preds: map[srcID][]byte{}, alerts: map[srcID][]byte{}}
+	op, err := New(Config{
+		Schema: s, Features: fs, Model: openTestModel(t), Threshold: 2, Logger: zap.NewNop(),
+		Topics:   Topics{Predictions: "preds", Alerts: "alerts", DeadLetter: "dlq"},
+		Batch:    scorer.BatcherConfig{MaxSize: 64},
+		Feedback: &memFeedback{recs: labels, rng: rand.New(rand.NewPCG(1, 3))},
+		Explain:  ExplainConfig{Enabled: true, TopK: 3},
+	}, &memSource{recs: recs, rng: rand.New(rand.NewPCG(1, 9)), onCommit: func([]Offset) {}}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	explained := 0
+	for id, v := range sink.preds {
+		var p Prediction
+		if err := json.Unmarshal(v, &p); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(p.Reasons) == 3; got != asked[id] {
+			t.Fatalf("%v asked %v, has reasons %v: %s", id, asked[id], got, v)
+		}
+		if asked[id] {
+			explained++
+		}
+	}
+	if explained < 10 || len(sink.alerts) != 0 {
+		t.Fatalf("%d explained, %d alerts", explained, len(sink.alerts))
+	}
+}

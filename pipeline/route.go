@@ -155,7 +155,7 @@ func (o *Operator) route(rows []row, shadowModel Scorer, shadow []float32, bt ba
 			}
 			start := len(vals)
 			vals = enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, score, r.eventTime, now, feat)
-			if o.explains(score) {
+			if o.explains(score, rec) {
 				vals = o.appendReasons(vals, rn.m, r.feat)
 			}
 			val := vals[start:len(vals):len(vals)]

@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/pipeline/record"
 )
 
 // ContributionsOutput is the output an OIP inference request with
@@ -45,4 +48,31 @@ func (s *Server) withContributions(resp []byte, res pipeline.InferResult, data [
 		}
 	}
 	return append(out, "]}]}"...), ""
+}
+
+// HeaderProducer is a Producer that writes record headers (*topics.Producer is one):
+// POST /v1/events?explain=true needs it.
+type HeaderProducer interface {
+	ProduceResultHeaders(topic string, key, value []byte, headers []record.Header, done func(partition int32, offset int64, ts time.Time, err error))
+}
+
+// explainHeader asks the operator for the event's explanation whatever its score.
+var explainHeader = []record.Header{{Key: pipeline.HeaderExplain, Value: []byte("true")}}
+
+// explainEvent reads ?explain= of POST /v1/events: true writes the event with
+// explainHeader, so that its prediction carries its reasons (the operator explains it
+// like an alert, and a backfill does the same). The message says what is wrong.
+func (s *Server) explainEvent(r *http.Request) (bool, HeaderProducer, string) {
+	switch v := r.URL.Query().Get("explain"); v {
+	case "", "false":
+		return false, nil, ""
+	case "true":
+		hp, ok := s.d.Events.Producer.(HeaderProducer)
+		if !ok {
+			return false, nil, "explain=true: this server's producer cannot write headers"
+		}
+		return true, hp, ""
+	default:
+		return false, nil, fmt.Sprintf("explain %q: want true or false", v)
+	}
 }
