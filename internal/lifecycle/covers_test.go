@@ -82,3 +82,39 @@ func TestCoversFromCSV(t *testing.T) {
 		t.Fatalf("covers of another version: %v", err)
 	}
 }
+
+// covers.json beside the model travels in the manifest, and a version loaded from the
+// registry explains with them; "none" pushes none, and the version says why it cannot.
+func TestPushedCoversReachTheLoadedVersion(t *testing.T) {
+	ctx, reg := registry(t)
+	_, width := golden(t)
+	o := BundleOptions{PushOptions: PushOptions{Name: "fraud", Width: width}, Features: referenceNames(t)}
+	meta, err := PushBundle(ctx, reg, "../../testdata/model/fraud.onnx", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !HasCovers(meta) {
+		t.Fatal("covers.json beside the model did not travel")
+	}
+	m, _, err := Load(ctx, reg, meta.Version, LiveOptions{Name: "fraud", Width: width})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if why := m.ExplainStatus(); why != "" {
+		t.Fatalf("the loaded version cannot explain: %s", why)
+	}
+	o.Name, o.Covers = "fraud2", "none"
+	meta, err = PushBundle(ctx, reg, "../../testdata/model/fraud.onnx", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, _, err := Load(ctx, reg, meta.Version, LiveOptions{Name: "fraud2", Width: width})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if HasCovers(meta) || !strings.Contains(m2.ExplainStatus(), "no node covers") {
+		t.Fatalf("pushed without covers: HasCovers %v, status %q", HasCovers(meta), m2.ExplainStatus())
+	}
+}
