@@ -189,7 +189,7 @@ kafka-stop:
 ## bench: hot-path micro-benchmarks, then `streamscore-bench` (table, bin/bench/results.json,
 ## bin/bench/latency.png) and the catch-up/backfill/RSS benchmarks, on a real broker
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./pipeline
+	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./scorer/treeshap ./pipeline
 	@scripts/kafka.sh start
 	@rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
 	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -tags integration -run='^$$' -bench='CatchUpVsBackfill|PeakRSS' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \

@@ -34,6 +34,10 @@ type Prediction struct {
 	ScoredAt  time.Time      `json:"scored_at"`
 	// Features is the model input, when the operator is configured to include it.
 	Features []float32 `json:"features,omitempty"`
+	// BaseValue, Reasons and OtherContribution explain an alerting row (ExplainConfig).
+	BaseValue         *float64 `json:"base_value,omitempty"`
+	Reasons           []Reason `json:"reasons,omitempty"`
+	OtherContribution float64  `json:"other_contribution,omitempty"`
 }
 
 // predictionEncoder appends prediction JSON without reflection or allocation beyond dst.

@@ -31,6 +31,8 @@ type InferResult struct {
 	Scores  []float32
 	Model   string
 	Version string
+	// Scorer is the version that scored the rows (an Explainer when it can explain).
+	Scorer Scorer
 }
 
 // request is one Infer call in flight. Its fields are written only by the flush, on the
@@ -92,7 +94,7 @@ func (o *Operator) Infer(ctx context.Context, features []float32, n int) (InferR
 	if q.mixed {
 		return InferResult{}, ErrVersionChanged
 	}
-	return InferResult{Scores: q.scores, Model: q.model.Name(), Version: q.model.Version()}, nil
+	return InferResult{Scores: q.scores, Model: q.model.Name(), Version: q.model.Version(), Scorer: q.model}, nil
 }
 
 // Live is the model version that scores the next batch.

@@ -145,6 +145,8 @@ type Config struct {
 	IDField string
 	// RouteFields keeps each row's numeric event fields for Route.Pick (segment rules).
 	RouteFields bool
+	// Explain adds reason codes to the predictions and alerts of alerting rows.
+	Explain ExplainConfig
 }
 
 // Operator scores records from a Source into a Sink. Create it with New, run it once.
@@ -153,6 +155,7 @@ type Operator struct {
 	src    Source
 	sink   Sink
 	log    *zap.Logger
+	ex     explainState // reason codes; batcher goroutine only
 	m      *Metrics
 	st     *Stats
 	tr     *tracker

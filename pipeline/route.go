@@ -175,6 +175,9 @@ func (o *Operator) route(rows []row, choice ModelChoice, shadow []float32, bt ba
 			}
 			start := len(vals)
 			vals = enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, r.ev.id, score, r.eventTime, now, feat, o.rt.ann.of(i))
+			if o.explains(score, rec) {
+				vals = o.appendReasons(vals, rn.m, r.feat)
+			}
 			val := vals[start:len(vals):len(vals)]
 			alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
 			mark := o.marker(rec, choice, rn.m)

@@ -51,6 +51,7 @@ type Model struct {
 	outRank   int
 	scoreCol  int
 	device    Device
+	explain   explanation
 	closeOnce sync.Once
 }
 
@@ -67,7 +68,14 @@ func Open(o Options) (*Model, error) {
 	if o.Name == "" {
 		o.Name = strings.TrimSuffix(filepath.Base(o.Path), filepath.Ext(o.Path))
 	}
-	return OpenBytes(raw, o)
+	m, err := OpenBytes(raw, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.coversBeside(o.Path); err != nil {
+		return nil, errors.Join(err, m.Close())
+	}
+	return m, nil
 }
 
 // setShape records the input width and the output's columns, and picks the score column.

@@ -67,6 +67,7 @@ func OpenBytes(raw []byte, o Options) (*Model, error) {
 		return nil, fmt.Errorf("creating ONNX Runtime session for %s: %w", what, err)
 	}
 	m.sess = sess
+	m.readTrees(raw)
 	return m, nil
 }
 

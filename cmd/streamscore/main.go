@@ -52,7 +52,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.config, "config", "", "YAML config file (default: ./streamscore.yaml when present)")
 	root.PersistentFlags().StringVar(&g.brokers, "brokers", "", "Kafka brokers host:port,... (overrides config and STREAMSCORE_BROKERS)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error")
-	root.AddCommand(newRunCmd(g), newProduceCmd(g), newTailCmd(g), newDemoCmd(g), newFeaturesCmd(g), newConfigCmd(g), newBackfillCmd(g), newExportCmd(g), newVerifyCmd(g), newModelCmd(g), newExperimentCmd(g), newDriftCmd(g))
+	root.AddCommand(newRunCmd(g), newProduceCmd(g), newTailCmd(g), newDemoCmd(g), newFeaturesCmd(g), newConfigCmd(g), newBackfillCmd(g), newExportCmd(g), newVerifyCmd(g), newModelCmd(g), newExperimentCmd(g), newDriftCmd(g), newExplainCmd(g))
 	return root
 }
 

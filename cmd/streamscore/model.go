@@ -23,7 +23,7 @@ activate makes a stored version live (or the shadow, with --shadow); every runni
 instance applies it at a batch boundary within about a second. rollback makes the previous
 live version live again. list shows the versions, their roles and who activated them when.`,
 	}
-	cmd.AddCommand(newModelPushCmd(g), newModelActivateCmd(g), newModelRollbackCmd(g), newModelListCmd(g), newModelServeCmd(g))
+	cmd.AddCommand(newModelPushCmd(g), newModelActivateCmd(g), newModelRollbackCmd(g), newModelListCmd(g), newModelServeCmd(g), newModelCoversCmd(g))
 	return cmd
 }
 
@@ -37,7 +37,7 @@ func openRegistry(ctx context.Context, g *globalFlags) (*drivers.ModelRegistry, 
 }
 
 func newModelPushCmd(g *globalFlags) *cobra.Command {
-	var name, golden, reference string
+	var name, golden, reference, covers string
 	cmd := &cobra.Command{
 		Use:   "push FILE",
 		Short: "Validate a model file and store it in the registry",
@@ -48,7 +48,7 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer r.Close()
-			meta, err := r.Push(cmd.Context(), args[0], drivers.PushModelOptions{Name: name, Golden: golden, Reference: reference})
+			meta, err := r.Push(cmd.Context(), args[0], drivers.PushModelOptions{Name: name, Golden: golden, Reference: reference, Covers: covers})
 			if err != nil {
 				return err
 			}
@@ -59,6 +59,7 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "", "model name (default: model.name of the config)")
 	cmd.Flags().StringVar(&golden, "golden", "", "golden rows to validate on (default: golden.jsonl beside FILE when present); a missing or malformed file refuses the push")
+	cmd.Flags().StringVar(&covers, "covers-from", "", "tree ensembles: node covers for reason codes, counted from a training export (.csv/.parquet) or read from a covers file (.json) (default: the model's metadata, else covers.json beside FILE for its version; none: no reasons)")
 	cmd.Flags().StringVar(&reference, "reference", "", "drift reference to ship with the version (default: reference.json beside FILE when present; none: no reference)")
 	return cmd
 }

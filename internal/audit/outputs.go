@@ -46,6 +46,7 @@ type Outputs struct {
 	seenDLQ    map[Key]int
 	dlqClass   map[Key]string
 	alertN     int64
+	firstAlert []byte // the first alert's value, as a subscriber received it
 	dups       int64
 	decodeErrs int64
 }
@@ -98,6 +99,9 @@ func (a *Outputs) Add(recs []record.Record) {
 			}
 		case a.alerts:
 			a.alertN++
+			if a.firstAlert == nil {
+				a.firstAlert = append([]byte(nil), r.Value...)
+			}
 		case a.dlq:
 			k := deadLetterSource(r.Headers)
 			a.dlqClass[k] = string(record.HeaderValue(r.Headers, record.HeaderErrorClass))
@@ -141,4 +145,11 @@ func (a *Outputs) DeadLetterClass(k Key) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.dlqClass[k]
+}
+
+// FirstAlert is the value of the first alert read, nil before one.
+func (a *Outputs) FirstAlert() []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.firstAlert
 }

@@ -22,6 +22,7 @@ type PredictionSet struct {
 	Scores      map[Key]float32
 	Features    map[Key][]float32 // when the predictions carry them
 	Versions    map[Key]string    // the model version that scored each
+	Reasons     map[Key]string    // the explanation of alerting rows (reasonsText)
 	Duplicates  int64             // extra predictions for an input that already had one
 	Conflicting int64             // duplicates whose score differs from the first
 	DeadLetters int64
@@ -41,11 +42,14 @@ type Report struct {
 	// FeatureMismatches counts joined events whose feature vectors (when both streams
 	// carry them: include_features) differ in any bit.
 	FeatureMismatches int64
-	MaxAbsDiff        float64
-	FirstMismatch     []string
-	FirstMissingA     []string
-	FirstMissingB     []string
-	ConflictsWithin   int64
+	// ReasonMismatches counts joined events of the same version whose explanations
+	// (reasons, base value: alerting rows) differ in any bit, or that one side explains.
+	ReasonMismatches int64
+	MaxAbsDiff       float64
+	FirstMismatch    []string
+	FirstMissingA    []string
+	FirstMissingB    []string
+	ConflictsWithin  int64
 	// Pairs compares the events that the two streams scored with different model
 	// versions (a what-if replay, or a swap one side did not follow): not mismatches, but
 	// how the scores and the alerts moved, per pair of versions.
@@ -78,7 +82,7 @@ type Options struct {
 // OK reports whether the streams agree: nothing missing on either side, no score or
 // feature mismatch, no duplicate that disagrees with its first.
 func (r *Report) OK() bool {
-	return r.MissingInA == 0 && r.MissingInB == 0 && r.Mismatches == 0 && r.FeatureMismatches == 0 && r.ConflictsWithin == 0
+	return r.MissingInA == 0 && r.MissingInB == 0 && r.Mismatches == 0 && r.FeatureMismatches == 0 && r.ConflictsWithin == 0 && r.ReasonMismatches == 0
 }
 
 // Verify joins the prediction streams a and b (topic:NAME, read to its end offsets now, or
@@ -123,6 +127,7 @@ func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, o Options)
 			pairs.add(va, vb, x, y, o.Threshold)
 			continue
 		}
+		rep.compareReasons(k, sa.Reasons[k], sb.Reasons[k], show)
 		d := math.Abs(float64(x) - float64(y))
 		rep.MaxAbsDiff = math.Max(rep.MaxAbsDiff, d)
 		equal := math.Float32bits(x) == math.Float32bits(y)
@@ -183,7 +188,7 @@ func ReadPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (
 	if !ok || name == "" {
 		return nil, fmt.Errorf("%q: want topic:NAME or file:PATH", spec)
 	}
-	set := &PredictionSet{Name: spec, Scores: map[Key]float32{}, Features: map[Key][]float32{}, Versions: map[Key]string{}}
+	set := &PredictionSet{Name: spec, Scores: map[Key]float32{}, Features: map[Key][]float32{}, Versions: map[Key]string{}, Reasons: map[Key]string{}}
 	add := func(line []byte) error {
 		var p struct {
 			pipeline.Prediction
@@ -208,6 +213,9 @@ func ReadPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (
 		set.Versions[k] = p.Model.Version
 		if p.Features != nil {
 			set.Features[k] = p.Features
+		}
+		if r := reasonsText(&p.Prediction); r != "" {
+			set.Reasons[k] = r
 		}
 		return nil
 	}
@@ -256,6 +264,9 @@ func Print(w io.Writer, r *Report, tolerance float64) {
 	fmt.Fprintf(w, "B %s: %d predictions (%d duplicates)\n", r.B, r.InB, r.DuplicatesB)
 	fmt.Fprintf(w, "joined %d, missing in A %d, missing in B %d, score mismatches %d (%s, max |diff| %g), feature mismatches %d, conflicting duplicates %d\n",
 		r.Joined, r.MissingInA, r.MissingInB, r.Mismatches, mode, r.MaxAbsDiff, r.FeatureMismatches, r.ConflictsWithin)
+	if r.ReasonMismatches > 0 {
+		fmt.Fprintf(w, "reason mismatches %d (alerting rows whose reasons differ)\n", r.ReasonMismatches)
+	}
 	for _, m := range r.FirstMismatch {
 		fmt.Fprintln(w, "  mismatch", m)
 	}

@@ -58,6 +58,8 @@ type Config struct {
 	IncludeFeatures bool `yaml:"include_features"`
 	// Drift is drift monitoring against the training reference (drift.go).
 	Drift DriftConfig `yaml:"drift"`
+	// Explain is reason codes on alerts (explain.go).
+	Explain ExplainConfig `yaml:"explain"`
 	// MemoryLimit is the Go runtime's soft memory limit of `run` (e.g. 200MiB; empty:
 	// none): the garbage collector works harder near it instead of letting the heap
 	// double. The GOMEMLIMIT variable, when set, wins. Batch commands ignore it.
@@ -174,6 +176,7 @@ func Default() Config {
 	c.Registry = RegistryConfig{Enabled: true, Topic: "streamscore.models"}
 	c.Threshold = 0.5
 	c.Drift = defaultDrift()
+	c.Explain = defaultExplain()
 	c.Batch = BatchConfig{MaxSize: 1024, MaxWait: 2 * time.Millisecond}
 	c.Producer.Compression = "lz4"
 	c.CommitInterval = time.Second

@@ -171,6 +171,8 @@ func knobs() []knob {
 		}, true},
 		{"log.format", "yaml", "", "", nil, nil}, // an invalid format: see TestLogFormatIsChecked
 		{"include_features", true, "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).IncludeFeatures }, true},
+		{"explain.enabled", false, "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Explain.Enabled }, false},
+		{"explain.top_k", 3, "", "", func(_ *testing.T, c *Compiled) any { return c.Operator(nil).Explain.TopK }, 3},
 		{"memory_limit", "300MiB", "", "", func(t *testing.T, c *Compiled) any {
 			prev := debug.SetMemoryLimit(-1)
 			t.Cleanup(func() { debug.SetMemoryLimit(prev) })
@@ -390,11 +392,12 @@ func TestValidateSaysWhatToFix(t *testing.T) {
 	c.Model.Path = ""
 	c.Kafka.FailoverTimeout = 0
 	c.Model.MaxLoadedBytes = -1
+	c.Explain.TopK = 0
 	_, err = c.Validate(Needs{Kafka: true, Model: true})
 	if err == nil {
 		t.Fatal("an invalid config validated")
 	}
-	for _, want := range []string{"topics.input", "delivery \"twice\"", "threshold 2", "target_utilisation", "producer.compression \"brotli\"", "model.path: point it at the .onnx file", "kafka.failover_timeout 0s: want a duration above 0", "model.max_loaded_bytes -1: want 0"} {
+	for _, want := range []string{"topics.input", "delivery \"twice\"", "threshold 2", "target_utilisation", "producer.compression \"brotli\"", "model.path: point it at the .onnx file", "kafka.failover_timeout 0s: want a duration above 0", "model.max_loaded_bytes -1: want 0", "explain.top_k 0: want at least 1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}

@@ -68,6 +68,7 @@ func (c *Compiled) Operator(m pipeline.Scorer) pipeline.Config {
 		IncludeFeatures:    c.IncludeFeatures,
 		Drift:              c.DriftOptions(),
 		IDField:            c.Feedback.IDField, // every output carries the event's id
+		Explain:            c.ExplainOptions(),
 	}
 }
 

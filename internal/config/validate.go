@@ -82,6 +82,7 @@ func (c *Config) Validate(needs Needs) (*Compiled, error) {
 	// A reference of other features is not an error here: the operator logs it and does
 	// not count that version's rows.
 	ref := c.checkDrift(&p)
+	c.checkExplain(&p)
 	if len(p) > 0 {
 		src := "configuration"
 		if c.path != "" {

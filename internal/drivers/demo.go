@@ -1,7 +1,9 @@
 package drivers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -44,6 +46,8 @@ type DemoSummary struct {
 	MeanBatch       float64 `json:"mean_batch_size"`
 	Model           string  `json:"model"`
 	ModelVersion    string  `json:"model_version"`
+	// Alert is the first alert as a subscriber received it (reasons included).
+	Alert json.RawMessage `json:"alert,omitempty"`
 }
 
 // Demo starts an embedded broker, runs the live job on it while the simulator produces
@@ -162,6 +166,7 @@ func Demo(ctx context.Context, c *config.Config, o DemoOptions, progress io.Writ
 		Seconds: elapsed.Seconds(), EventsPerSecond: float64(res.Events) / elapsed.Seconds(),
 		LatencyP50Ms: float64(q[0]) / 1e6, LatencyP99Ms: float64(q[1]) / 1e6,
 		Batches: stats.Batches.Load(), Model: l.Model().Name(), ModelVersion: l.Model().Version(),
+		Alert: outputs.FirstAlert(),
 	}
 	if s.Batches > 0 {
 		s.MeanBatch = float64(stats.Rows.Load()) / float64(s.Batches)
@@ -231,4 +236,8 @@ func (s *DemoSummary) Print(w io.Writer) {
 	fmt.Fprintf(w, "latency         p50 %.2f ms, p99 %.2f ms (event to acknowledged prediction)\n", s.LatencyP50Ms, s.LatencyP99Ms)
 	fmt.Fprintf(w, "batches         %d, mean size %.1f\n", s.Batches, s.MeanBatch)
 	fmt.Fprintf(w, "model           %s %s\n", s.Model, s.ModelVersion)
+	var alert bytes.Buffer
+	if json.Indent(&alert, s.Alert, "  ", "  ") == nil {
+		fmt.Fprintf(w, "an alert, as a subscriber receives it (reasons: docs/reasons.md):\n  %s\n", alert.Bytes())
+	}
 }

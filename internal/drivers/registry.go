@@ -43,6 +43,8 @@ type PushModelOptions struct {
 	Name string
 	// Golden and Reference are files as lifecycle.BundleOptions reads them.
 	Golden, Reference string
+	// Covers is lifecycle.BundleOptions.Covers: a covers file or a training export.
+	Covers string
 }
 
 // Push validates the model file at path against the config's feature spec and model
@@ -54,7 +56,7 @@ func (r *ModelRegistry) Push(ctx context.Context, path string, o PushModelOption
 	}
 	return lifecycle.PushBundle(ctx, r.st, path, lifecycle.BundleOptions{
 		PushOptions: lifecycle.PushOptions{Name: name, Width: r.cc.Features.Len(), By: lifecycle.CurrentUser(), Model: r.cc.ModelOptions()},
-		Golden:      o.Golden, Reference: o.Reference, Features: r.cc.Features.Names(),
+		Golden:      o.Golden, Reference: o.Reference, Features: r.cc.Features.Names(), Covers: o.Covers,
 	})
 }
 

@@ -40,6 +40,10 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) outcome {
 		return writeError(w, r, http.StatusBadRequest, classBadRequest, err.Error())
 	}
 	defer cancel()
+	explain, hp, msg := s.explainEvent(r)
+	if msg != "" {
+		return writeError(w, r, http.StatusBadRequest, classBadRequest, msg)
+	}
 
 	expecting := ev.Predictions.Expect()
 	defer expecting()
@@ -49,9 +53,12 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) outcome {
 		err       error
 	}
 	acked := make(chan landed, 1)
-	ev.Producer.ProduceResult(ev.Topic, key, body, func(p int32, o int64, _ time.Time, err error) {
-		acked <- landed{p, o, err}
-	})
+	ack := func(p int32, o int64, _ time.Time, err error) { acked <- landed{p, o, err} }
+	if explain {
+		hp.ProduceResultHeaders(ev.Topic, key, body, explainHeader, ack)
+	} else {
+		ev.Producer.ProduceResult(ev.Topic, key, body, ack)
+	}
 	var at landed
 	select {
 	case at = <-acked:

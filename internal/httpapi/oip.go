@@ -85,6 +85,10 @@ type inferRequest struct {
 	Outputs []struct {
 		Name string `json:"name"`
 	} `json:"outputs"`
+	Parameters struct {
+		// Explain adds the "contributions" output (explain.go).
+		Explain bool `json:"explain"`
+	} `json:"parameters"`
 }
 
 // rows checks the request's one input tensor and returns its values and row count.
@@ -103,7 +107,7 @@ func (s *Server) rows(req *inferRequest) ([]float32, int, error) {
 		return nil, 0, fmt.Errorf("input shape %v: want [rows, %d] with at least one row", in.Shape, width)
 	}
 	for _, o := range req.Outputs {
-		if o.Name != s.d.OutputName {
+		if o.Name != s.d.OutputName && (o.Name != ContributionsOutput || !req.Parameters.Explain) {
 			return nil, 0, fmt.Errorf("output %q: the model's output is %q", o.Name, s.d.OutputName)
 		}
 	}
@@ -183,7 +187,14 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) outcome {
 	case err != nil:
 		return writeError(w, r, http.StatusServiceUnavailable, classUnavailable, err.Error())
 	}
-	return writeRaw(w, http.StatusOK, s.inferResponse(req.ID, res))
+	resp := s.inferResponse(req.ID, res)
+	if req.Parameters.Explain {
+		var msg string
+		if resp, msg = s.withContributions(resp, res, data); msg != "" {
+			return writeError(w, r, http.StatusUnprocessableEntity, classBadRequest, msg)
+		}
+	}
+	return writeRaw(w, http.StatusOK, resp)
 }
 
 // inferResponse writes each score as the shortest decimal that parses back to the same

@@ -290,6 +290,10 @@ func loadVersion(ctx context.Context, src Loader, version string, o LiveOptions)
 		m.Close()
 		return nil, nil, meta, fmt.Errorf("version %s takes %d inputs but the feature spec has %d", version, m.NumFeatures(), o.Width)
 	}
+	if err := loadCovers(meta, m); err != nil {
+		m.Close()
+		return nil, nil, meta, err
+	}
 	return m, ref, meta, nil
 }
 

@@ -18,6 +18,10 @@ type Manifest struct {
 	// for the shipped model): with it, every instance that scores the version monitors
 	// its drift, whatever the instance's own drift.reference says.
 	Reference json.RawMessage `json:"reference,omitempty"`
+	// Covers are the node covers of a tree ensemble (treeshap.Covers), without which its
+	// alerts carry no reasons: covers.json beside the model file, or counted at push
+	// time from a training export (--covers-from).
+	Covers json.RawMessage `json:"covers,omitempty"`
 }
 
 // ManifestWithReference reads a reference file for a push: it must be well formed,
@@ -82,6 +86,9 @@ type BundleOptions struct {
 	Golden, Reference string
 	// Features are the feature spec's names, which the reference must describe.
 	Features []string
+	// Covers is a covers file (.json) or a training export (.csv, .parquet) to count
+	// them from; empty: covers.json beside the model file, when present; "none": none.
+	Covers string
 }
 
 // PushBundle pushes the model file at path with its golden rows and its drift reference
@@ -98,13 +105,26 @@ func PushBundle(ctx context.Context, st Store, path string, o BundleOptions) (to
 			o.Reference = beside
 		}
 	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return topics.ModelMeta{}, fmt.Errorf("pushing model %s: %w", o.Name, err)
+	}
+	var m Manifest
 	if o.Reference != "" && o.Reference != "none" {
-		raw, err := os.ReadFile(path)
+		withRef, err := ManifestWithReference(o.Reference, scorer.Version(raw), o.Features)
 		if err != nil {
-			return topics.ModelMeta{}, fmt.Errorf("pushing model %s: %w", o.Name, err)
-		}
-		if o.Manifest, err = ManifestWithReference(o.Reference, scorer.Version(raw), o.Features); err != nil {
 			return topics.ModelMeta{}, fmt.Errorf("pushing model %s: the reference: %w; nothing was stored", o.Name, err)
+		}
+		if err := json.Unmarshal(withRef, &m); err != nil {
+			return topics.ModelMeta{}, err
+		}
+	}
+	if m.Covers, err = coversOf(path, raw, o); err != nil {
+		return topics.ModelMeta{}, fmt.Errorf("pushing model %s: the covers: %w; nothing was stored", o.Name, err)
+	}
+	if m.Reference != nil || m.Covers != nil {
+		if o.Manifest, err = json.Marshal(m); err != nil {
+			return topics.ModelMeta{}, err
 		}
 	}
 	return PushFile(ctx, st, path, o.PushOptions)

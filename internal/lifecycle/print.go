@@ -11,10 +11,11 @@ import (
 )
 
 // PrintList writes entries as `streamscore model list` prints them: one line a version,
-// with its role and every activation (when and by whom).
+// with its role, whether its alerts carry reasons (its manifest ships node covers) and
+// every activation (when and by whom).
 func PrintList(out io.Writer, entries []Entry) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tVERSION\tROLE\tBYTES\tPUSHED\tPUSHED BY\tACTIVATIONS")
+	fmt.Fprintln(w, "NAME\tVERSION\tROLE\tBYTES\tREASONS\tPUSHED\tPUSHED BY\tACTIVATIONS")
 	for _, e := range entries {
 		var acts []string
 		for _, a := range e.Activations {
@@ -24,7 +25,11 @@ func PrintList(out io.Writer, entries []Entry) error {
 		if role == "" {
 			role = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, e.Version, role, e.Bytes,
+		reasons := "no (no covers)"
+		if HasCovers(e.ModelMeta) {
+			reasons = "yes"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.Name, e.Version, role, e.Bytes, reasons,
 			e.PushedAt.Format(time.RFC3339), e.PushedBy, strings.Join(acts, "; "))
 	}
 	return w.Flush()

@@ -262,6 +262,22 @@ def final_estimator(model):
     return model.steps[-1][1] if isinstance(model, Pipeline) else model
 
 
+def tree_covers(model, X):
+    """Node covers for reason codes (TreeSHAP): how many training rows reached each node
+    of each tree, in skl2onnx's node order (the sklearn node id), as the JSON that
+    streamscore reads from metadata_props["tree_covers"] (scorer/treeshap.Covers). None
+    for a model that is not made of trees."""
+    est = final_estimator(model)
+    trees = getattr(est, "estimators_", None)
+    if trees is None:
+        trees = [est] if hasattr(est, "tree_") else None
+    if trees is None:
+        return None
+    X = np.asarray(X, dtype=np.float32)
+    counts = [np.asarray(t.decision_path(X).sum(axis=0)).ravel().astype(np.int64).tolist() for t in trees]
+    return json.dumps({"rows": int(len(X)), "trees": counts}, separators=(",", ":"))
+
+
 def jsonable_params(model):
     from sklearn.pipeline import Pipeline
 
@@ -404,6 +420,9 @@ def main(argv=None):
                     "compromised customers from the test set and card precision@k")
     ap.add_argument("--top-k", type=int, default=100, help="k for card precision@k")
     ap.add_argument("--golden-size", type=int, default=2000, help="rows in golden.jsonl")
+    ap.add_argument("--no-covers", action="store_true",
+                    help="do not write the node covers (metadata_props tree_covers) that reason codes "
+                         "need; the committed fraud.onnx predates them (its covers are covers.json)")
     ap.add_argument("--out", default=os.path.join(HERE, "fraud.onnx"), help="ONNX model path")
     ap.add_argument("--metrics-out", default=os.path.join(HERE, "metrics.json"),
                     help="metrics JSON path")
@@ -502,6 +521,10 @@ def main(argv=None):
         "versions": f"sklearn={sklearn.__version__},skl2onnx={skl2onnx.__version__},"
                     f"onnx={onnx.__version__}",
     }
+    if not args.no_covers:
+        covers = tree_covers(model, Xtr)
+        if covers is not None:
+            metadata["tree_covers"] = covers
     onx = to_onnx_model(model, len(names), metadata)
     model_bytes = onx.SerializeToString()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -586,7 +609,7 @@ def main(argv=None):
         "batch_determinism_1thread": det,
         "batch_determinism_default_threads": det_mt,
         "onnx": {"input": INPUT_NAME, "output": PROBA_NAME, "opset": TARGET_OPSET,
-                 "metadata_props": metadata},
+                 "metadata_props": {k: v for k, v in metadata.items() if k != "tree_covers"}},
         "versions": {"python": sys.version.split()[0], "numpy": np.__version__,
                      "scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__,
                      "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/drivers"
+)
+
+func newModelCoversCmd(g *globalFlags) *cobra.Command {
+	var from, out string
+	cmd := &cobra.Command{
+		Use:   "covers FILE.onnx --from TRAINING.csv|.parquet",
+		Short: "Count a tree ensemble's node covers from its training rows (for reason codes)",
+		Long: `covers passes every row of a training export (a file written by streamscore export
+or features) down every tree of the model and writes how many reached each node. Reason
+codes (TreeSHAP contributions) need them and ONNX does not store them. When the model
+names its train_period (train.py writes it), only rows in that period count. model push
+ships covers.json beside the model file, or counts them itself with --covers-from.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			cc, _, err := prepare(c, config.NoModel)
+			if err != nil {
+				return err
+			}
+			return drivers.WriteCovers(cc, args[0], from, out, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "training export (CSV or Parquet) to count the covers from (required)")
+	cmd.Flags().StringVar(&out, "out", "covers.json", "file to write")
+	_ = cmd.MarkFlagRequired("from")
+	return cmd
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/drivers"
+)
+
+func newExplainCmd(g *globalFlags) *cobra.Command {
+	var o drivers.ExplainOptions
+	cmd := &cobra.Command{
+		Use:   "explain [--topic T --partition P --offset O]",
+		Short: "Print a row's features, score and every feature's TreeSHAP contribution",
+		Long: `explain reads one row, a prediction written with include_features: true or
+{"features":[...]} (a golden row), from stdin or from a topic's record, and prints its
+features, model.path's score and the TreeSHAP contribution of every feature, largest
+first: what an alert's reasons show, in full. See docs/reasons.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.load()
+			if err != nil {
+				return err
+			}
+			cc, _, err := prepare(c, config.NeedModel)
+			if err != nil {
+				return err
+			}
+			return drivers.Explain(cmd.Context(), cc, cmd.InOrStdin(), o, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&o.Topic, "topic", "", "read the row from this topic's record (default: stdin)")
+	cmd.Flags().Int32Var(&o.Partition, "partition", 0, "the record's partition")
+	cmd.Flags().Int64Var(&o.Offset, "offset", 0, "the record's offset")
+	return cmd
+}

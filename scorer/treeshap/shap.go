@@ -1,0 +1,162 @@
+package treeshap
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ErrNoCovers is returned by Explain on an ensemble whose node covers are unknown: the
+// path-dependent algorithm weighs each branch not taken by the share of training rows
+// that went down it, which ONNX does not store.
+var ErrNoCovers = errors.New("the model has no node covers: push it with `streamscore model push --covers-from TRAINING.csv` or retrain it with testdata/model/train.py, which writes them")
+
+// pathElement is one feature on the path from the root to a node (Lundberg et al. 2018,
+// Algorithm 2): the fraction of zero paths (the feature not in the coalition: branches
+// weighted by cover) and of one paths (in the coalition: the branch x takes) that flow
+// through it, and the weight of coalitions of each size.
+type pathElement struct {
+	feature   int
+	zero, one float64
+	pweight   float64
+}
+
+// scratch is the path storage of one Explain call: each recursion level copies its
+// parent's path, so a tree of depth D needs (D+2)(D+3)/2 elements.
+type scratch struct{ path []pathElement }
+
+// Explain writes into phi (length at least NumFeatures, zeroed here) the exact
+// path-dependent TreeSHAP contribution of each feature to the score of x, and returns
+// the base value: the cover-weighted mean score over the training rows. Their sum is
+// the score: base + Σ phi == Predict(x) up to float64 rounding (local accuracy). The
+// result depends only on x, the trees and the covers, never on other rows or calls.
+// Safe for concurrent use.
+func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error) {
+	if !e.hasCovers {
+		return 0, ErrNoCovers
+	}
+	if err := e.checkRow(x); err != nil {
+		return 0, err
+	}
+	if len(phi) < e.nFeatures {
+		return 0, fmt.Errorf("phi has room for %d features, the trees read %d", len(phi), e.nFeatures)
+	}
+	clear(phi)
+	s := e.pool.Get().(*scratch)
+	defer e.pool.Put(s)
+	for ti := range e.trees {
+		t := &e.trees[ti]
+		t.recurse(x, phi, s.path, 0, 0, 1, 1, -1)
+	}
+	if e.sign != 1 {
+		for i := range phi {
+			phi[i] *= e.sign
+		}
+	}
+	return e.base, nil
+}
+
+func (e *Ensemble) initPool() {
+	maxDepth := 0
+	for i := range e.trees {
+		maxDepth = max(maxDepth, e.trees[i].depth)
+	}
+	size := (maxDepth + 2) * (maxDepth + 3) / 2
+	e.pool = &sync.Pool{New: func() any { return &scratch{path: make([]pathElement, size)} }}
+}
+
+// recurse is Algorithm 2's RECURSE as shap's tree_shap_recursive lays it out: parent is
+// the path so far (depth+1 elements from the start of path), stored at path[0:], and
+// this level's copy goes right after it.
+func (t *tree) recurse(x []float32, phi []float64, parent []pathElement, depth int, ni int32, zero, one float64, feature int) {
+	path := parent[depth+1:]
+	copy(path, parent[:depth+1])
+	extend(path, depth, zero, one, feature)
+	n := &t.nodes[ni]
+	if n.mode == leaf {
+		for i := 1; i <= depth; i++ {
+			w := unwoundSum(path, depth, i)
+			el := &path[i]
+			phi[el.feature] += w * (el.one - el.zero) * n.value
+		}
+		return
+	}
+	hot, cold := n.no, n.yes
+	if n.goesTrue(x[n.feature]) {
+		hot, cold = n.yes, n.no
+	}
+	var hotZero, coldZero float64
+	if n.cover > 0 {
+		hotZero, coldZero = t.nodes[hot].cover/n.cover, t.nodes[cold].cover/n.cover
+	}
+	inZero, inOne := 1.0, 1.0
+	k := 0
+	for ; k <= depth; k++ {
+		if path[k].feature == n.feature {
+			break
+		}
+	}
+	if k <= depth {
+		inZero, inOne = path[k].zero, path[k].one
+		unwind(path, depth, k)
+		depth--
+	}
+	t.recurse(x, phi, path, depth+1, hot, hotZero*inZero, inOne, n.feature)
+	// A branch no training row took adds nothing (every weight under it is 0), and its
+	// 0/0 fractions would turn the sums into NaN: skip it.
+	if coldZero*inZero != 0 {
+		t.recurse(x, phi, path, depth+1, cold, coldZero*inZero, 0, n.feature)
+	}
+}
+
+// extend adds a feature with the given zero and one fractions to the path of depth+1
+// elements (EXTEND in Algorithm 2).
+func extend(path []pathElement, depth int, zero, one float64, feature int) {
+	path[depth] = pathElement{feature: feature, zero: zero, one: one}
+	if depth == 0 {
+		path[depth].pweight = 1
+	}
+	d1 := float64(depth + 1)
+	for i := depth - 1; i >= 0; i-- {
+		path[i+1].pweight += one * path[i].pweight * float64(i+1) / d1
+		path[i].pweight = zero * path[i].pweight * float64(depth-i) / d1
+	}
+}
+
+// unwind removes element k from the path (UNWIND in Algorithm 2).
+func unwind(path []pathElement, depth, k int) {
+	one, zero := path[k].one, path[k].zero
+	next := path[depth].pweight
+	d1 := float64(depth + 1)
+	for i := depth - 1; i >= 0; i-- {
+		if one != 0 {
+			tmp := path[i].pweight
+			path[i].pweight = next * d1 / (float64(i+1) * one)
+			next = tmp - path[i].pweight*zero*float64(depth-i)/d1
+		} else {
+			path[i].pweight = path[i].pweight * d1 / (zero * float64(depth-i))
+		}
+	}
+	for i := k; i < depth; i++ {
+		path[i].feature, path[i].zero, path[i].one = path[i+1].feature, path[i+1].zero, path[i+1].one
+	}
+}
+
+// unwoundSum is the total weight of the path with element k removed, without removing it.
+func unwoundSum(path []pathElement, depth, k int) float64 {
+	one, zero := path[k].one, path[k].zero
+	next := path[depth].pweight
+	total := 0.0
+	if one != 0 {
+		for i := depth - 1; i >= 0; i-- {
+			tmp := next / (float64(i+1) * one)
+			total += tmp
+			next = path[i].pweight - tmp*zero*float64(depth-i)
+		}
+	} else {
+		for i := depth - 1; i >= 0; i-- {
+			total += path[i].pweight / (zero * float64(depth-i))
+		}
+	}
+	return total * float64(depth+1)
+}
