@@ -78,6 +78,9 @@ type feedbackTable struct {
 	waited    int64 // nanoseconds spent in ensure beyond its fast path (the feedback_wait stage)
 	m         *Metrics
 	log       *zap.Logger
+	// store, when set, makes this a reference table (lookup.go): rows go to it instead
+	// of the window groups, and rows that fail validation are dead-lettered.
+	store *tableStore
 }
 
 func newFeedbackTable(cfg *FeedbackConfig, groups []*windowGroup, src FeedbackSource, m *Metrics, log *zap.Logger) *feedbackTable {
@@ -104,6 +107,9 @@ func (ft *feedbackTable) reset() {
 		ft.parts[p] = &fbPart{maxT: math.MinInt64}
 	}
 	ft.maxSeen, ft.dropBelow, ft.eof = math.MinInt64, math.MinInt64, false
+	if ft.store != nil {
+		ft.store.reset()
+	}
 	ft.refresh()
 }
 
@@ -330,6 +336,13 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 			if errors.As(err, &de) {
 				class = de.Class
 			}
+			if ft.store != nil {
+				if de == nil {
+					de = &DecodeError{Class: class, Msg: err.Error()}
+				}
+				ft.store.bad(r, de)
+				continue
+			}
 			ft.m.feedbackRejected.WithLabelValues(string(class)).Inc()
 			ft.log.Warn("skipping a feedback record that does not decode", zap.String("topic", r.Topic),
 				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
@@ -344,7 +357,11 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 		for gi, g := range ft.groups {
 			ft.insert(&ft.data[gi], g, r, t)
 		}
-		ft.m.feedbackRecords.Inc()
+		if ft.store != nil {
+			ft.store.insert(ft.ev, r, t)
+		} else {
+			ft.m.feedbackRecords.Inc()
+		}
 		ft.sinceGC++
 	}
 	for _, pr := range poll.Progress {
@@ -369,8 +386,14 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 			ft.dropBelow = cut
 		}
 	}
+	if ft.store != nil {
+		ft.store.m.rows.Set(float64(ft.store.held))
+	}
 	if ft.sinceGC >= 1<<16 {
 		ft.sinceGC = 0
+		if ft.store != nil {
+			ft.store.sweep(ft.dropBelow)
+		}
 		n := 0
 		for gi, g := range ft.groups {
 			ft.data[gi].sweep(ft.dropBelow, len(g.fields))
