@@ -47,7 +47,7 @@ type windowState struct {
 
 	newest map[TopicPartition]int64 // newest event time scored per partition (feedback and table expiry)
 
-	tables []tableRef     // the reference tables lookups read (lookup.go)
+	tables []tableRef    // the reference tables lookups read (lookup.go)
 	stores []*tableStore // by index into spec.Tables; nil: not read
 }
 
