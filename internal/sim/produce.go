@@ -26,13 +26,17 @@ type ProduceOptions struct {
 	HoldLabels bool
 	// Days, when > 0, stops at the first transaction of that simulated day instead.
 	Days int
+	// Merchants and Customers, when set, are the topics of the reference tables
+	// (tables.go), written beside the transactions.
+	Merchants, Customers string
 }
 
 // Stream is the simulator with the labels it still owes.
 type Stream struct {
 	gen     *Generator
 	bad     *Corruptor
-	pending []Tx // transactions whose labels are not yet due, in time order
+	pending []Tx    // transactions whose labels are not yet due, in time order
+	tables  *tables // nil: no reference tables
 }
 
 // NewStream starts a simulation with malformed events mixed in at badFraction.
@@ -43,6 +47,7 @@ func NewStream(seed uint64, badFraction float64) *Stream {
 // ProduceResult counts what Produce wrote.
 type ProduceResult struct {
 	Events, Bad, Labels int64
+	TableRows           int64
 	Elapsed             time.Duration
 }
 
@@ -91,6 +96,16 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		res.Labels += n
 		if err != nil {
 			return res, err
+		}
+		if st.tables == nil && (o.Merchants != "" || o.Customers != "") {
+			st.tables = newTables(st.gen.cfg.Seed, st.gen.cfg, o.Merchants, o.Customers)
+		}
+		if st.tables != nil {
+			n, err := st.tables.before(ctx, p, st.gen, tx.Time, ack)
+			res.TableRows += n
+			if err != nil {
+				return res, err
+			}
 		}
 		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
 		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
