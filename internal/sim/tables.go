@@ -120,7 +120,7 @@ func (t *tables) schedule(g *Generator) {
 	day := func(d int) time.Time { return t.start.AddDate(0, 0, d) }
 	for _, c := range g.TakeCompromises() {
 		if c.Terminal {
-			raised := day(c.Day+1).Add(time.Duration(t.rng.Int64N(int64(72 * time.Hour))))
+			raised := day(c.Day + 1).Add(time.Duration(t.rng.Int64N(int64(72 * time.Hour))))
 			t.merchant(c.ID, raised, 3, merchantCategories[int(c.ID)%len(merchantCategories)])
 			t.merchant(c.ID, day(c.Until).Add(time.Duration(t.rng.Int64N(int64(48*time.Hour)))), t.tier[c.ID], merchantCategories[int(c.ID)%len(merchantCategories)])
 			continue
