@@ -343,3 +343,40 @@ func TestLookupsEqualIndependentJoin(t *testing.T) {
 		t.Errorf("table dead letters by class %v, want %d in all, with out_of_range among them", sink.classes, f.badRows)
 	}
 }
+
+// TestLookupSpecWiderThanModelIsRefused: a model narrower than the spec (a lookup added
+// for a model not trained yet) is refused with the model's width; export runs such a
+// spec with FeaturesOnly, which takes any width.
+func TestLookupSpecWiderThanModelIsRefused(t *testing.T) {
+	s, fs := lookupSpec(t)
+	_, err := New(Config{Schema: s, Features: fs, Model: FeaturesOnly{N: 3}, Topics: Topics{Predictions: "p", DeadLetter: "d"},
+		Batch: scorer.BatcherConfig{MaxSize: 8}, Tables: map[string]FeedbackSource{"merchants": &memFeedback{}, "customers": &memFeedback{}}},
+		&sliceSource{}, newRecordingSink())
+	if err == nil || !strings.Contains(err.Error(), "takes 3 inputs") || !strings.Contains(err.Error(), "MERCHANT_RISK_TIER") {
+		t.Fatalf("a spec of %d features on a model of 3: %v", fs.Len(), err)
+	}
+}
+
+// TestTableOverMaxRowsStops: a table that outgrows max_rows stops the operator with an
+// error naming the bound, rather than growing without one.
+func TestTableOverMaxRowsStops(t *testing.T) {
+	f := genPIT(5, 2_000)
+	s, fs := lookupSpec(t)
+	fs.Tables[0].MaxRows = 100
+	rng := rand.New(rand.NewPCG(1, 2))
+	op, err := New(Config{
+		Schema: s, Features: fs, Model: FeaturesOnly{N: fs.Len()},
+		Topics: Topics{Predictions: "preds", DeadLetter: "dlq"}, Batch: scorer.BatcherConfig{MaxSize: 64},
+		Tables: map[string]FeedbackSource{
+			"merchants": &memFeedback{recs: f.merchants, rng: rng},
+			"customers": &memFeedback{recs: f.customers, rng: rng},
+		}, Logger: zap.NewNop(),
+	}, &sliceSource{recs: f.events}, newRecordingSink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = op.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "tables.merchants.max_rows") {
+		t.Fatalf("a 1,000-row table under max_rows 100: %v", err)
+	}
+}

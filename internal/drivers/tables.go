@@ -2,6 +2,7 @@ package drivers
 
 import (
 	"context"
+	"errors"
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/pipeline"
@@ -33,4 +34,31 @@ func tableSources(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 	}
 	oc.TableDeadLetters = e == config.Unbounded
 	return closeAll, nil
+}
+
+// SimTableTopics returns the topics of the config's tables named merchants and customers,
+// which the simulator writes (sim/tables.go); an error when it has neither.
+func SimTableTopics(c *config.Config) (merchants, customers string, err error) {
+	for _, tc := range c.Tables {
+		switch tc.Name {
+		case "merchants":
+			merchants = tc.Topic
+		case "customers":
+			customers = tc.Topic
+		}
+	}
+	if merchants == "" && customers == "" {
+		return "", "", errors.New("--tables: the config has no table named merchants or customers (see docs/features.md for the simulator's tables)")
+	}
+	return merchants, customers, nil
+}
+
+func nonEmpty(names []string) []string {
+	out := names[:0]
+	for _, n := range names {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
