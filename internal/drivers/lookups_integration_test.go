@@ -89,7 +89,12 @@ func TestIntegrationLookupsLiveEqualsBackfillAndExport(t *testing.T) {
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	st := sim.NewStream(3, 0.002)
 	var total, bad int64
-	add := func(r sim.ProduceResult) { total += r.Events; bad += r.Bad }
+	start := time.Now()
+	add := func(r sim.ProduceResult) {
+		total += r.Events
+		bad += r.Bad
+		t.Logf("%v: %d events produced (%d table rows)", time.Since(start).Round(time.Millisecond), total, r.TableRows)
+	}
 
 	first := startLive(t, c, log)
 	produceBad(t, c)
@@ -112,6 +117,7 @@ func TestIntegrationLookupsLiveEqualsBackfillAndExport(t *testing.T) {
 	if err := third.stop(); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%v: live done", time.Since(start).Round(time.Millisecond))
 	live := finalOutputs(t, c)
 	ls := live.Counts()
 	var rejected float64
@@ -137,6 +143,7 @@ func TestIntegrationLookupsLiveEqualsBackfillAndExport(t *testing.T) {
 	if bs.Events != total || bs.DeadLettered != ls.DeadLettered || bs.DeadLettered != bad {
 		t.Fatalf("backfill read %d events with %d dead letters; live %d events, %d dead letters; %d malformed", bs.Events, bs.DeadLettered, total, ls.DeadLettered, bad)
 	}
+	t.Logf("%v: backfill done", time.Since(start).Round(time.Millisecond))
 	rep, err := audit.Verify(ctx, c.Kafka, "topic:"+c.Topics.Predictions, "file:"+out, audit.Options{Show: 5, Threshold: c.Threshold})
 	if err != nil {
 		t.Fatal(err)
