@@ -360,7 +360,7 @@ func TestLookupSpecWiderThanModelIsRefused(t *testing.T) {
 // TestTableOverMaxRowsStops: a table that outgrows max_rows stops the operator with an
 // error naming the bound, rather than growing without one.
 func TestTableOverMaxRowsStops(t *testing.T) {
-	f := genPIT(5, 2_000)
+	f := genPIT(5, 300)
 	s, fs := lookupSpec(t)
 	fs.Tables[0].MaxRows = 100
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -377,6 +377,6 @@ func TestTableOverMaxRowsStops(t *testing.T) {
 	}
 	err = op.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "tables.merchants.max_rows") {
-		t.Fatalf("a 1,000-row table under max_rows 100: %v", err)
+		t.Fatalf("a table of over 1,000 rows under max_rows 100: %v", err)
 	}
 }

@@ -105,6 +105,7 @@ func (t *tables) customer(id int64, at, opened, issued time.Time) {
 }
 
 func (t *tables) add(r tableRow) {
+	r.at = r.at.Truncate(time.Second) // as written: RFC 3339 in whole seconds
 	r.lead = tableLead
 	if t.rng.IntN(4) == 0 {
 		r.lead = 0
