@@ -331,21 +331,7 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 		}
 		p.idle = false
 		if err := ft.dec.Decode(r.Value, r.Timestamp, ft.ev); err != nil {
-			var de *DecodeError
-			class := ClassInvalidJSON
-			if errors.As(err, &de) {
-				class = de.Class
-			}
-			if ft.store != nil {
-				if de == nil {
-					de = &DecodeError{Class: class, Msg: err.Error()}
-				}
-				ft.store.bad(r, de)
-				continue
-			}
-			ft.m.feedbackRejected.WithLabelValues(string(class)).Inc()
-			ft.log.Warn("skipping a feedback record that does not decode", zap.String("topic", r.Topic),
-				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+			ft.reject(r, err)
 			continue
 		}
 		t := ft.ev.Time.UnixNano()
@@ -354,14 +340,7 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 		}
 		p.maxT = max(p.maxT, t)
 		ft.maxSeen = max(ft.maxSeen, t)
-		for gi, g := range ft.groups {
-			ft.insert(&ft.data[gi], g, r, t)
-		}
-		if ft.store != nil {
-			ft.store.insert(ft.ev, r, t)
-		} else {
-			ft.m.feedbackRecords.Inc()
-		}
+		ft.add(r, t)
 		ft.sinceGC++
 	}
 	for _, pr := range poll.Progress {
@@ -388,12 +367,14 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 	}
 	if ft.store != nil {
 		ft.store.m.rows.Set(float64(ft.store.held))
+		if ft.sinceGC >= 1<<16 {
+			ft.sinceGC = 0
+			ft.store.sweep(ft.dropBelow) // a table's gauge is its rows held, not the feedback entities
+		}
+		return
 	}
 	if ft.sinceGC >= 1<<16 {
 		ft.sinceGC = 0
-		if ft.store != nil {
-			ft.store.sweep(ft.dropBelow)
-		}
 		n := 0
 		for gi, g := range ft.groups {
 			ft.data[gi].sweep(ft.dropBelow, len(g.fields))
@@ -401,6 +382,34 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 		}
 		ft.m.feedbackEntities.Set(float64(n))
 	}
+}
+
+// reject handles a record that does not decode: a table dead-letters it (tableStore.bad);
+// the feedback table skips it, counted by class.
+func (ft *feedbackTable) reject(r *Record, err error) {
+	de, ok := errors.AsType[*DecodeError](err)
+	if !ok {
+		de = &DecodeError{Class: ClassInvalidJSON, Msg: err.Error()}
+	}
+	if ft.store != nil {
+		ft.store.bad(r, de)
+		return
+	}
+	ft.m.feedbackRejected.WithLabelValues(string(de.Class)).Inc()
+	ft.log.Warn("skipping a feedback record that does not decode", zap.String("topic", r.Topic),
+		zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+}
+
+// add puts a decoded row (time t) into the window groups, or into the table's versions.
+func (ft *feedbackTable) add(r *Record, t int64) {
+	for gi, g := range ft.groups {
+		ft.insert(&ft.data[gi], g, r, t)
+	}
+	if ft.store != nil {
+		ft.store.insert(ft.ev, r, t)
+		return
+	}
+	ft.m.feedbackRecords.Inc()
 }
 
 // insert adds a feedback row in (time, partition, offset) order.

@@ -92,20 +92,8 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		if o.Days > 0 && st.gen.Day() >= o.Days {
 			break
 		}
-		n, err := st.labelsBefore(ctx, p, o, tx.Time, ack, &inflight)
-		res.Labels += n
-		if err != nil {
+		if err := st.before(ctx, p, o, tx.Time, ack, &inflight, &res); err != nil {
 			return res, err
-		}
-		if st.tables == nil && (o.Merchants != "" || o.Customers != "") {
-			st.tables = newTables(st.gen.cfg.Seed, st.gen.cfg, o.Merchants, o.Customers)
-		}
-		if st.tables != nil {
-			n, err := st.tables.before(ctx, p, st.gen, tx.Time, ack)
-			res.TableRows += n
-			if err != nil {
-				return res, err
-			}
 		}
 		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
 		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
@@ -154,6 +142,25 @@ func pace(ctx context.Context, start time.Time, i int, rate float64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// before writes what a transaction at t needs acknowledged first: the labels due, and the
+// reference-table rows true at t (tables.go), counting them into res.
+func (s *Stream) before(ctx context.Context, p RawProducer, o ProduceOptions, t time.Time, ack func(error), inflight *labelsInFlight, res *ProduceResult) error {
+	n, err := s.labelsBefore(ctx, p, o, t, ack, inflight)
+	res.Labels += n
+	if err != nil {
+		return err
+	}
+	if s.tables == nil && (o.Merchants != "" || o.Customers != "") {
+		s.tables = newTables(s.gen.cfg.Seed, s.gen.cfg, o.Merchants, o.Customers)
+	}
+	if s.tables == nil {
+		return nil
+	}
+	n, err = s.tables.before(ctx, p, s.gen, t, ack)
+	res.TableRows += n
+	return err
 }
 
 // labelsBefore writes the labels due for an event at t, labelLead early, and waits until
