@@ -100,3 +100,19 @@ func TestLookupConfigErrorsSayWhatToFix(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupModelConfigValidates: testdata/model/fraud-lookup.yaml, the config of the model
+// trained with lookups, is valid and has the model's 20 inputs.
+func TestLookupModelConfigValidates(t *testing.T) {
+	c, err := LoadWith("../../testdata/model/fraud-lookup.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := c.Validate(Needs{Model: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cc.Features.Len(); n != 20 || len(cc.Features.UsedTables()) != 2 {
+		t.Fatalf("%d features on %d tables, want 20 on 2", n, len(cc.Features.UsedTables()))
+	}
+}
