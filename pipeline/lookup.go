@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -69,14 +70,26 @@ func (f *Feature) UnmarshalYAML(n *yaml.Node) error {
 			}
 			rest := *n
 			rest.Content = append(append([]*yaml.Node(nil), n.Content[:i]...), n.Content[i+2:]...)
-			if err := rest.Decode((*plain)(f)); err != nil {
+			if err := decodeKnown(&rest, (*plain)(f)); err != nil {
 				return err
 			}
 			f.TableLookup = &tl
 			return nil
 		}
 	}
-	return n.Decode((*plain)(f))
+	return decodeKnown(n, (*plain)(f))
+}
+
+// decodeKnown decodes n into v refusing unknown keys, as the config file's decoder does
+// (a Node's Decode would not: an unmarshaler loses the decoder's strictness).
+func decodeKnown(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	return dec.Decode(v)
 }
 
 func hasKey(m *yaml.Node, key string) bool {

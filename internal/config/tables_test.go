@@ -70,6 +70,8 @@ func TestLookupConfigErrorsSayWhatToFix(t *testing.T) {
 		{`[{name: X, lookup: {table: merchants, key: terminal_id, field: category}}]`, `needs a transform`},
 		{`[{name: X, lookup: {table: merchants, key: terminal_id, field: risk_tier, transform: age_days}}]`, `age_days needs a time field`},
 		{`[{name: X, lookup: {table: merchants, key: terminal_id, field: risk_tier, defualt: 1}}]`, `unknown key "defualt"`},
+		{`[{name: X, lookup: {table: merchants, key: terminal_id, field: risk_tier}, transfrom: log1p}]`, `field transfrom not found`},
+		{`[{name: X, field: tx_amount, transfrom: log1p}]`, `field transfrom not found`},
 	} {
 		var err error
 		func() {
