@@ -34,6 +34,9 @@ type Feature struct {
 	// Window, when set, makes the feature an aggregate over the entity's rows in an
 	// event-time window (window.go); Field is then the aggregated field.
 	Window *Window `yaml:"window,omitempty"`
+	// TableLookup, when set, makes the feature a point-in-time lookup in a reference
+	// table (lookup.go); in YAML it is `lookup: {table: ...}`.
+	TableLookup *TableLookup `yaml:"-"`
 
 	field int
 	typ   FieldType
@@ -48,8 +51,12 @@ type FeatureSpec struct {
 	// Feedback describes the feedback records that feedback windows read; it must be
 	// compiled (Schema.Compile) before the spec.
 	Feedback *FeedbackConfig
+	// Tables are the reference tables that lookup features read; each must be compiled
+	// (TableConfig.Compile) before the spec.
+	Tables []*TableConfig
 
-	groups []*windowGroup
+	groups  []*windowGroup
+	lookups []*tableLookup
 }
 
 // Names lists the feature names in input order.
@@ -70,7 +77,7 @@ func (fs *FeatureSpec) Compile(s *Schema) error {
 		return fmt.Errorf("features: none listed")
 	}
 	seen := map[string]bool{}
-	fs.groups = nil
+	fs.groups, fs.lookups = nil, nil
 	for i := range fs.Features {
 		f := &fs.Features[i]
 		if f.Name == "" {
@@ -80,6 +87,12 @@ func (fs *FeatureSpec) Compile(s *Schema) error {
 			return fmt.Errorf("features: %q is listed twice", f.Name)
 		}
 		seen[f.Name] = true
+		if f.TableLookup != nil {
+			if err := fs.compileLookup(i, f, s); err != nil {
+				return err
+			}
+			continue
+		}
 		if f.Window != nil {
 			f.field = -1
 			if err := fs.compileWindow(i, f, s); err != nil {
@@ -132,7 +145,7 @@ func (fs *FeatureSpec) Extract(ev *Event, dst []float32) error {
 	for i := range fs.Features {
 		f := &fs.Features[i]
 		if f.field < 0 {
-			continue // a window
+			continue // a window or a lookup
 		}
 		if !ev.Has(f.field) {
 			if f.Default == nil {

@@ -78,6 +78,9 @@ type feedbackTable struct {
 	waited    int64 // nanoseconds spent in ensure beyond its fast path (the feedback_wait stage)
 	m         *Metrics
 	log       *zap.Logger
+	// store, when set, makes this a reference table (lookup.go): rows go to it instead
+	// of the window groups, and rows that fail validation are dead-lettered.
+	store *tableStore
 }
 
 func newFeedbackTable(cfg *FeedbackConfig, groups []*windowGroup, src FeedbackSource, m *Metrics, log *zap.Logger) *feedbackTable {
@@ -104,6 +107,9 @@ func (ft *feedbackTable) reset() {
 		ft.parts[p] = &fbPart{maxT: math.MinInt64}
 	}
 	ft.maxSeen, ft.dropBelow, ft.eof = math.MinInt64, math.MinInt64, false
+	if ft.store != nil {
+		ft.store.reset()
+	}
 	ft.refresh()
 }
 
@@ -325,14 +331,7 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 		}
 		p.idle = false
 		if err := ft.dec.Decode(r.Value, r.Timestamp, ft.ev); err != nil {
-			var de *DecodeError
-			class := ClassInvalidJSON
-			if errors.As(err, &de) {
-				class = de.Class
-			}
-			ft.m.feedbackRejected.WithLabelValues(string(class)).Inc()
-			ft.log.Warn("skipping a feedback record that does not decode", zap.String("topic", r.Topic),
-				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+			ft.reject(r, err)
 			continue
 		}
 		t := ft.ev.Time.UnixNano()
@@ -341,10 +340,7 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 		}
 		p.maxT = max(p.maxT, t)
 		ft.maxSeen = max(ft.maxSeen, t)
-		for gi, g := range ft.groups {
-			ft.insert(&ft.data[gi], g, r, t)
-		}
-		ft.m.feedbackRecords.Inc()
+		ft.add(r, t)
 		ft.sinceGC++
 	}
 	for _, pr := range poll.Progress {
@@ -369,6 +365,14 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 			ft.dropBelow = cut
 		}
 	}
+	if ft.store != nil {
+		ft.store.m.rows.Set(float64(ft.store.held))
+		if ft.sinceGC >= 1<<16 {
+			ft.sinceGC = 0
+			ft.store.sweep(ft.dropBelow) // a table's gauge is its rows held, not the feedback entities
+		}
+		return
+	}
 	if ft.sinceGC >= 1<<16 {
 		ft.sinceGC = 0
 		n := 0
@@ -378,6 +382,34 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 		}
 		ft.m.feedbackEntities.Set(float64(n))
 	}
+}
+
+// reject handles a record that does not decode: a table dead-letters it (tableStore.bad);
+// the feedback table skips it, counted by class.
+func (ft *feedbackTable) reject(r *Record, err error) {
+	de, ok := errors.AsType[*DecodeError](err)
+	if !ok {
+		de = &DecodeError{Class: ClassInvalidJSON, Msg: err.Error()}
+	}
+	if ft.store != nil {
+		ft.store.bad(r, de)
+		return
+	}
+	ft.m.feedbackRejected.WithLabelValues(string(de.Class)).Inc()
+	ft.log.Warn("skipping a feedback record that does not decode", zap.String("topic", r.Topic),
+		zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+}
+
+// add puts a decoded row (time t) into the window groups, or into the table's versions.
+func (ft *feedbackTable) add(r *Record, t int64) {
+	for gi, g := range ft.groups {
+		ft.insert(&ft.data[gi], g, r, t)
+	}
+	if ft.store != nil {
+		ft.store.insert(ft.ev, r, t)
+		return
+	}
+	ft.m.feedbackRecords.Inc()
 }
 
 // insert adds a feedback row in (time, partition, offset) order.

@@ -33,6 +33,7 @@ type Metrics struct {
 	feedbackReloads     prometheus.Counter
 	feedbackEntities    prometheus.Gauge
 	feedbackWait        prometheus.Histogram
+	tables              *tableMetricVecs
 
 	costPerRow  prometheus.Gauge
 	costPerCall prometheus.Gauge
@@ -130,6 +131,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	m.drift = newDriftMetrics(reg)
+	m.tables = newTableMetricVecs(reg)
 	m.stages = newStageTimes()
 	if reg != nil {
 		reg.MustRegister(m.stages)

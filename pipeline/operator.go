@@ -136,6 +136,12 @@ type Config struct {
 	// Feedback is the feedback topic that feedback windows join; required when the
 	// feature spec has any.
 	Feedback FeedbackSource
+	// Tables are the reference tables that lookup features read, by table name; required
+	// for every table the feature spec's lookups name.
+	Tables map[string]FeedbackSource
+	// TableDeadLetters dead-letters the table rows that fail validation to their table's
+	// dead_letter topic (live scoring; backfills and exports only count them).
+	TableDeadLetters bool
 	// IncludeFeatures writes each prediction's feature vector into it ("features").
 	IncludeFeatures bool
 	// Drift, when set, counts every scored row into drift windows (DriftConfig).
@@ -232,8 +238,11 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 		return nil, err
 	}
 	o.batch = b
-	if cfg.Features.HasWindows() {
+	if cfg.Features.HasWindows() || cfg.Features.HasLookups() {
 		if o.state, err = newWindowState(cfg.Features, cfg.Schema, cfg.History, cfg.Feedback, cfg.Metrics, cfg.Logger); err != nil {
+			return nil, err
+		}
+		if err := o.wireTables(); err != nil {
 			return nil, err
 		}
 	}

@@ -45,7 +45,10 @@ type windowState struct {
 	mu      sync.Mutex
 	dropped []TopicPartition // partitions revoked since the last fetch
 
-	newest map[TopicPartition]int64 // newest event time scored per partition (feedback expiry)
+	newest map[TopicPartition]int64 // newest event time scored per partition (feedback and table expiry)
+
+	tables []tableRef    // the reference tables lookups read (lookup.go)
+	stores []*tableStore // by index into spec.Tables; nil: not read
 }
 
 func newWindowState(spec *FeatureSpec, schema *Schema, hist History, fbSrc FeedbackSource, m *Metrics, log *zap.Logger) (*windowState, error) {
@@ -82,16 +85,26 @@ func (ws *windowState) invalidate(tps []TopicPartition) {
 
 // feedbackWaited is the total time, in nanoseconds, events have waited for feedback.
 func (ws *windowState) feedbackWaited() int64 {
-	if ws == nil || ws.fb == nil {
+	if ws == nil {
 		return 0
 	}
-	return ws.fb.waited
+	var w int64
+	if ws.fb != nil {
+		w = ws.fb.waited
+	}
+	for _, tr := range ws.tables {
+		w += tr.ft.waited
+	}
+	return w
 }
 
 // newFetch is called once per input fetch, before its records.
 func (ws *windowState) newFetch() {
 	if ws.fb != nil {
 		ws.fb.newFetch()
+	}
+	for _, tr := range ws.tables {
+		tr.ft.newFetch()
 	}
 	ws.applyInvalidations()
 }
@@ -136,11 +149,19 @@ func (ws *windowState) features(ctx context.Context, r *Record, ev *Event, feat 
 			ws.parts[tp] = ps
 		}
 	}
-	if ws.fb != nil {
+	if ws.newest != nil {
 		t := ev.Time.UnixNano()
 		if n, ok := ws.newest[tp]; !ok || t > n {
 			ws.newest[tp] = t
 		}
+	}
+	if len(ws.tables) > 0 {
+		if err := ws.lookups(ctx, ev, feat); err != nil {
+			return err
+		}
+	}
+	if ws.fb != nil {
+		t := ev.Time.UnixNano()
 		if err := ws.fb.ensure(ctx, t); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 
 func newProduceCmd(g *globalFlags) *cobra.Command {
 	o := sim.ProduceOptions{}
+	var withTables bool
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "Generate card transactions (the Fraud Detection Handbook simulator) into Kafka",
@@ -31,6 +32,11 @@ must dead-letter.`,
 				o.Topic = c.Topics.Input[0]
 			}
 			o.Labels = c.Topics.Labels
+			if withTables {
+				if o.Merchants, o.Customers, err = drivers.SimTableTopics(c); err != nil {
+					return err
+				}
+			}
 			if o.BadFraction < 0 || o.BadFraction > 1 {
 				return fmt.Errorf("--bad-fraction %v: want 0 to 1", o.BadFraction)
 			}
@@ -49,6 +55,7 @@ must dead-letter.`,
 	fl.Uint64Var(&o.Seed, "seed", 1, "random seed")
 	fl.Float64Var(&o.BadFraction, "bad-fraction", 0, "fraction of malformed events, 0 to 1")
 	fl.StringVar(&o.Topic, "topic", "", "input topic (default: the first of topics.input)")
+	fl.BoolVar(&withTables, "tables", false, "also write the simulator's reference tables to the topics of the config's tables named merchants and customers")
 	fl.DurationVar(&o.LabelDelay, "label-delay", 7*24*time.Hour, "simulated time after a transaction at which its label is written")
 	return cmd
 }

@@ -53,6 +53,8 @@ type Config struct {
 	Schema         pipeline.Schema         `yaml:"schema"`
 	Feedback       pipeline.FeedbackConfig `yaml:"feedback"`
 	Features       []pipeline.Feature      `yaml:"features"`
+	// Tables are the reference tables that lookup features read (docs/features.md).
+	Tables []pipeline.TableConfig `yaml:"tables"`
 	// IncludeFeatures writes each prediction's model input into it ("features"), for
 	// feature logging and skew audits.
 	IncludeFeatures bool `yaml:"include_features"`

@@ -186,6 +186,13 @@ func knobs() []knob {
 		{"schema.max_bytes", 1000, "", "", func(_ *testing.T, c *Compiled) any { return c.Schema.MaxBytes }, 1000},
 		{"feedback.idle_timeout", "3s", "", "", func(_ *testing.T, c *Compiled) any { return c.Features.Feedback.IdleTimeout }, 3 * time.Second},
 		{"features", []any{map[string]any{"name": "A", "field": "tx_amount"}}, "", "", func(_ *testing.T, c *Compiled) any { return c.Features.Names() }, []string{"A"}},
+		{"tables", []any{merchantsTable()}, "", "", func(_ *testing.T, c *Compiled) any {
+			var names []string
+			for _, tc := range c.Features.Tables {
+				names = append(names, tc.Name+"@"+tc.Topic)
+			}
+			return names
+		}, []string{"merchants@merchants"}},
 	}
 }
 

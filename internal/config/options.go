@@ -164,6 +164,7 @@ func (c *Compiled) OutputTopics(inputPartitions int32) (replication int16, specs
 	if c.Drift.Enabled {
 		names = append(names, c.Topics.Drift)
 	}
+	names = append(names, c.TableDeadLetters()...)
 	for _, t := range names {
 		if t != "" {
 			specs = append(specs, topics.TopicSpec{Name: t, Partitions: n})

@@ -187,7 +187,8 @@ func (c *Config) compileSpec(p *problems) (*pipeline.Schema, *pipeline.FeatureSp
 	if err := schema.Compile(); err != nil {
 		p.err(err)
 	}
-	fs := &pipeline.FeatureSpec{Features: append([]pipeline.Feature(nil), c.Features...)}
+	fs := &pipeline.FeatureSpec{Features: pipeline.ExpandLookups(c.Features)}
+	fs.Tables = c.compileTables(p)
 	if len(c.Feedback.Fields) > 0 {
 		fb := c.Feedback
 		if err := fb.Compile(); err != nil {

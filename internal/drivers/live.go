@@ -314,17 +314,19 @@ func EnsureTopics(ctx context.Context, c *config.Compiled, kc topics.ClientConfi
 // labels topic as the feedback table (config.Bounded for backfills and exports). The
 // returned function closes them.
 func stateSources(ctx context.Context, c *config.Compiled, kc topics.ClientConfig, oc *pipeline.Config, e config.Extent) (func(), error) {
-	if !c.Features.HasWindows() {
-		return func() {}, nil
+	closeTables, err := tableSources(ctx, c, kc, oc, e)
+	if err != nil || !c.Features.HasWindows() {
+		return closeTables, err
 	}
 	oc.History = topics.NewHistory(kc)
 	if !c.Features.UsesFeedback() {
-		return func() {}, nil
+		return closeTables, nil
 	}
 	fb, err := topics.NewFeedback(ctx, kc, c.FeedbackOptions(e))
 	if err != nil {
+		closeTables()
 		return nil, err
 	}
 	oc.Feedback = fb
-	return fb.Close, nil
+	return func() { fb.Close(); closeTables() }, nil
 }

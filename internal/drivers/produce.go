@@ -16,7 +16,13 @@ func ProduceSimulated(ctx context.Context, c *config.Config, o sim.ProduceOption
 	if err != nil {
 		return sim.ProduceResult{}, err
 	}
-	err = adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, topics.TopicSpec{Name: o.Topic, Partitions: 3}, topics.TopicSpec{Name: o.Labels, Partitions: 3})
+	specs := []topics.TopicSpec{{Name: o.Topic, Partitions: 3}, {Name: o.Labels, Partitions: 3}}
+	for _, t := range []string{o.Merchants, o.Customers} {
+		if t != "" {
+			specs = append(specs, topics.TopicSpec{Name: t, Partitions: 3})
+		}
+	}
+	err = adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, specs...)
 	adm.Close()
 	if err != nil {
 		return sim.ProduceResult{}, err

@@ -21,7 +21,8 @@ type SimulateOptions struct {
 // SimulateAndExport produces o.Days of simulated events and their delayed labels into an
 // embedded broker, then exports them. It points c at that broker.
 func SimulateAndExport(ctx context.Context, c *config.Config, o SimulateOptions, log *zap.Logger, progress io.Writer) (*ExportSummary, error) {
-	broker, err := topics.NewEmbeddedBroker(3, append(append([]string{}, c.Topics.Input...), c.Topics.Labels)...)
+	merchants, customers, _ := SimTableTopics(c) // a config without them simulates no tables
+	broker, err := topics.NewEmbeddedBroker(3, nonEmpty(append(append([]string{}, c.Topics.Input...), c.Topics.Labels, merchants, customers))...)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +37,7 @@ func SimulateAndExport(ctx context.Context, c *config.Config, o SimulateOptions,
 	if err != nil {
 		return nil, err
 	}
-	res, err := sim.Produce(ctx, p, sim.ProduceOptions{Days: o.Days, Seed: o.Seed, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
+	res, err := sim.Produce(ctx, p, sim.ProduceOptions{Days: o.Days, Seed: o.Seed, Topic: c.Topics.Input[0], Labels: c.Topics.Labels, Merchants: merchants, Customers: customers}, nil)
 	p.Close()
 	if err != nil {
 		return nil, err

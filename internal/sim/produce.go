@@ -26,13 +26,17 @@ type ProduceOptions struct {
 	HoldLabels bool
 	// Days, when > 0, stops at the first transaction of that simulated day instead.
 	Days int
+	// Merchants and Customers, when set, are the topics of the reference tables
+	// (tables.go), written beside the transactions.
+	Merchants, Customers string
 }
 
 // Stream is the simulator with the labels it still owes.
 type Stream struct {
 	gen     *Generator
 	bad     *Corruptor
-	pending []Tx // transactions whose labels are not yet due, in time order
+	pending []Tx    // transactions whose labels are not yet due, in time order
+	tables  *tables // nil: no reference tables
 }
 
 // NewStream starts a simulation with malformed events mixed in at badFraction.
@@ -43,6 +47,7 @@ func NewStream(seed uint64, badFraction float64) *Stream {
 // ProduceResult counts what Produce wrote.
 type ProduceResult struct {
 	Events, Bad, Labels int64
+	TableRows           int64
 	Elapsed             time.Duration
 }
 
@@ -87,9 +92,7 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		if o.Days > 0 && st.gen.Day() >= o.Days {
 			break
 		}
-		n, err := st.labelsBefore(ctx, p, o, tx.Time, ack, &inflight)
-		res.Labels += n
-		if err != nil {
+		if err := st.before(ctx, p, o, tx.Time, ack, &inflight, &res); err != nil {
 			return res, err
 		}
 		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
@@ -139,6 +142,25 @@ func pace(ctx context.Context, start time.Time, i int, rate float64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// before writes what a transaction at t needs acknowledged first: the labels due, and the
+// reference-table rows true at t (tables.go), counting them into res.
+func (s *Stream) before(ctx context.Context, p RawProducer, o ProduceOptions, t time.Time, ack func(error), inflight *labelsInFlight, res *ProduceResult) error {
+	n, err := s.labelsBefore(ctx, p, o, t, ack, inflight)
+	res.Labels += n
+	if err != nil {
+		return err
+	}
+	if s.tables == nil && (o.Merchants != "" || o.Customers != "") {
+		s.tables = newTables(s.gen.cfg.Seed, s.gen.cfg, o.Merchants, o.Customers)
+	}
+	if s.tables == nil {
+		return nil
+	}
+	n, err = s.tables.before(ctx, p, s.gen, t, ack)
+	res.TableRows += n
+	return err
 }
 
 // labelsBefore writes the labels due for an event at t, labelLead early, and waits until

@@ -69,6 +69,24 @@ type Generator struct {
 	custUntil  map[int64]int // compromised customer -> last day (exclusive)
 	fraudDays  int
 	scratchDay []Tx
+	// compromises are the fraud scenarios started since the last TakeCompromises
+	// (tables.go turns them into reference-table updates).
+	compromises []Compromise
+}
+
+// Compromise is a fraud scenario starting: terminal (scenario 2) or customer (scenario 3)
+// ID compromised from day Day until day Until (exclusive).
+type Compromise struct {
+	Terminal   bool
+	ID         int64
+	Day, Until int
+}
+
+// TakeCompromises returns the scenarios started since the last call.
+func (g *Generator) TakeCompromises() []Compromise {
+	c := g.compromises
+	g.compromises = nil
+	return c
 }
 
 // New builds the customer and terminal profiles.
@@ -172,11 +190,15 @@ func (g *Generator) generateDay() {
 	if d < g.fraudDays {
 		// Scenario 2: two terminals compromised for 28 days from today.
 		for i := 0; i < 2; i++ {
-			g.termUntil[int64(g.rng.IntN(g.cfg.Terminals))] = d + 28
+			id := int64(g.rng.IntN(g.cfg.Terminals))
+			g.termUntil[id] = d + 28
+			g.compromises = append(g.compromises, Compromise{Terminal: true, ID: id, Day: d, Until: d + 28})
 		}
 		// Scenario 3: three customers compromised for 14 days from today.
 		for i := 0; i < 3; i++ {
-			g.custUntil[int64(g.rng.IntN(g.cfg.Customers))] = d + 14
+			id := int64(g.rng.IntN(g.cfg.Customers))
+			g.custUntil[id] = d + 14
+			g.compromises = append(g.compromises, Compromise{ID: id, Day: d, Until: d + 14})
 		}
 	}
 	for i := range txs {
