@@ -149,6 +149,17 @@ func bruteForce(t *testing.T, s *Schema, recs, labels []Record) map[srcID][]floa
 		}
 		labs = append(labs, row{t: l.T, term: l.Term, frau: l.Fraud})
 	}
+	// Each event looks only at its own customer's events and its own terminal's labels, in
+	// their original order: the same rows, summed in the same order, as a scan of all of
+	// them, without the quadratic cost (minutes under -race at 12,000 events).
+	byCust := map[int64][]int{}
+	for i, e := range events {
+		byCust[e.cust] = append(byCust[e.cust], i)
+	}
+	byTerm := map[int64][]row{}
+	for _, l := range labs {
+		byTerm[l.term] = append(byTerm[l.term], l)
+	}
 	out := map[srcID][]float32{}
 	for i, e := range events {
 		f := []float32{float32(e.amount), 0, 0}
@@ -160,8 +171,11 @@ func bruteForce(t *testing.T, s *Schema, recs, labels []Record) map[srcID][]floa
 		}
 		for _, n := range []time.Duration{1, 7, 30} {
 			var cnt, sum float64
-			for _, o := range events[:i+1] {
-				if o.cust == e.cust && o.t.After(e.t.Add(-n*day)) && !o.t.After(e.t) {
+			for _, j := range byCust[e.cust] {
+				if j > i {
+					break // events[:i+1]: those read up to this one
+				}
+				if o := events[j]; o.t.After(e.t.Add(-n*day)) && !o.t.After(e.t) {
 					cnt++
 					sum += o.amount
 				}
@@ -171,8 +185,8 @@ func bruteForce(t *testing.T, s *Schema, recs, labels []Record) map[srcID][]floa
 		for _, n := range []time.Duration{1, 7, 30} {
 			hi := e.t.Add(-7 * day)
 			var cnt, fraud float64
-			for _, l := range labs {
-				if l.term == e.term && l.t.After(hi.Add(-n*day)) && !l.t.After(hi) {
+			for _, l := range byTerm[e.term] {
+				if l.t.After(hi.Add(-n*day)) && !l.t.After(hi) {
 					cnt++
 					fraud += l.frau
 				}
