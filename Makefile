@@ -208,8 +208,11 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzPredictionRoundTrip$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./pipeline
 
 ## kafka-start / kafka-stop: the test brokers of `make test` (both start in parallel)
+# make test starts them beside lint: a loaded 2-core machine may take more than kafka.sh's
+# 120 s (240 s for the cluster) to answer, so the deadline, which only catches a broker that
+# never starts, is 300 s unless KAFKA_START_TIMEOUT says otherwise.
 kafka-start:
-	@rc=0; $(KAFKA_SINGLE) start & s=$$!; $(KAFKA_CLUSTER) start & c=$$!; \
+	@rc=0; export KAFKA_START_TIMEOUT=$${KAFKA_START_TIMEOUT:-300}; $(KAFKA_SINGLE) start & s=$$!; $(KAFKA_CLUSTER) start & c=$$!; \
 	wait $$s || rc=1; wait $$c || rc=1; \
 	if [ $$rc != 0 ]; then $(MAKE) --no-print-directory kafka-stop; exit 1; fi
 
