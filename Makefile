@@ -93,7 +93,7 @@ test: onnxruntime
 	eval "$$($(KAFKA_CLUSTER) env | sed -e 's/_TEST_BROKERS=/_TEST_CLUSTER_BROKERS=/' -e 's/_TEST_KAFKA_/_TEST_CLUSTER_/' -e '/_TEST_SECURE\|_TEST_TLS\|_TEST_SASL/d')"; \
 	export STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt; \
 	bg() { local name=$$1; shift; { "$$@" > bin/test-$$name.log 2>&1; echo "$$? $$(date +%s)" > bin/test-$$name.rc; } & }; \
-	drivers() { cd internal/drivers && ../../bin/test/drivers-integration.test -test.count=1 -test.timeout=30m $(DRIVERS_FLAGS) "$$@" && echo "ok internal/drivers $$*"; }; \
+	drivers() ( cd internal/drivers && ../../bin/test/drivers-integration.test -test.count=1 -test.timeout=30m $(DRIVERS_FLAGS) "$$@" && echo "ok internal/drivers $$*" ); \
 	collect() { wait $$2; local r=1 end; read -r r end < bin/test-$$1.rc || true; end=$${end:-$$(date +%s)}; \
 	  echo "== $$1: $$3 =="; cat bin/test-$$1.log; \
 	  echo "integration, $$1: $$((end - ready)) s since the brokers were ready (rc $$r)" | tee -a bin/test-timing.txt; \
@@ -130,9 +130,10 @@ CLUSTER_TESTS := ^(TestIntegrationClusterFaults|TestIntegrationClusterFaultsExac
 # others, balanced by the per-test times of `go test -json` (CONTRIBUTING.md, Tests); the
 # tests no group names run in one more process. A group's tests run one after the other,
 # its waitBound tests in parallel after them. Space-separated -test.run patterns.
-DRIVERS_GROUPS := ^(TestIntegrationSIGKILLLosesNothing|TestIntegrationExactlyOnceUnderSIGKILL|TestIntegrationSecure)$$ \
-	^(TestIntegrationModelLifecycle|TestIntegrationLiveEqualsBackfillAndExport|TestIntegrationDrift|TestIntegrationDriftGauges)$$ \
-	^(TestIntegrationBrokerRestart|TestIntegrationDistributedBackfillUnderSIGKILL|TestAPI.*)$$
+DRIVERS_GROUPS := ^(TestIntegrationSIGKILLLosesNothing|TestIntegrationLiveScoring|TestIntegrationTwoInstancesShareTheGroup|TestIntegrationRestartResumesFromCommittedOffsets|TestIntegrationSecure)$$ \
+	^(TestIntegrationExactlyOnceUnderSIGKILL|TestIntegrationDrift|TestIntegrationDriftGauges)$$ \
+	^(TestIntegrationModelLifecycle|TestIntegrationLiveEqualsBackfillAndExport)$$ \
+	^(TestIntegrationForeignClients|TestIntegrationBrokerRestart|TestIntegrationDistributedBackfillUnderSIGKILL)$$
 # Extra flags for those processes, e.g. DRIVERS_FLAGS=-test.v for each test's time in their logs.
 DRIVERS_FLAGS ?=
 empty :=
