@@ -56,57 +56,91 @@ build: onnxruntime
 demo: build
 	./bin/streamscore demo $(ARGS)
 
-## test: the whole suite in two tiers, and the fuzz targets briefly beside the single-broker tests.
-##   fast tier:        go test -race ./...   units, kfake, in-memory sources; no broker. It
-##                     runs while the brokers start (JVM start-up is mostly waiting).
+## test: the whole suite in two tiers, each split into processes that run side by side.
+##   lint:             make lint, while the brokers start (JVM start-up is mostly waiting).
+##   fast tier:        go test -race ./...   units, kfake, in-memory sources; no broker.
 ##   integration tier: go test -tags integration, without -race, on the packages with
 ##                     integration-tagged tests: real Apache Kafka, subprocesses, faults,
 ##                     the cluster, lifecycle. The race detector there would only slow
 ##                     the harness: the binaries under test never ran with it, and every
-##                     package's code runs under -race in the fast tier. The cluster tests
-##                     (CLUSTER_TESTS: broker kills, the fault soak) mostly wait out
-##                     failovers: they run in a process of their own from the moment the
-##                     brokers are ready, beside the fast tier and the single-broker tests.
-## The brokers this target installs, starts and always stops: one with a SASL_SSL listener
-## (KAFKA_SECURE=1) for most tests, and a 3-node cluster for the cluster fault tests.
-## KAFKA_SECURE and KAFKA_NODES go only to kafka.sh, never to `go test`, so the private
-## broker TestIntegrationBrokerRestart starts is a plain single node.
-test: lint onnxruntime
-	@mkdir -p bin; rm -f bin/test-report.txt bin/test-timing.txt bin/test-cluster.* bin/test-fuzz.*
+##                     package's code runs under -race in the fast tier. It starts as soon
+##                     as the brokers are ready and lint has passed, beside the fast tier:
+##                     its tests mostly wait on Kafka, subprocesses, rebalances and
+##                     failovers. internal/drivers' test binary is built once and run as
+##                     several processes by -test.run groups (DRIVERS_GROUPS, CLUSTER_TESTS),
+##                     the rest of its tests (every test no group names, so a new test
+##                     always runs) in one more; the other packages in another.
+##   fuzz:             make fuzz, after the fast tier, beside the integration tier.
+## The fast tier and fuzz run under nice: they only need CPU, while the integration tests
+## wait on brokers and subprocesses (a cluster node restarting, a rebalance) that should
+## get it first.
+## Every background process's output is in bin/test-<name>.log, printed at the end; any
+## failure fails make test. The brokers this target installs, starts and always stops: one
+## with a SASL_SSL listener (KAFKA_SECURE=1) for most tests, and a 3-node cluster for the
+## cluster fault tests. KAFKA_SECURE and KAFKA_NODES go only to kafka.sh, never to the
+## tests, so the private broker TestIntegrationBrokerRestart starts is a plain single node.
+test: onnxruntime
+	@mkdir -p bin/test; rm -f bin/test-report.txt bin/test-timing.txt bin/test-*.log bin/test-*.rc
 	@set -o pipefail; rc=0; start=$$(date +%s); \
 	trap '$(MAKE) --no-print-directory kafka-stop' EXIT; \
 	$(MAKE) --no-print-directory kafka-start > bin/kafka-start.log 2>&1 & brokers=$$!; \
-	echo "== fast tier: go test -race ./... (the brokers start meanwhile) =="; \
-	$(GO) test -race -count=1 -timeout 20m ./... & fasttier=$$!; \
-	if ! wait $$brokers; then cat bin/kafka-start.log; echo "the test brokers did not start"; wait $$fasttier; exit 1; fi; \
-	ready=$$(date +%s); echo "brokers ready after $$((ready - start)) s" | tee -a bin/test-timing.txt; \
+	echo "== lint (the brokers start meanwhile) =="; \
+	if ! $(MAKE) --no-print-directory lint; then wait $$brokers; echo "make lint failed"; exit 1; fi; \
+	linted=$$(date +%s); echo "lint: $$((linted - start)) s" | tee -a bin/test-timing.txt; \
+	$(GO) test -c -tags integration -o bin/test/drivers-integration.test ./internal/drivers > bin/test-build.log 2>&1 & build=$$!; \
+	echo "== fast tier: go test -race ./... (the integration tier starts beside it once the brokers are ready) =="; \
+	nice -n 10 $(GO) test -race -count=1 -timeout 20m ./... & fasttier=$$!; \
+	if ! wait $$brokers; then cat bin/kafka-start.log; echo "the test brokers did not start"; wait $$build; wait $$fasttier; exit 1; fi; \
+	ready=$$(date +%s); echo "brokers ready after $$((ready - start)) s (from the start, beside lint)" | tee -a bin/test-timing.txt; \
 	eval "$$($(KAFKA_SINGLE) env)"; \
 	eval "$$($(KAFKA_CLUSTER) env | sed -e 's/_TEST_BROKERS=/_TEST_CLUSTER_BROKERS=/' -e 's/_TEST_KAFKA_/_TEST_CLUSTER_/' -e '/_TEST_SECURE\|_TEST_TLS\|_TEST_SASL/d')"; \
 	export STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt; \
-	{ $(GO) test -tags integration -count=1 -timeout 30m -run '$(CLUSTER_TESTS)' ./internal/drivers > bin/test-cluster.log 2>&1; \
-	  echo $$? > bin/test-cluster.rc; } & cluster=$$!; \
-	wait $$fasttier || rc=$$?; \
-	fast=$$(date +%s); echo "fast tier: $$((fast - start)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
-	{ $(MAKE) --no-print-directory fuzz > bin/test-fuzz.log 2>&1; echo $$? > bin/test-fuzz.rc; } & fuzzing=$$!; \
-	echo "== integration tier on the single broker: go test -tags integration $(INTEGRATION_PKGS); the cluster tests and the fuzz targets in the background =="; \
-	$(GO) test -tags integration -count=1 -timeout 30m -skip '$(CLUSTER_TESTS)' $(INTEGRATION_PKGS) || rc=$$?; \
-	single=$$(date +%s); echo "integration tier, single broker: $$((single - fast)) s (rc $$rc)" | tee -a bin/test-timing.txt; \
-	wait $$fuzzing; frc=$$(cat bin/test-fuzz.rc 2>/dev/null || echo 1); \
-	echo "== fuzz targets (make fuzz, beside the single-broker tests) =="; cat bin/test-fuzz.log; [ "$$frc" = 0 ] || rc=$$frc; \
-	wait $$cluster; crc=$$(cat bin/test-cluster.rc 2>/dev/null || echo 1); \
-	echo "== integration tier on the 3-node cluster: go test -tags integration -run '$(CLUSTER_TESTS)' ./internal/drivers (since the brokers were ready) =="; \
-	cat bin/test-cluster.log; [ "$$crc" = 0 ] || rc=$$crc; \
-	integ=$$(date +%s); echo "integration tier, cluster: $$((integ - ready)) s (rc $$crc)" | tee -a bin/test-timing.txt; \
+	bg() { local name=$$1; shift; { "$$@" > bin/test-$$name.log 2>&1; echo "$$? $$(date +%s)" > bin/test-$$name.rc; } & }; \
+	drivers() ( cd internal/drivers && ../../bin/test/drivers-integration.test -test.count=1 -test.timeout=30m $(DRIVERS_FLAGS) "$$@" && echo "ok internal/drivers $$*" ); \
+	collect() { wait $$2; local r=1 end; read -r r end < bin/test-$$1.rc || true; end=$${end:-$$(date +%s)}; \
+	  echo "== $$1: $$3 =="; cat bin/test-$$1.log; \
+	  echo "integration, $$1: $$((end - ready)) s since the brokers were ready (rc $$r)" | tee -a bin/test-timing.txt; \
+	  [ "$$r" = 0 ] || rc=$$r; }; \
+	groups=""; \
+	if wait $$build; then \
+	  bg cluster drivers -test.run '$(CLUSTER_TESTS)'; groups="$$groups cluster:$$!"; \
+	  i=0; for g in $(foreach g,$(DRIVERS_GROUPS),'$(g)'); do i=$$((i + 1)); \
+	    bg drivers-$$i drivers -test.run "$$g"; groups="$$groups drivers-$$i:$$!"; done; \
+	  bg drivers-rest drivers -test.skip '$(CLUSTER_TESTS)|$(subst $(space),|,$(strip $(DRIVERS_GROUPS)))'; groups="$$groups drivers-rest:$$!"; \
+	else cat bin/test-build.log; echo "the integration test binary of internal/drivers did not build"; rc=1; fi; \
+	bg others $(GO) test -tags integration -count=1 -timeout 30m $(filter-out ./internal/drivers,$(INTEGRATION_PKGS)); groups="$$groups others:$$!"; \
+	frc=0; wait $$fasttier || frc=$$?; [ "$$frc" = 0 ] || rc=$$frc; \
+	fast=$$(date +%s); echo "fast tier: $$((fast - linted)) s (rc $$frc)" | tee -a bin/test-timing.txt; \
+	echo "== fuzz targets (make fuzz, beside the integration tier) =="; \
+	frc=0; nice -n 10 $(MAKE) --no-print-directory fuzz || frc=$$?; [ "$$frc" = 0 ] || rc=$$frc; \
+	fuzzed=$$(date +%s); echo "fuzz: $$((fuzzed - fast)) s (rc $$frc)" | tee -a bin/test-timing.txt; \
+	for g in $$groups; do name=$${g%%:*}; case $$name in \
+	  cluster) what="go test -tags integration -run '$(CLUSTER_TESTS)' ./internal/drivers, on the 3-node cluster";; \
+	  others) what="go test -tags integration $(filter-out ./internal/drivers,$(INTEGRATION_PKGS))";; \
+	  *) what="internal/drivers' integration tests, single broker";; esac; \
+	  collect $$name $${g#*:} "$$what"; done; \
 	echo "== integration results (bin/test-report.txt) =="; cat bin/test-report.txt 2>/dev/null; \
-	end=$$(date +%s); echo "make test after lint: $$((end - start)) s" | tee -a bin/test-timing.txt; \
+	end=$$(date +%s); echo "make test after lint: $$((end - linted)) s; in all: $$((end - start)) s" | tee -a bin/test-timing.txt; \
 	exit $$rc
 
 # The packages with integration tests: files tagged //go:build integration, or tests that
 # pick Apache Kafka over the embedded broker by testenv.Integration. The integration tier
 # runs only these, and the fast-only files there say //go:build !integration.
 # The tests on the 3-node cluster: they wait on broker failovers more than they compute, so
-# they run beside the fast tier and the single-broker tests, in a process of their own.
+# they run in a process of their own from the moment the brokers are ready.
 CLUSTER_TESTS := ^(TestIntegrationClusterFaults|TestIntegrationClusterFaultsExactlyOnce|TestIntegrationStartWithABrokerDown|TestIntegrationSoak)$$
+# internal/drivers' single-broker integration tests in groups, one process each beside the
+# others, balanced by the per-test times of `go test -json` (CONTRIBUTING.md, Tests); the
+# tests no group names run in one more process. A group's tests run one after the other,
+# its waitBound tests in parallel after them. Space-separated -test.run patterns.
+DRIVERS_GROUPS := ^(TestIntegrationSIGKILLLosesNothing|TestIntegrationLiveScoring|TestIntegrationTwoInstancesShareTheGroup|TestIntegrationRestartResumesFromCommittedOffsets|TestIntegrationSecure)$$ \
+	^(TestIntegrationExactlyOnceUnderSIGKILL|TestIntegrationDrift|TestIntegrationDriftGauges)$$ \
+	^(TestIntegrationModelLifecycle|TestIntegrationLiveEqualsBackfillAndExport)$$ \
+	^(TestIntegrationForeignClients|TestIntegrationBrokerRestart|TestIntegrationDistributedBackfillUnderSIGKILL)$$
+# Extra flags for those processes, e.g. DRIVERS_FLAGS=-test.v for each test's time in their logs.
+DRIVERS_FLAGS ?=
+empty :=
+space := $(empty) $(empty)
 INTEGRATION_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rlE --include='*_test.go' '^//go:build integration|testenv\.Integration' cmd internal pipeline scorer topics))))
 
 ## lint: golangci-lint (.golangci.yml) over the whole tree, twice: with the integration tag
@@ -178,8 +212,11 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzPredictionRoundTrip$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./pipeline
 
 ## kafka-start / kafka-stop: the test brokers of `make test` (both start in parallel)
+# make test starts them beside lint: a loaded 2-core machine may take more than kafka.sh's
+# 120 s (240 s for the cluster) to answer, so the deadline, which only catches a broker that
+# never starts, is 300 s unless KAFKA_START_TIMEOUT says otherwise.
 kafka-start:
-	@rc=0; $(KAFKA_SINGLE) start & s=$$!; $(KAFKA_CLUSTER) start & c=$$!; \
+	@rc=0; export KAFKA_START_TIMEOUT=$${KAFKA_START_TIMEOUT:-300}; $(KAFKA_SINGLE) start & s=$$!; $(KAFKA_CLUSTER) start & c=$$!; \
 	wait $$s || rc=1; wait $$c || rc=1; \
 	if [ $$rc != 0 ]; then $(MAKE) --no-print-directory kafka-stop; exit 1; fi
 
