@@ -81,6 +81,9 @@ func (o *Operator) process(work context.Context, dec *Decoder, ev *Event, recs [
 		}
 		feat := slab[i*o.nFeat : (i+1)*o.nFeat : (i+1)*o.nFeat]
 		if err := decodeRecord(dec, o.cfg.Features, r, ev, feat); err != nil {
+			if IsUnavailable(err) { // not a bad record: stop without committing it
+				return fmt.Errorf("decoding %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+			}
 			o.deadLetter(r, handles[i], err)
 			continue
 		}
