@@ -90,6 +90,9 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := installValueFormat(ctx, c, d.Logger); err != nil {
+		return nil, err
+	}
 	if err := EnsureTopics(ctx, c, kc); err != nil {
 		return nil, err
 	}

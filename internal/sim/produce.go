@@ -26,6 +26,9 @@ type ProduceOptions struct {
 	HoldLabels bool
 	// Days, when > 0, stops at the first transaction of that simulated day instead.
 	Days int
+	// Encode, when set, writes each event's value instead of AppendEvent's JSON (a
+	// schema-registry wire format: wireformat.go); BadFraction then corrupts its bytes.
+	Encode Encoder
 }
 
 // Stream is the simulator with the labels it still owes.
@@ -92,7 +95,13 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		if err != nil {
 			return res, err
 		}
-		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
+		val := tx.AppendEvent(make([]byte, 0, 128))
+		if o.Encode != nil {
+			if val, err = o.Encode(val[:0], &tx); err != nil {
+				return res, fmt.Errorf("encoding event %d: %w", tx.ID, err)
+			}
+		}
+		val, kind := st.bad.Maybe(val)
 		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
 		res.Events++
 		if kind != "" {

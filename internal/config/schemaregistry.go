@@ -1,0 +1,52 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/streamscore/streamscore/pipeline"
+)
+
+// usesSchemaRegistry reports whether schema.format needs schema_registry.
+func (c *Config) usesSchemaRegistry() bool {
+	return c.Schema.Format != "" && c.Schema.Format != pipeline.FormatJSON
+}
+
+// checkSchemaRegistry checks schema_registry when schema.format needs it (schema.format
+// itself is checked with the schema).
+func (c *Config) checkSchemaRegistry(p *problems) {
+	sr := &c.SchemaRegistry
+	if !c.usesSchemaRegistry() {
+		if sr.URL != "" {
+			p.add("schema_registry.url is set but schema.format is json: set schema.format to avro, protobuf or json-schema, or remove schema_registry")
+		}
+		return
+	}
+	for _, err := range sr.Validate() {
+		p.err(fmt.Errorf("schema.format %s: %w", c.Schema.Format, err))
+	}
+}
+
+// readRegistrySecret reads schema_registry.password_file into the password, as
+// readSecrets does for SASL.
+func (c *Config) readRegistrySecret() error {
+	sr := &c.SchemaRegistry
+	if sr.PasswordFile == "" {
+		return nil
+	}
+	if sr.Password != "" {
+		return errors.New("schema_registry: both password and password_file are set: keep one")
+	}
+	raw, err := os.ReadFile(c.Resolve(sr.PasswordFile))
+	if err != nil {
+		return fmt.Errorf("schema_registry.password_file: %w (point it at a readable file holding the password)", err)
+	}
+	pw := strings.TrimRight(string(raw), "\r\n")
+	if pw == "" {
+		return fmt.Errorf("schema_registry.password_file %s is empty: write the password into it", sr.PasswordFile)
+	}
+	sr.Password = pw
+	return nil
+}
