@@ -71,6 +71,9 @@ func NewSchemaRegistry(c SchemaRegistryConfig) (*SchemaRegistry, error) {
 		timeout = 10 * time.Second
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// Lookups are rare (once per schema id): no idle connection outlives a request, so
+	// nothing needs closing.
+	tr.DisableKeepAlives = true
 	if c.TLS.Enabled || strings.HasPrefix(c.URL, "https://") {
 		tc, err := c.TLS.build()
 		if err != nil {
