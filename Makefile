@@ -74,12 +74,15 @@ demo: build
 test: lint onnxruntime
 	@mkdir -p bin; rm -f bin/test-report.txt bin/test-timing.txt bin/test-cluster.* bin/test-fuzz.*
 	@set -o pipefail; rc=0; start=$$(date +%s); \
-	trap '$(MAKE) --no-print-directory kafka-stop' EXIT; \
+	trap '$(MAKE) --no-print-directory kafka-stop; scripts/registry.sh stop' EXIT; \
 	$(MAKE) --no-print-directory kafka-start > bin/kafka-start.log 2>&1 & brokers=$$!; \
+	scripts/registry.sh start > bin/registry-start.log 2>&1 & registry=$$!; \
 	echo "== fast tier: go test -race ./... (the brokers start meanwhile) =="; \
 	$(GO) test -race -count=1 -timeout 20m ./... & fasttier=$$!; \
 	if ! wait $$brokers; then cat bin/kafka-start.log; echo "the test brokers did not start"; wait $$fasttier; exit 1; fi; \
 	ready=$$(date +%s); echo "brokers ready after $$((ready - start)) s" | tee -a bin/test-timing.txt; \
+	if ! wait $$registry; then cat bin/registry-start.log; echo "the schema registry did not start"; wait $$fasttier; exit 1; fi; \
+	eval "$$(scripts/registry.sh env)"; \
 	eval "$$($(KAFKA_SINGLE) env)"; \
 	eval "$$($(KAFKA_CLUSTER) env | sed -e 's/_TEST_BROKERS=/_TEST_CLUSTER_BROKERS=/' -e 's/_TEST_KAFKA_/_TEST_CLUSTER_/' -e '/_TEST_SECURE\|_TEST_TLS\|_TEST_SASL/d')"; \
 	export STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt; \

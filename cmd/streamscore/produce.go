@@ -12,6 +12,7 @@ import (
 
 func newProduceCmd(g *globalFlags) *cobra.Command {
 	o := sim.ProduceOptions{}
+	var format string
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "Generate card transactions (the Fraud Detection Handbook simulator) into Kafka",
@@ -34,6 +35,11 @@ must dead-letter.`,
 			if o.BadFraction < 0 || o.BadFraction > 1 {
 				return fmt.Errorf("--bad-fraction %v: want 0 to 1", o.BadFraction)
 			}
+			if format != "json" {
+				if o.Encode, err = drivers.SimulatedEncoder(cmd.Context(), c.SchemaRegistry, o.Topic, format); err != nil {
+					return err
+				}
+			}
 			res, err := drivers.ProduceSimulated(cmd.Context(), c, o)
 			if err != nil {
 				return err
@@ -50,5 +56,6 @@ must dead-letter.`,
 	fl.Float64Var(&o.BadFraction, "bad-fraction", 0, "fraction of malformed events, 0 to 1")
 	fl.StringVar(&o.Topic, "topic", "", "input topic (default: the first of topics.input)")
 	fl.DurationVar(&o.LabelDelay, "label-delay", 7*24*time.Hour, "simulated time after a transaction at which its label is written")
+	fl.StringVar(&format, "format", "json", "event encoding: json, or avro, protobuf or json-schema (registers the simulator's schema under <topic>-value in schema_registry and writes the wire format)")
 	return cmd
 }
