@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/streamscore/streamscore/pipeline"
+	"github.com/streamscore/streamscore/topics"
 )
 
 // usesSchemaRegistry reports whether schema.format needs schema_registry.
@@ -19,15 +20,16 @@ func (c *Config) usesSchemaRegistry() bool {
 func (c *Config) checkSchemaRegistry(p *problems) {
 	sr := &c.SchemaRegistry
 	if !c.usesSchemaRegistry() {
-		if sr.URL != "" {
-			p.add("schema_registry.url is set but schema.format is json: set schema.format to avro, protobuf or json-schema, or remove schema_registry")
-		}
-		return
+		return // `produce --format` may still use it; its client checks it then
 	}
 	for _, err := range sr.Validate() {
 		p.err(fmt.Errorf("schema.format %s: %w", c.Schema.Format, err))
 	}
 }
+
+// SchemaRegistryOptions is the Schema Registry client's configuration: the one place
+// that copies schema_registry into it (with the password read from password_file).
+func (c *Compiled) SchemaRegistryOptions() topics.SchemaRegistryConfig { return c.SchemaRegistry }
 
 // readRegistrySecret reads schema_registry.password_file into the password, as
 // readSecrets does for SASL.

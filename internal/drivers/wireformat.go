@@ -38,7 +38,7 @@ func installValueFormat(ctx context.Context, c *config.Compiled, log *zap.Logger
 	if c.Schema.Format == "" || c.Schema.Format == pipeline.FormatJSON {
 		return nil
 	}
-	reg, err := topics.NewSchemaRegistry(c.SchemaRegistry)
+	reg, err := topics.NewSchemaRegistry(c.SchemaRegistryOptions())
 	if err != nil {
 		return err
 	}
