@@ -14,6 +14,7 @@ import (
 // on a transactional source, end the fetch's transaction.
 func (o *Operator) fetchLoop(ctx, work context.Context) error {
 	dec := NewDecoder(o.cfg.Schema)
+	dec.SetContext(ctx)
 	ev := dec.NewEvent()
 	for {
 		recs, err := o.src.Fetch(ctx)
@@ -32,6 +33,11 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 		}
 		// work, not ctx: a record already fetched is finished after a stop request.
 		if err := o.process(work, dec, ev, recs, handles, fetched); err != nil {
+			if IsUnavailable(err) && ctx.Err() != nil {
+				// Stopped while waiting for the schema registry: the rest of the fetch
+				// is left uncommitted, to be read again.
+				return nil
+			}
 			return err
 		}
 		if tx, ok := o.src.(Transactional); ok && len(recs) > 0 {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -39,6 +40,21 @@ type ValueFormat interface {
 // the value cannot be decoded now.
 type ValueDecoder interface {
 	DecodeValue(value []byte, ev *Event) error
+}
+
+// ContextValueDecoder is a ValueDecoder whose waits (a registry that does not answer)
+// end when the context given by SetContext ends: the fetch loop gives it its stop
+// context, so that a stop request during an outage is not held up by the wait.
+type ContextValueDecoder interface {
+	ValueDecoder
+	SetContext(ctx context.Context)
+}
+
+// SetContext bounds the waits of the decoder's ValueFormat (see ContextValueDecoder).
+func (d *Decoder) SetContext(ctx context.Context) {
+	if cd, ok := d.vd.(ContextValueDecoder); ok {
+		cd.SetContext(ctx)
+	}
 }
 
 // UnavailableError says that a value could not be decoded because something it needs

@@ -116,6 +116,20 @@ func (r *SchemaRegistry) SchemaByID(ctx context.Context, id int) (Registered, er
 	return Registered{ID: id, Type: s.Type.String(), Text: s.Schema, References: s.References}, nil
 }
 
+// Latest returns the latest schema registered under subject; found is false when the
+// subject does not exist.
+func (r *SchemaRegistry) Latest(ctx context.Context, subject string) (s Registered, found bool, err error) {
+	ss, err := r.cl.SchemaByVersion(ctx, subject, -1)
+	if err != nil {
+		var re *sr.ResponseError
+		if errors.As(err, &re) && (re.ErrorCode == sr.ErrSubjectNotFound.Code || re.ErrorCode == sr.ErrVersionNotFound.Code || re.StatusCode == http.StatusNotFound) {
+			return Registered{}, false, nil
+		}
+		return Registered{}, false, fmt.Errorf("reading the latest schema of %s: %w", subject, err)
+	}
+	return Registered{ID: ss.ID, Type: ss.Type.String(), Text: ss.Schema.Schema, References: ss.References}, true, nil
+}
+
 // Register registers a schema (AVRO, PROTOBUF or JSON) under subject and returns its id.
 // The registry's compatibility rule decides whether a new version is accepted.
 func (r *SchemaRegistry) Register(ctx context.Context, subject, typ, text string) (int, error) {

@@ -57,6 +57,19 @@ func installValueFormat(ctx context.Context, c *config.Compiled, log *zap.Logger
 	if err != nil {
 		return err
 	}
+	// A schema that cannot feed the plan fails now, not as a dead letter per event.
+	for _, topic := range c.Topics.Input {
+		latest, found, err := reg.Latest(ctx, topic+"-value")
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue
+		}
+		if err := f.CheckWriter(ctx, c.Schema, latest.ID); err != nil {
+			return fmt.Errorf("the latest schema of %s-value (id %d) cannot feed schema.fields: %w: change schema.fields, or register a schema that has these fields", topic, latest.ID, err)
+		}
+	}
 	c.Schema.SetValueFormat(f)
 	return nil
 }

@@ -110,7 +110,16 @@ func (f *Format) CheckWriter(ctx context.Context, s *pipeline.Schema, id int) er
 }
 
 // writer returns the compiled writer schema id, fetching it on first use.
-func (f *Format) writer(s *pipeline.Schema, id int) (*writer, error) {
+func (f *Format) writer(ctx context.Context, s *pipeline.Schema, id int) (*writer, error) {
+	if ctx == nil {
+		ctx = f.ctx
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(f.ctx, cancel)
+		defer stop()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if w, ok := f.writers[id]; ok {
@@ -118,7 +127,7 @@ func (f *Format) writer(s *pipeline.Schema, id int) (*writer, error) {
 	}
 	wait := f.o.Backoff
 	for attempt := 1; ; attempt++ {
-		typ, text, err := f.o.Registry.WriterSchema(f.ctx, id)
+		typ, text, err := f.o.Registry.WriterSchema(ctx, id)
 		if err == nil {
 			w := f.compile(s, typ, text)
 			f.writers[id] = w
@@ -129,14 +138,14 @@ func (f *Format) writer(s *pipeline.Schema, id int) (*writer, error) {
 			f.writers[id] = w
 			return w, nil
 		}
-		if f.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return nil, &pipeline.UnavailableError{Err: fmt.Errorf("schema id %d: %w", id, err)}
 		}
 		if f.o.OnRetry != nil {
 			f.o.OnRetry(id, attempt, err)
 		}
 		select {
-		case <-f.ctx.Done():
+		case <-ctx.Done():
 			return nil, &pipeline.UnavailableError{Err: fmt.Errorf("schema id %d: %w", id, err)}
 		case <-time.After(wait):
 		}
@@ -176,7 +185,11 @@ type decoder struct {
 	r     *avro.Reader
 	json  *pipeline.Decoder
 	msgs  map[protoreflect.MessageDescriptor]*dynamicpb.Message
+	ctx   context.Context // nil: the Format's
 }
+
+// SetContext implements pipeline.ContextValueDecoder.
+func (d *decoder) SetContext(ctx context.Context) { d.ctx = ctx }
 
 func (d *decoder) DecodeValue(value []byte, ev *pipeline.Event) error {
 	id, payload, err := d.f.o.Registry.Split(value)
@@ -185,7 +198,7 @@ func (d *decoder) DecodeValue(value []byte, ev *pipeline.Event) error {
 	}
 	w, ok := d.local[id]
 	if !ok {
-		if w, err = d.f.writer(d.s, id); err != nil {
+		if w, err = d.f.writer(d.ctx, d.s, id); err != nil {
 			return err
 		}
 		d.local[id] = w
