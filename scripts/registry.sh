@@ -9,6 +9,9 @@
 #   scripts/registry.sh env       prints STREAMSCORE_TEST_SCHEMA_REGISTRY=http://127.0.0.1:P/apis/ccompat/v7
 #   scripts/registry.sh install   only fetch the application into the cache
 #   scripts/registry.sh logs [N]  tail the registry log
+#   scripts/registry.sh pause     SIGSTOP the registry's JVM (a hung registry: its socket stays open,
+#                                 nothing answers; the schemas it holds in memory survive)
+#   scripts/registry.sh resume    SIGCONT it
 #
 #   Give every call the same REGISTRY_PORT as `start`.
 #   Test flow: scripts/registry.sh start && eval "$(scripts/registry.sh env)" && go test ... ; scripts/registry.sh stop
@@ -191,12 +194,20 @@ cmd_status() {
   fi
 }
 
+cmd_signal() {
+  is_running || die "the registry on port $PORT is not running"
+  kill "-$1" "$RUNNING_PID"
+  log "sent SIG$1 to pid $RUNNING_PID"
+}
+
 case "${1:-}" in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) echo "export STREAMSCORE_TEST_SCHEMA_REGISTRY=$(api_url)" ;;
 install) ensure_installed ;;
+pause) cmd_signal STOP ;;
+resume) cmd_signal CONT ;;
 logs) tail -n "${2:-100}" "$LOG_FILE" ;;
 *)
   sed -n '2,/^# Environment:/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2

@@ -79,7 +79,7 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	if err := checkGroupBackfill(c, o, kind); err != nil {
 		return nil, err
 	}
-	if err := installValueFormat(ctx, c, log); err != nil {
+	if err := installValueFormat(ctx, c, log, nil); err != nil {
 		return nil, err
 	}
 	kc := c.Kafka

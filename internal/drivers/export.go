@@ -56,7 +56,7 @@ func Export(ctx context.Context, c *config.Compiled, o ExportOptions, log *zap.L
 	if err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
-	if err := installValueFormat(ctx, c, log); err != nil {
+	if err := installValueFormat(ctx, c, log, nil); err != nil {
 		return nil, err
 	}
 	idField := c.Schema.FieldIndex(c.Feedback.IDField)

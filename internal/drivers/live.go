@@ -90,7 +90,7 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := installValueFormat(ctx, c, d.Logger); err != nil {
+	if err := installValueFormat(ctx, c, d.Logger, d.Registry); err != nil {
 		return nil, err
 	}
 	if err := EnsureTopics(ctx, c, kc); err != nil {

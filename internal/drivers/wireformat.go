@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/streamscore/streamscore/internal/config"
@@ -34,7 +35,7 @@ func (registryAdapter) SplitIndex(b []byte) ([]int, []byte, error) {
 // json: the registry must answer now (a wrong URL fails at start, with what to check);
 // later, a registry that does not answer makes decoding wait and retry, logged.
 // Lookups retry until ctx ends.
-func installValueFormat(ctx context.Context, c *config.Compiled, log *zap.Logger) error {
+func installValueFormat(ctx context.Context, c *config.Compiled, log *zap.Logger, metrics prometheus.Registerer) error {
 	if c.Schema.Format == "" || c.Schema.Format == pipeline.FormatJSON {
 		return nil
 	}
@@ -48,9 +49,19 @@ func installValueFormat(ctx context.Context, c *config.Compiled, log *zap.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
+	retries := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "streamscore_schema_registry_retries_total",
+		Help: "Schema lookups that failed (the registry did not answer) and were tried again; the records waiting for them are not dead-lettered.",
+	})
+	if metrics != nil {
+		if err := metrics.Register(retries); err != nil {
+			return err
+		}
+	}
 	f, err := wireformat.New(ctx, wireformat.Options{
 		Kind: c.Schema.Format, Registry: registryAdapter{reg},
 		OnRetry: func(id, attempt int, err error) {
+			retries.Inc()
 			log.Warn("the schema registry does not answer: decoding waits and retries", zap.Int("schema_id", id), zap.Int("attempt", attempt), zap.Error(err))
 		},
 	})
