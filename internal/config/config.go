@@ -67,6 +67,8 @@ type Config struct {
 
 	// SchemaRegistry is the Schema Registry of a non-JSON schema.format (schemaregistry.go).
 	SchemaRegistry topics.SchemaRegistryConfig `yaml:"schema_registry"`
+	// Output is output.format: json or avro (schemaregistry.go).
+	Output OutputConfig `yaml:"output"`
 }
 
 // TopicsConfig names the topics.

@@ -184,6 +184,7 @@ func knobs() []knob {
 		{"schema_registry.username", "u", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().Username }, "u"},
 		{"schema_registry.password", "p", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().Password }, "p"},
 		{"schema_registry.password_file", knobPasswordFile, "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().Password }, "from-a-file"},
+		{"output.format", "avro", "", "", nil, nil}, // needs schema_registry.url as well: see TestOutputFormat
 		{"schema_registry.timeout", "3s", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().Timeout }, 3 * time.Second},
 	}
 }

@@ -10,20 +10,44 @@ import (
 	"github.com/streamscore/streamscore/topics"
 )
 
+// OutputConfig is output: how predictions and alerts are encoded.
+type OutputConfig struct {
+	// Format is json (default) or avro: the Confluent wire format, with the prediction
+	// schema registered in schema_registry under <topic>-value (TopicNameStrategy).
+	Format string `yaml:"format"`
+}
+
+// OutputFormat is output.format, defaulted: json or avro.
+func (c *Compiled) OutputFormat() string {
+	if c.Output.Format == "" {
+		return pipeline.FormatJSON
+	}
+	return c.Output.Format
+}
+
 // usesSchemaRegistry reports whether schema.format needs schema_registry.
 func (c *Config) usesSchemaRegistry() bool {
-	return c.Schema.Format != "" && c.Schema.Format != pipeline.FormatJSON
+	return c.Schema.Format != "" && c.Schema.Format != pipeline.FormatJSON || c.Output.Format == pipeline.FormatAvro
 }
 
 // checkSchemaRegistry checks schema_registry when schema.format needs it (schema.format
 // itself is checked with the schema).
 func (c *Config) checkSchemaRegistry(p *problems) {
 	sr := &c.SchemaRegistry
+	switch c.Output.Format {
+	case "", pipeline.FormatJSON:
+	case pipeline.FormatAvro:
+		if c.Delivery == DeliveryExactlyOnce {
+			p.add("output.format avro is not supported with delivery exactly-once yet: use output.format json, or at-least-once")
+		}
+	default:
+		p.add("output.format %q: want json or avro", c.Output.Format)
+	}
 	if !c.usesSchemaRegistry() {
 		return // `produce --format` may still use it; its client checks it then
 	}
 	for _, err := range sr.Validate() {
-		p.err(fmt.Errorf("schema.format %s: %w", c.Schema.Format, err))
+		p.err(fmt.Errorf("schema.format %s / output.format %s: %w", c.Schema.Format, c.Output.Format, err))
 	}
 }
 

@@ -15,6 +15,12 @@ func TestSchemaRegistryProblems(t *testing.T) {
 	}{
 		{"unknown format", func(c *Config) { c.Schema.Format = "xml" }, []string{`schema.format "xml": want json, avro, protobuf or json-schema`}},
 		{"avro without a registry", func(c *Config) { c.Schema.Format = "avro" }, []string{"schema_registry.url: set the Schema Registry's URL"}},
+		{"unknown output format", func(c *Config) { c.Output.Format = "protobuf" }, []string{`output.format "protobuf": want json or avro`}},
+		{"avro output without a registry", func(c *Config) { c.Output.Format = "avro" }, []string{"schema_registry.url: set"}},
+		{"avro output, exactly-once", func(c *Config) {
+			c.Output.Format, c.SchemaRegistry.URL, c.Delivery = "avro", "http://sr:8081", DeliveryExactlyOnce
+			c.TransactionalID = "t"
+		}, []string{"output.format avro is not supported with delivery exactly-once"}},
 		{"several at once", func(c *Config) {
 			c.Schema.Format = "protobuf"
 			c.SchemaRegistry.URL = "sr:8081"
@@ -60,5 +66,32 @@ func TestSchemaRegistryPasswordFile(t *testing.T) {
 	}
 	if shown := c.Redacted(); shown.SchemaRegistry.Password != "<redacted>" {
 		t.Fatal("the shown config prints the registry password")
+	}
+}
+
+// TestOutputFormat: output.format reaches the drivers (with the registry it needs).
+func TestOutputFormat(t *testing.T) {
+	c, err := LoadWith(referenceConfig, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Output.Format, c.SchemaRegistry.URL = "avro", "http://sr:8081"
+	cc, err := c.Validate(Needs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.OutputFormat() != "avro" || cc.SchemaRegistryOptions().URL != "http://sr:8081" {
+		t.Fatalf("output format %q, registry %q", cc.OutputFormat(), cc.SchemaRegistryOptions().URL)
+	}
+	base, err := LoadWith(referenceConfig, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := base.Validate(Needs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bc.OutputFormat() != "json" {
+		t.Fatalf("default output format %q", bc.OutputFormat())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamba/avro/v2"
 	"go.uber.org/zap"
 
 	"github.com/streamscore/streamscore/internal/config"
@@ -194,4 +196,75 @@ func TestIntegrationAvroScoresBitIdenticalToJSON(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestIntegrationAvroPredictions: with output.format avro, predictions and alerts are in
+// the wire format of the schema registered under <topic>-value, and the test decodes
+// every prediction through the registry.
+func TestIntegrationAvroPredictions(t *testing.T) {
+	rc := topics.SchemaRegistryConfig{URL: registryURL(t)}
+	c := testConfig(t, testenv.Brokers(t))
+	c.Schema.Format, c.Output.Format, c.SchemaRegistry = pipeline.FormatAvro, pipeline.FormatAvro, rc
+	createInputTopics(t, c, 3)
+	const n = 2000
+	produceFormat(t, c, n, avroVersionsEncoder(t, rc, c.Topics.Input[0], n))
+	job := startLive(t, c, nil)
+	reg, err := topics.NewSchemaRegistry(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := topics.NewReader(c.Kafka, topics.FromStart, c.Topics.Predictions, c.Topics.Alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	schemas := map[int]avro.Schema{}
+	seen := map[string]bool{}
+	alerts := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for len(seen) < n {
+		recs, err := r.Fetch(ctx)
+		if err != nil {
+			t.Fatalf("after %d predictions: %v", len(seen), err)
+		}
+		for _, rec := range recs {
+			id, payload, err := topics.SplitWireFormat(rec.Value)
+			if err != nil {
+				t.Fatalf("%s: not in the wire format: %v", rec.Topic, err)
+			}
+			sch, ok := schemas[id]
+			if !ok {
+				s, err := reg.SchemaByID(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sch, err = avro.Parse(s.Text); err != nil {
+					t.Fatal(err)
+				}
+				schemas[id] = sch
+			}
+			var p map[string]any
+			if err := avro.Unmarshal(sch, payload, &p); err != nil {
+				t.Fatalf("%s: %v", rec.Topic, err)
+			}
+			src := p["source"].(map[string]any)
+			if _, ok := p["score"].(float32); !ok || src["topic"] != c.Topics.Input[0] {
+				t.Fatalf("decoded prediction %v", p)
+			}
+			if rec.Topic == c.Topics.Alerts {
+				alerts++
+				continue
+			}
+			seen[fmt.Sprint(src["partition"], "@", src["offset"])] = true
+		}
+	}
+	if err := job.stop(); err != nil {
+		t.Fatal(err)
+	}
+	latest, found, err := reg.Latest(ctx, c.Topics.Predictions+"-value")
+	if err != nil || !found || latest.Text == "" {
+		t.Fatalf("no prediction schema under %s-value: %v", c.Topics.Predictions, err)
+	}
+	t.Logf("%d predictions and %d alerts decoded through the registry", len(seen), alerts)
 }
