@@ -192,12 +192,13 @@ kafka-stop:
 ## bench: hot-path micro-benchmarks, then `streamscore-bench` (table, bin/bench/results.json,
 ## bin/bench/latency.png) and the catch-up/backfill/RSS benchmarks, on a real broker
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./pipeline
+	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./pipeline ./pipeline/wireformat
 	@scripts/kafka.sh start
-	@rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
-	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -tags integration -run='^$$' -bench='CatchUpVsBackfill|PeakRSS' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \
+	@scripts/registry.sh start
+	@eval "$$(scripts/registry.sh env)"; rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
+	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -tags integration -run='^$$' -bench='CatchUpVsBackfill|PeakRSS|CatchUpAvroVsJSON' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \
 	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) STREAMSCORE_API_BENCH_SECONDS=5 $(GO) test -tags integration -run='^$$' -bench='^BenchmarkAPILatency$$' -benchtime=1x ./internal/drivers || rc=$$?; fi; \
-	scripts/kafka.sh stop; exit $$rc
+	scripts/kafka.sh stop; scripts/registry.sh stop; exit $$rc
 
 compose-check:
 	docker compose config -q

@@ -25,7 +25,7 @@ import (
 )
 
 // registryURL is the Schema Registry of scripts/registry.sh (make test starts it).
-func registryURL(t *testing.T) string {
+func registryURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("STREAMSCORE_TEST_SCHEMA_REGISTRY")
 	if u == "" {
@@ -43,7 +43,7 @@ type scoreLine struct {
 	Score json.RawMessage `json:"score"`
 }
 
-func readScores(t *testing.T, path string) map[string]string {
+func readScores(t testing.TB, path string) map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -68,7 +68,7 @@ func readScores(t *testing.T, path string) map[string]string {
 
 // produceFormat writes n simulated events (seed 7) to c's input topic, encoded by enc
 // (nil: JSON).
-func produceFormat(t *testing.T, c *config.Config, n int, enc sim.Encoder) {
+func produceFormat(t testing.TB, c *config.Config, n int, enc sim.Encoder) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -85,7 +85,7 @@ func produceFormat(t *testing.T, c *config.Config, n int, enc sim.Encoder) {
 // avroVersionsEncoder registers the three versions of the simulator's Avro schema under
 // the input topic's subject (the registry's BACKWARD rule accepts each) and writes the
 // first third of the events with v1, the second with v2, the rest with v3.
-func avroVersionsEncoder(t *testing.T, rc topics.SchemaRegistryConfig, topic string, n int) sim.Encoder {
+func avroVersionsEncoder(t testing.TB, rc topics.SchemaRegistryConfig, topic string, n int) sim.Encoder {
 	t.Helper()
 	reg, err := topics.NewSchemaRegistry(rc)
 	if err != nil {
@@ -117,7 +117,14 @@ func avroVersionsEncoder(t *testing.T, rc topics.SchemaRegistryConfig, topic str
 }
 
 // backfillScores backfills c into a file and returns its scores by partition@offset.
-func backfillScores(t *testing.T, c *config.Config) map[string]string {
+func backfillScores(t testing.TB, c *config.Config) map[string]string {
+	t.Helper()
+	scores, _ := backfillSummary(t, c)
+	return scores
+}
+
+// backfillSummary backfills c into a file and returns its scores and its summary.
+func backfillSummary(t testing.TB, c *config.Config) (map[string]string, *BackfillSummary) {
 	t.Helper()
 	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
 	if err != nil {
@@ -133,7 +140,7 @@ func backfillScores(t *testing.T, c *config.Config) map[string]string {
 	if s.DeadLettered != 0 {
 		t.Fatalf("%d events dead-lettered, want 0", s.DeadLettered)
 	}
-	return readScores(t, out)
+	return readScores(t, out), s
 }
 
 // TestIntegrationAvroScoresBitIdenticalToJSON: the same events in Avro over three writer
@@ -267,4 +274,35 @@ func TestIntegrationAvroPredictions(t *testing.T) {
 		t.Fatalf("no prediction schema under %s-value: %v", c.Topics.Predictions, err)
 	}
 	t.Logf("%d predictions and %d alerts decoded through the registry", len(seen), alerts)
+}
+
+// BenchmarkCatchUpAvroVsJSON is the catch-up rate (a backfill of the whole topic into a
+// file, events/s) of the same simulated events in JSON and in Avro (three writer
+// versions), in the same run. STREAMSCORE_AVRO_EVENTS sets the events (default 50,000).
+func BenchmarkCatchUpAvroVsJSON(b *testing.B) {
+	rc := topics.SchemaRegistryConfig{URL: registryURL(b)}
+	n := 50000
+	if s := os.Getenv("STREAMSCORE_AVRO_EVENTS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	brokers := testenv.Brokers(b)
+	for _, format := range []string{pipeline.FormatJSON, pipeline.FormatAvro} {
+		c := testConfig(b, brokers)
+		createInputTopics(b, c, 3)
+		var enc sim.Encoder
+		if format == pipeline.FormatAvro {
+			c.Schema.Format, c.SchemaRegistry = format, rc
+			enc = avroVersionsEncoder(b, rc, c.Topics.Input[0], n)
+		}
+		produceFormat(b, c, n, enc)
+		b.Run(format, func(b *testing.B) {
+			for range b.N {
+				_, s := backfillSummary(b, c)
+				b.ReportMetric(s.EventsPerSecond, "events/s")
+			}
+		})
+	}
 }
