@@ -4,6 +4,7 @@ package drivers
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hamba/avro/v2"
 	"go.uber.org/zap"
 
+	"github.com/streamscore/streamscore/internal/audit"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/sim"
 	"github.com/streamscore/streamscore/internal/testenv"
@@ -274,6 +277,34 @@ func TestIntegrationAvroPredictions(t *testing.T) {
 		t.Fatalf("no prediction schema under %s-value: %v", c.Topics.Predictions, err)
 	}
 	t.Logf("%d predictions and %d alerts decoded through the registry", len(seen), alerts)
+
+	// verify and tail read them: the live Avro predictions against a backfill's JSON.
+	decode, err := PredictionJSON(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := c.Validate(config.Needs{Kafka: true, Model: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "backfill.jsonl")
+	if _, err := Backfill(ctx, cc, BackfillOptions{Out: "file:" + out}, zap.NewNop(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(ctx, c.Kafka, "topic:"+c.Topics.Predictions, "file:"+out, audit.Options{Show: 3, Threshold: c.Threshold, Decode: decode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Joined != n {
+		t.Fatalf("verify of the Avro predictions against a backfill: %+v", rep)
+	}
+	var tail bytes.Buffer
+	if err := PrintTopic(ctx, c, c.Topics.Predictions, PrintTopicOptions{FromStart: true, Limit: 1}, &tail); err != nil {
+		t.Fatal(err)
+	}
+	if line := tail.String(); !strings.Contains(line, `value="{`) || !strings.Contains(line, `\"score\":`) {
+		t.Fatalf("tail printed %q, want the prediction's JSON", line)
+	}
 }
 
 // BenchmarkCatchUpAvroVsJSON is the catch-up rate (a backfill of the whole topic into a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 
@@ -90,4 +91,49 @@ func (s *avroSink) Produce(out *pipeline.Output, ack func(error)) {
 	o := *out
 	o.Value = b
 	s.Sink.Produce(&o, ack)
+}
+
+// PredictionJSON returns what `tail` and `verify` use to read predictions written with
+// output.format avro: a value in the wire format becomes the prediction's JSON (its writer
+// schema fetched from schema_registry once per id); any other value is returned as it is.
+// Nil when no schema_registry.url is configured. It is safe for concurrent use.
+func PredictionJSON(c *config.Config) (func(ctx context.Context, value []byte) ([]byte, error), error) {
+	if c.SchemaRegistry.URL == "" {
+		return nil, nil
+	}
+	reg, err := topics.NewSchemaRegistry(c.SchemaRegistry)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	schemas := map[int]avro.Schema{}
+	return func(ctx context.Context, value []byte) ([]byte, error) {
+		if len(value) == 0 || value[0] != 0 {
+			return value, nil // JSON: never starts with a zero byte
+		}
+		id, payload, err := topics.SplitWireFormat(value)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		sch, ok := schemas[id]
+		mu.Unlock()
+		if !ok {
+			s, err := reg.SchemaByID(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if sch, err = avro.Parse(s.Text); err != nil {
+				return nil, fmt.Errorf("schema id %d: %w", id, err)
+			}
+			mu.Lock()
+			schemas[id] = sch
+			mu.Unlock()
+		}
+		var v map[string]any
+		if err := avro.Unmarshal(sch, payload, &v); err != nil {
+			return nil, fmt.Errorf("a prediction with schema id %d: %w", id, err)
+		}
+		return json.Marshal(v)
+	}, nil
 }
