@@ -95,11 +95,9 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		if err != nil {
 			return res, err
 		}
-		val := tx.AppendEvent(make([]byte, 0, 128))
-		if o.Encode != nil {
-			if val, err = o.Encode(val[:0], &tx); err != nil {
-				return res, fmt.Errorf("encoding event %d: %w", tx.ID, err)
-			}
+		val, err := o.encode(&tx)
+		if err != nil {
+			return res, err
 		}
 		val, kind := st.bad.Maybe(val)
 		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
@@ -249,4 +247,16 @@ func (s *Stream) Next(delay time.Duration, label func(*Tx)) Tx {
 	}
 	s.pending = append(s.pending, tx)
 	return tx
+}
+
+// encode is an event's value: AppendEvent's JSON, or o.Encode's.
+func (o *ProduceOptions) encode(tx *Tx) ([]byte, error) {
+	if o.Encode == nil {
+		return tx.AppendEvent(make([]byte, 0, 128)), nil
+	}
+	val, err := o.Encode(make([]byte, 0, 128), tx)
+	if err != nil {
+		return nil, fmt.Errorf("encoding event %d: %w", tx.ID, err)
+	}
+	return val, nil
 }

@@ -80,7 +80,7 @@ type avroTxV1 struct {
 
 // cents is the amount exactly as AppendEvent writes it, read back.
 func cents(a float64) float64 {
-	x, _ := strconv.ParseFloat(strconv.FormatFloat(a, 'f', 2, 64), 64) //nolint:errcheck // FormatFloat's output always parses
+	x, _ := strconv.ParseFloat(strconv.FormatFloat(a, 'f', 2, 64), 64) // FormatFloat's output always parses
 	return x
 }
 

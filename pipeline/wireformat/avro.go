@@ -154,36 +154,9 @@ func compileLeaf(t avro.Schema, w *want) (avroOp, error) {
 		logical = string(lt.Logical().Type())
 	}
 	op := avroOp{slot: w.slot, typ: t.Type()}
-	switch w.f.Type {
-	case pipeline.TypeInt:
-		if t.Type() == avro.Int || t.Type() == avro.Long {
-			op.kind = opInt
-		}
-	case pipeline.TypeFloat:
-		switch t.Type() {
-		case avro.Int, avro.Long:
-			op.kind = opNum
-		case avro.Float:
-			op.kind = opFloat
-		case avro.Double:
-			op.kind = opDouble
-		}
-	case pipeline.TypeString:
-		switch t.Type() {
-		case avro.String:
-			op.kind = opString
-		case avro.Enum:
-			op.kind, op.symbols = opEnum, t.(*avro.EnumSchema).Symbols()
-		}
-	case pipeline.TypeTime:
-		switch {
-		case t.Type() == avro.Long && logical == string(avro.TimestampMillis):
-			op.kind = opMillis
-		case t.Type() == avro.Long && logical == string(avro.TimestampMicros):
-			op.kind = opMicros
-		case t.Type() == avro.String:
-			op.kind = opTimeString
-		}
+	op.kind = leafKind(w.f.Type, t.Type(), logical)
+	if op.kind == opEnum {
+		op.symbols = t.(*avro.EnumSchema).Symbols()
 	}
 	if op.kind == opSkip {
 		desc := string(t.Type())
@@ -193,6 +166,43 @@ func compileLeaf(t avro.Schema, w *want) (avroOp, error) {
 		return avroOp{}, fmt.Errorf("field %q is a %s in the writer schema, which a %s field cannot read", w.f.Name, desc, w.f.Type)
 	}
 	return op, nil
+}
+
+// leafKind is how a field of type ft reads an Avro value of type at (with its logical
+// type); opSkip when it cannot.
+func leafKind(ft pipeline.FieldType, at avro.Type, logical string) opKind {
+	switch ft {
+	case pipeline.TypeInt:
+		if at == avro.Int || at == avro.Long {
+			return opInt
+		}
+	case pipeline.TypeFloat:
+		switch at {
+		case avro.Int, avro.Long:
+			return opNum
+		case avro.Float:
+			return opFloat
+		case avro.Double:
+			return opDouble
+		}
+	case pipeline.TypeString:
+		switch at {
+		case avro.String:
+			return opString
+		case avro.Enum:
+			return opEnum
+		}
+	case pipeline.TypeTime:
+		switch {
+		case at == avro.Long && logical == string(avro.TimestampMillis):
+			return opMillis
+		case at == avro.Long && logical == string(avro.TimestampMicros):
+			return opMicros
+		case at == avro.String:
+			return opTimeString
+		}
+	}
+	return opSkip
 }
 
 // run executes op on r, filling ev. It reports a bad value through r.Error, or returns a
