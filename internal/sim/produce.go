@@ -92,20 +92,11 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		}
 		n, err := st.labelsBefore(ctx, p, o, tx.Time, ack, &inflight)
 		res.Labels += n
+		if err == nil {
+			err = st.produceEvent(p, &o, tx, ack, &res)
+		}
 		if err != nil {
 			return res, err
-		}
-		val, err := o.encode(&tx)
-		if err != nil {
-			return res, err
-		}
-		val, kind := st.bad.Maybe(val)
-		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
-		res.Events++
-		if kind != "" {
-			res.Bad++
-		} else if o.Labels != "" {
-			st.pending = append(st.pending, tx)
 		}
 		if progress != nil {
 			progress.Add(1)
@@ -259,4 +250,22 @@ func (o *ProduceOptions) encode(tx *Tx) ([]byte, error) {
 		return nil, fmt.Errorf("encoding event %d: %w", tx.ID, err)
 	}
 	return val, nil
+}
+
+// produceEvent writes tx (encoded, maybe corrupted) and counts it; its label is owed
+// unless it was corrupted.
+func (s *Stream) produceEvent(p RawProducer, o *ProduceOptions, tx Tx, ack func(error), res *ProduceResult) error {
+	val, err := o.encode(&tx)
+	if err != nil {
+		return err
+	}
+	val, kind := s.bad.Maybe(val)
+	p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
+	res.Events++
+	if kind != "" {
+		res.Bad++
+	} else if o.Labels != "" {
+		s.pending = append(s.pending, tx)
+	}
+	return nil
 }
