@@ -142,6 +142,9 @@ func registryScript(t *testing.T, cmd string) {
 // looked up yet arrive: they wait, and are all scored once it answers: 0 dead letters,
 // 0 missing.
 func TestIntegrationRegistryOutageIsNotABadRecord(t *testing.T) {
+	// Mostly a wait: in parallel with the other waiting tests. No other test of this
+	// package uses the registry once the sequential tests are done.
+	waitBound(t)
 	c, _, ids := avroLiveConfig(t)
 	st := sim.NewStream(11, 0)
 	produceWith := func(n int, enc sim.Encoder) {
