@@ -207,3 +207,26 @@ func TestRegistryDownIsNotABadRecord(t *testing.T) {
 		t.Fatalf("registry down after stop: %v, want an UnavailableError", err)
 	}
 }
+
+// FuzzDecodeAvro: any payload after a known schema id decodes or is a bad value with a
+// class; it never panics and never reports anything else.
+func FuzzDecodeAvro(f *testing.F) {
+	sch := avro.MustParse(avroEvent)
+	good, err := avro.Marshal(sch, map[string]any{"id": int64(1), "at": time.Unix(1, 0), "skipme": []map[string]string{{"k": "v"}},
+		"shop": map[string]any{"country": "FR", "score": nil}, "amount": nil})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		reg := &memRegistry{schemas: map[int][2]string{1: {"AVRO", avroEvent}}}
+		d := newDecoder(t, reg, pipeline.FormatAvro, planSchema(t))
+		err := d.Decode(wire(1, payload), time.Time{}, d.NewEvent())
+		var de *pipeline.DecodeError
+		if err != nil && !errors.As(err, &de) {
+			t.Fatalf("%v is not a *DecodeError", err)
+		}
+	})
+}
