@@ -57,20 +57,22 @@ demo: build
 	./bin/streamscore demo $(ARGS)
 
 ## test: the whole suite in two tiers, each split into processes that run side by side.
-##   lint:             make lint, while the brokers start (JVM start-up is mostly waiting).
 ##   fast tier:        go test -race ./...   units, kfake, in-memory sources; no broker.
 ##   integration tier: go test -tags integration, without -race, on the packages with
 ##                     integration-tagged tests: real Apache Kafka, subprocesses, faults,
 ##                     the cluster, lifecycle. The race detector there would only slow
 ##                     the harness: the binaries under test never ran with it, and every
 ##                     package's code runs under -race in the fast tier. It starts as soon
-##                     as the brokers are ready and lint has passed, beside the fast tier:
+##                     as the brokers are ready, beside the fast tier:
 ##                     its tests mostly wait on Kafka, subprocesses, rebalances and
 ##                     failovers. internal/drivers' test binary is built once and run as
 ##                     several processes by -test.run groups (DRIVERS_GROUPS, CLUSTER_TESTS),
 ##                     the rest of its tests (every test no group names, so a new test
 ##                     always runs) in one more; the other packages in another.
 ##   fuzz:             make fuzz, after the fast tier, beside the integration tier.
+##   lint:             make lint, from the start beside everything else (under nice): on a
+##                     fresh machine it first builds golangci-lint, helm and kubeconform,
+##                     which then overlaps the tests instead of delaying them.
 ## The fast tier and fuzz run under nice: they only need CPU, while the integration tests
 ## wait on brokers and subprocesses (a cluster node restarting, a rebalance) that should
 ## get it first.
@@ -82,16 +84,17 @@ demo: build
 test: onnxruntime
 	@mkdir -p bin/test; rm -f bin/test-report.txt bin/test-timing.txt bin/test-*.log bin/test-*.rc
 	@set -o pipefail; rc=0; start=$$(date +%s); \
-	trap '$(MAKE) --no-print-directory kafka-stop' EXIT; \
+	trap '$(MAKE) --no-print-directory kafka-stop; scripts/registry.sh stop' EXIT; \
 	$(MAKE) --no-print-directory kafka-start > bin/kafka-start.log 2>&1 & brokers=$$!; \
-	echo "== lint (the brokers start meanwhile) =="; \
-	if ! $(MAKE) --no-print-directory lint; then wait $$brokers; echo "make lint failed"; exit 1; fi; \
-	linted=$$(date +%s); echo "lint: $$((linted - start)) s" | tee -a bin/test-timing.txt; \
+	scripts/registry.sh start > bin/registry-start.log 2>&1 & registry=$$!; \
+	{ nice -n 10 $(MAKE) --no-print-directory lint > bin/test-lint.log 2>&1; echo "$$? $$(date +%s)" > bin/test-lint.rc; } & lint=$$!; \
 	$(GO) test -c -tags integration -o bin/test/drivers-integration.test ./internal/drivers > bin/test-build.log 2>&1 & build=$$!; \
 	echo "== fast tier: go test -race ./... (the integration tier starts beside it once the brokers are ready) =="; \
 	nice -n 10 $(GO) test -race -count=1 -timeout 20m ./... & fasttier=$$!; \
-	if ! wait $$brokers; then cat bin/kafka-start.log; echo "the test brokers did not start"; wait $$build; wait $$fasttier; exit 1; fi; \
-	ready=$$(date +%s); echo "brokers ready after $$((ready - start)) s (from the start, beside lint)" | tee -a bin/test-timing.txt; \
+	if ! wait $$brokers; then cat bin/kafka-start.log; echo "the test brokers did not start"; wait $$build; wait $$fasttier; wait $$lint; exit 1; fi; \
+	ready=$$(date +%s); echo "brokers ready after $$((ready - start)) s" | tee -a bin/test-timing.txt; \
+	if ! wait $$registry; then cat bin/registry-start.log; echo "the schema registry did not start"; wait $$build; wait $$fasttier; wait $$lint; exit 1; fi; \
+	eval "$$(scripts/registry.sh env)"; \
 	eval "$$($(KAFKA_SINGLE) env)"; \
 	eval "$$($(KAFKA_CLUSTER) env | sed -e 's/_TEST_BROKERS=/_TEST_CLUSTER_BROKERS=/' -e 's/_TEST_KAFKA_/_TEST_CLUSTER_/' -e '/_TEST_SECURE\|_TEST_TLS\|_TEST_SASL/d')"; \
 	export STREAMSCORE_TEST_REPORT=$(CURDIR)/bin/test-report.txt; \
@@ -110,7 +113,7 @@ test: onnxruntime
 	else cat bin/test-build.log; echo "the integration test binary of internal/drivers did not build"; rc=1; fi; \
 	bg others $(GO) test -tags integration -count=1 -timeout 30m $(filter-out ./internal/drivers,$(INTEGRATION_PKGS)); groups="$$groups others:$$!"; \
 	frc=0; wait $$fasttier || frc=$$?; [ "$$frc" = 0 ] || rc=$$frc; \
-	fast=$$(date +%s); echo "fast tier: $$((fast - linted)) s (rc $$frc)" | tee -a bin/test-timing.txt; \
+	fast=$$(date +%s); echo "fast tier: $$((fast - start)) s (rc $$frc)" | tee -a bin/test-timing.txt; \
 	echo "== fuzz targets (make fuzz, beside the integration tier) =="; \
 	frc=0; nice -n 10 $(MAKE) --no-print-directory fuzz || frc=$$?; [ "$$frc" = 0 ] || rc=$$frc; \
 	fuzzed=$$(date +%s); echo "fuzz: $$((fuzzed - fast)) s (rc $$frc)" | tee -a bin/test-timing.txt; \
@@ -119,8 +122,11 @@ test: onnxruntime
 	  others) what="go test -tags integration $(filter-out ./internal/drivers,$(INTEGRATION_PKGS))";; \
 	  *) what="internal/drivers' integration tests, single broker";; esac; \
 	  collect $$name $${g#*:} "$$what"; done; \
+	wait $$lint; lrc=1; read -r lrc lend < bin/test-lint.rc || true; \
+	echo "== lint (make lint, beside everything from the start) =="; cat bin/test-lint.log; [ "$$lrc" = 0 ] || rc=$$lrc; \
+	echo "lint: $$(( $${lend:-$$(date +%s)} - start)) s (rc $$lrc)" | tee -a bin/test-timing.txt; \
 	echo "== integration results (bin/test-report.txt) =="; cat bin/test-report.txt 2>/dev/null; \
-	end=$$(date +%s); echo "make test after lint: $$((end - linted)) s; in all: $$((end - start)) s" | tee -a bin/test-timing.txt; \
+	end=$$(date +%s); echo "make test in all: $$((end - start)) s" | tee -a bin/test-timing.txt; \
 	exit $$rc
 
 # The packages with integration tests: files tagged //go:build integration, or tests that
@@ -133,9 +139,9 @@ CLUSTER_TESTS := ^(TestIntegrationClusterFaults|TestIntegrationClusterFaultsExac
 # others, balanced by the per-test times of `go test -json` (CONTRIBUTING.md, Tests); the
 # tests no group names run in one more process. A group's tests run one after the other,
 # its waitBound tests in parallel after them. Space-separated -test.run patterns.
-DRIVERS_GROUPS := ^(TestIntegrationSIGKILLLosesNothing|TestIntegrationLiveScoring|TestIntegrationTwoInstancesShareTheGroup|TestIntegrationRestartResumesFromCommittedOffsets|TestIntegrationSecure)$$ \
-	^(TestIntegrationExactlyOnceUnderSIGKILL|TestIntegrationDrift|TestIntegrationDriftGauges)$$ \
-	^(TestIntegrationModelLifecycle|TestIntegrationLiveEqualsBackfillAndExport)$$ \
+DRIVERS_GROUPS := ^(TestIntegrationSIGKILLLosesNothing|TestIntegrationLiveScoring|TestIntegrationTwoInstancesShareTheGroup|TestIntegrationRestartResumesFromCommittedOffsets|TestIntegrationSecure|TestIntegrationAlertReasons)$$ \
+	^(TestIntegrationExactlyOnceUnderSIGKILL|TestIntegrationDrift|TestIntegrationDriftGauges|TestIntegrationLookupsLiveEqualsBackfillAndExport)$$ \
+	^(TestIntegrationModelLifecycle|TestIntegrationLiveEqualsBackfillAndExport|TestIntegrationExperimentIsStickyAcrossKillAndReplay)$$ \
 	^(TestIntegrationForeignClients|TestIntegrationBrokerRestart|TestIntegrationDistributedBackfillUnderSIGKILL)$$
 # Extra flags for those processes, e.g. DRIVERS_FLAGS=-test.v for each test's time in their logs.
 DRIVERS_FLAGS ?=
@@ -226,12 +232,13 @@ kafka-stop:
 ## bench: hot-path micro-benchmarks, then `streamscore-bench` (table, bin/bench/results.json,
 ## bin/bench/latency.png) and the catch-up/backfill/RSS benchmarks, on a real broker
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./scorer/treeshap ./pipeline
+	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./scorer/treeshap ./pipeline ./pipeline/wireformat
 	@scripts/kafka.sh start
-	@rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
-	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -tags integration -run='^$$' -bench='CatchUpVsBackfill|PeakRSS' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \
+	@scripts/registry.sh start
+	@eval "$$(scripts/registry.sh env)"; rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
+	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -tags integration -run='^$$' -bench='CatchUpVsBackfill|PeakRSS|CatchUpAvroVsJSON' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \
 	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) STREAMSCORE_API_BENCH_SECONDS=5 $(GO) test -tags integration -run='^$$' -bench='^BenchmarkAPILatency$$' -benchtime=1x ./internal/drivers || rc=$$?; fi; \
-	scripts/kafka.sh stop; exit $$rc
+	scripts/kafka.sh stop; scripts/registry.sh stop; exit $$rc
 
 compose-check:
 	docker compose config -q

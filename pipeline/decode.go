@@ -50,7 +50,11 @@ type Schema struct {
 	// string). When set, a record whose key differs is dead-lettered (key_mismatch): the
 	// partitioning by that key is what makes per-key windows exact.
 	KeyField string `yaml:"key_field,omitempty"`
+	// Format is how values are encoded: json (default), or avro, protobuf or json-schema
+	// in a Schema Registry's wire format (valueformat.go; the drivers install the decoder).
+	Format string `yaml:"format,omitempty"`
 
+	format    ValueFormat
 	index     map[string]int
 	eventTime int
 	keyField  int
@@ -110,6 +114,11 @@ func (s *Schema) Compile() error {
 	}
 	if s.MaxDepth <= 0 {
 		s.MaxDepth = 16
+	}
+	switch s.Format {
+	case "", FormatJSON, FormatAvro, FormatProtobuf, FormatJSONSchema:
+	default:
+		return fmt.Errorf("schema.format %q: want json, avro, protobuf or json-schema", s.Format)
 	}
 	s.index = make(map[string]int, len(s.Fields))
 	s.eventTime = -1
@@ -204,11 +213,16 @@ type Decoder struct {
 	s         *Schema
 	tok       *json.Tokenizer
 	reference bool // tests: always take the reference path
+	vd        ValueDecoder
 }
 
 // NewDecoder returns a decoder for a compiled schema.
 func NewDecoder(s *Schema) *Decoder {
-	return &Decoder{s: s, tok: json.NewTokenizer(nil)}
+	d := &Decoder{s: s, tok: json.NewTokenizer(nil)}
+	if s.format != nil {
+		d.vd = s.format.NewValueDecoder(s)
+	}
+	return d
 }
 
 // NewEvent returns an Event sized for the decoder's schema.
@@ -254,6 +268,9 @@ func (d *Decoder) Decode(value []byte, recordTime time.Time, ev *Event) error {
 	}
 	if len(value) > s.MaxBytes {
 		return badEvent(ClassOversize, "", "value is %d bytes, above the limit of %d", len(value), s.MaxBytes)
+	}
+	if d.vd != nil {
+		return d.decodeFormatted(value, recordTime, ev)
 	}
 	if !utf8.Valid(value) {
 		return badEvent(ClassInvalidUTF8, "", "value is not valid UTF-8")

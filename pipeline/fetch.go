@@ -14,6 +14,7 @@ import (
 // on a transactional source, end the fetch's transaction.
 func (o *Operator) fetchLoop(ctx, work context.Context) error {
 	dec := NewDecoder(o.cfg.Schema)
+	dec.SetContext(ctx)
 	ev := dec.NewEvent()
 	for {
 		recs, err := o.src.Fetch(ctx)
@@ -32,6 +33,11 @@ func (o *Operator) fetchLoop(ctx, work context.Context) error {
 		}
 		// work, not ctx: a record already fetched is finished after a stop request.
 		if err := o.process(work, dec, ev, recs, handles, fetched); err != nil {
+			if IsUnavailable(err) && ctx.Err() != nil {
+				// Stopped while waiting for the schema registry: the rest of the fetch
+				// is left uncommitted, to be read again.
+				return nil
+			}
 			return err
 		}
 		if tx, ok := o.src.(Transactional); ok && len(recs) > 0 {
@@ -83,6 +89,9 @@ func (o *Operator) process(work context.Context, dec *Decoder, ev *Event, recs [
 		}
 		feat := slab[i*o.nFeat : (i+1)*o.nFeat : (i+1)*o.nFeat]
 		if err := decodeRecord(dec, o.cfg.Features, r, ev, feat); err != nil {
+			if IsUnavailable(err) { // not a bad record: stop without committing it
+				return fmt.Errorf("decoding %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+			}
 			o.deadLetter(r, handles[i], err)
 			continue
 		}

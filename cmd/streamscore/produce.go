@@ -13,6 +13,7 @@ import (
 func newProduceCmd(g *globalFlags) *cobra.Command {
 	o := sim.ProduceOptions{}
 	var withTables bool
+	var format string
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "Generate card transactions (the Fraud Detection Handbook simulator) into Kafka",
@@ -40,6 +41,11 @@ must dead-letter.`,
 			if o.BadFraction < 0 || o.BadFraction > 1 {
 				return fmt.Errorf("--bad-fraction %v: want 0 to 1", o.BadFraction)
 			}
+			if format != "json" {
+				if o.Encode, err = drivers.SimulatedEncoder(cmd.Context(), c.SchemaRegistry, o.Topic, format); err != nil {
+					return err
+				}
+			}
 			res, err := drivers.ProduceSimulated(cmd.Context(), c, o)
 			if err != nil {
 				return err
@@ -57,5 +63,6 @@ must dead-letter.`,
 	fl.StringVar(&o.Topic, "topic", "", "input topic (default: the first of topics.input)")
 	fl.BoolVar(&withTables, "tables", false, "also write the simulator's reference tables to the topics of the config's tables named merchants and customers")
 	fl.DurationVar(&o.LabelDelay, "label-delay", 7*24*time.Hour, "simulated time after a transaction at which its label is written")
+	fl.StringVar(&format, "format", "json", "event encoding: json, or avro, protobuf or json-schema (registers the simulator's schema under <topic>-value in schema_registry and writes the wire format)")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/streamscore/streamscore/internal/audit"
+	"github.com/streamscore/streamscore/internal/drivers"
 )
 
 func newVerifyCmd(g *globalFlags) *cobra.Command {
@@ -28,7 +29,11 @@ verify starts.`,
 			if err != nil {
 				return err
 			}
-			rep, err := audit.Verify(cmd.Context(), c.Kafka, args[0], args[1], audit.Options{Tolerance: tolerance, Show: show, Threshold: c.Threshold})
+			decode, err := drivers.PredictionJSON(c) // predictions written with output.format avro
+			if err != nil {
+				return err
+			}
+			rep, err := audit.Verify(cmd.Context(), c.Kafka, args[0], args[1], audit.Options{Tolerance: tolerance, Show: show, Threshold: c.Threshold, Decode: decode})
 			if err != nil {
 				return err
 			}

@@ -77,6 +77,9 @@ type Options struct {
 	Show int
 	// Threshold is the alert threshold, for the alerts gained and lost between versions.
 	Threshold float64
+	// Decode turns a prediction value that is not JSON (output.format avro) into its JSON
+	// (drivers.PredictionJSON); nil: every value is JSON.
+	Decode func(ctx context.Context, value []byte) ([]byte, error)
 }
 
 // OK reports whether the streams agree: nothing missing on either side, no score or
@@ -90,11 +93,11 @@ func (r *Report) OK() bool {
 // it is above 0; show bounds the examples the report lists.
 func Verify(ctx context.Context, kc topics.ClientConfig, a, b string, o Options) (*Report, error) {
 	tolerance, show := o.Tolerance, o.Show
-	sa, err := ReadPredictions(ctx, kc, a)
+	sa, err := readPredictions(ctx, kc, a, o.Decode)
 	if err != nil {
 		return nil, err
 	}
-	sb, err := ReadPredictions(ctx, kc, b)
+	sb, err := readPredictions(ctx, kc, b, o.Decode)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +187,11 @@ func sortKeys(ks []Key) {
 
 // ReadPredictions reads one prediction stream, topic:NAME or file:PATH.
 func ReadPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (*PredictionSet, error) {
+	return readPredictions(ctx, kc, spec, nil)
+}
+
+// readPredictions is ReadPredictions with a decoder of non-JSON topic values (nil: none).
+func readPredictions(ctx context.Context, kc topics.ClientConfig, spec string, decode func(context.Context, []byte) ([]byte, error)) (*PredictionSet, error) {
 	kind, name, ok := strings.Cut(spec, ":")
 	if !ok || name == "" {
 		return nil, fmt.Errorf("%q: want topic:NAME or file:PATH", spec)
@@ -240,7 +248,14 @@ func ReadPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (
 	case "topic":
 		err := topics.ReadToEnd(ctx, kc, []string{name}, func(recs []record.Record) error {
 			for i := range recs {
-				if err := add(recs[i].Value); err != nil {
+				v := recs[i].Value
+				if decode != nil {
+					var err error
+					if v, err = decode(ctx, v); err != nil {
+						return fmt.Errorf("%s: %w", spec, err)
+					}
+				}
+				if err := add(v); err != nil {
 					return err
 				}
 			}

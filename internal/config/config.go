@@ -68,6 +68,11 @@ type Config struct {
 	MemoryLimit string `yaml:"memory_limit"`
 
 	path string // the file it came from, for resolving relative paths and for messages
+
+	// SchemaRegistry is the Schema Registry of a non-JSON schema.format (schemaregistry.go).
+	SchemaRegistry topics.SchemaRegistryConfig `yaml:"schema_registry"`
+	// Output is output.format: json or avro (schemaregistry.go).
+	Output OutputConfig `yaml:"output"`
 }
 
 // TopicsConfig names the topics.
@@ -219,6 +224,9 @@ func LoadWith(path string, lookup func(string) (string, bool)) (*Config, error) 
 	if err := c.ApplyEnv(lookup); err != nil {
 		return nil, err
 	}
+	if err := c.readRegistrySecret(); err != nil {
+		return nil, err
+	}
 	if err := c.readSecrets(); err != nil {
 		return nil, err
 	}
@@ -245,6 +253,9 @@ func (c *Config) Redacted() Config {
 	shown := *c
 	if shown.Kafka.SASL.Password != "" {
 		shown.Kafka.SASL.Password = "<redacted>"
+	}
+	if shown.SchemaRegistry.Password != "" {
+		shown.SchemaRegistry.Password = "<redacted>"
 	}
 	return shown
 }

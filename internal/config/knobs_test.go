@@ -193,6 +193,18 @@ func knobs() []knob {
 			}
 			return names
 		}, []string{"merchants@merchants"}},
+		// schema_registry (schemaregistry.go): read back from the registry client's options
+		{"schema_registry.url", "http://sr:8081", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().URL }, "http://sr:8081"},
+		{"schema_registry.tls.enabled", true, "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().TLS.Enabled }, true},
+		{"schema_registry.tls.ca_file", "/ca.pem", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().TLS.CAFile }, "/ca.pem"},
+		{"schema_registry.tls.cert_file", "/c.pem", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().TLS.CertFile }, "/c.pem"},
+		{"schema_registry.tls.key_file", "/k.pem", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().TLS.KeyFile }, "/k.pem"},
+		{"schema_registry.tls.insecure_skip_verify", true, "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().TLS.InsecureSkipVerify }, true},
+		{"schema_registry.username", "u", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().Username }, "u"},
+		{"schema_registry.password", "p", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().Password }, "p"},
+		{"schema_registry.password_file", knobPasswordFile, "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().Password }, "from-a-file"},
+		{"output.format", "avro", "", "", nil, nil}, // needs schema_registry.url as well: see TestOutputFormat
+		{"schema_registry.timeout", "3s", "", "", func(_ *testing.T, c *Compiled) any { return c.SchemaRegistryOptions().Timeout }, 3 * time.Second},
 	}
 }
 

@@ -78,6 +78,7 @@ func (c *Config) Validate(needs Needs) (*Compiled, error) {
 	c.checkBatch(&p)
 	c.checkHTTP(&p)
 	c.checkMetrics(&p)
+	c.checkSchemaRegistry(&p)
 	schema, features := c.compileSpec(&p)
 	// A reference of other features is not an error here: the operator logs it and does
 	// not count that version's rows.

@@ -79,6 +79,9 @@ func Backfill(ctx context.Context, c *config.Compiled, o BackfillOptions, log *z
 	if err := checkGroupBackfill(c, o, kind); err != nil {
 		return nil, err
 	}
+	if err := installValueFormat(ctx, c, log, nil); err != nil {
+		return nil, err
+	}
 	kc := c.Kafka
 	kc.Logger = log
 	model, err := scorer.Open(c.ModelOptions())

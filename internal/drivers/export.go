@@ -56,6 +56,9 @@ func Export(ctx context.Context, c *config.Compiled, o ExportOptions, log *zap.L
 	if err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
+	if err := installValueFormat(ctx, c, log, nil); err != nil {
+		return nil, err
+	}
 	idField := c.Schema.FieldIndex(c.Feedback.IDField)
 	keyField := c.Schema.FieldIndex(c.Schema.KeyField)
 	if idField < 0 || keyField < 0 || c.Feedback.LabelField == "" {

@@ -50,6 +50,8 @@ type Live struct {
 	cur    atomic.Pointer[attempt] // the operator running now (or last)
 	closer []func()                // after the last attempt: the model, the follower, the API
 	arms   *armMetrics             // experiments' per-arm counts (experimentmetrics.go)
+	// avroOut re-encodes predictions and alerts for output.format avro (nil: json).
+	avroOut *avroOutputs
 }
 
 // attempt is one operator with its source, sink and state sources; a restart replaces it.
@@ -91,6 +93,13 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := installValueFormat(ctx, c, d.Logger, d.Registry); err != nil {
+		return nil, err
+	}
+	avroOut, err := newAvroOutputs(ctx, c, c.Topics.Predictions, c.Topics.Alerts)
+	if err != nil {
+		return nil, err
+	}
 	if err := EnsureTopics(ctx, c, kc); err != nil {
 		return nil, err
 	}
@@ -98,7 +107,7 @@ func NewLive(ctx context.Context, c *config.Compiled, d LiveDeps) (*Live, error)
 	if err != nil {
 		return nil, err
 	}
-	l := &Live{c: c, kc: kc, reg: d.Registry, log: d.Logger, model: model, stats: d.Stats, closer: []func(){func() { model.Close() }}}
+	l := &Live{c: c, kc: kc, reg: d.Registry, log: d.Logger, model: model, stats: d.Stats, closer: []func(){func() { model.Close() }}, avroOut: avroOut}
 	l.sup = supervisor{
 		failover: kc.Failover(), log: d.Logger, restarts: restarts, backoff: restartBackoff, now: time.Now,
 		progress: func() int64 { return d.Stats.Done.Load() },
@@ -141,6 +150,7 @@ func (l *Live) open(ctx context.Context) (*attempt, error) {
 	if err != nil {
 		return nil, err
 	}
+	sink = l.avroOut.wrap(sink) // output.format avro (wireformat_output.go)
 	a.src = src
 	oc := l.oc
 	closeState, err := stateSources(ctx, l.c, l.kc, &oc, config.Unbounded)

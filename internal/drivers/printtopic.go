@@ -24,10 +24,14 @@ func PrintTopic(ctx context.Context, c *config.Config, topic string, o PrintTopi
 	if o.FromStart {
 		from = topics.FromStart
 	}
+	decode, err := PredictionJSON(c) // output.format avro
+	if err != nil {
+		return err
+	}
 	r, err := topics.NewReader(c.Kafka, from, topic)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	return audit.PrintRecords(ctx, r, out, o.Limit)
+	return audit.PrintRecordsDecoded(ctx, r, out, o.Limit, decode)
 }

@@ -29,6 +29,9 @@ type ProduceOptions struct {
 	// Merchants and Customers, when set, are the topics of the reference tables
 	// (tables.go), written beside the transactions.
 	Merchants, Customers string
+	// Encode, when set, writes each event's value instead of AppendEvent's JSON (a
+	// schema-registry wire format: wireformat.go); BadFraction then corrupts its bytes.
+	Encode Encoder
 }
 
 // Stream is the simulator with the labels it still owes.
@@ -92,16 +95,12 @@ func Produce(ctx context.Context, p RawProducer, o ProduceOptions, progress *ato
 		if o.Days > 0 && st.gen.Day() >= o.Days {
 			break
 		}
-		if err := st.before(ctx, p, o, tx.Time, ack, &inflight, &res); err != nil {
-			return res, err
+		err := st.before(ctx, p, o, tx.Time, ack, &inflight, &res)
+		if err == nil {
+			err = st.produceEvent(p, &o, tx, ack, &res)
 		}
-		val, kind := st.bad.Maybe(tx.AppendEvent(make([]byte, 0, 128)))
-		p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
-		res.Events++
-		if kind != "" {
-			res.Bad++
-		} else if o.Labels != "" {
-			st.pending = append(st.pending, tx)
+		if err != nil {
+			return res, err
 		}
 		if progress != nil {
 			progress.Add(1)
@@ -262,4 +261,34 @@ func (s *Stream) Next(delay time.Duration, label func(*Tx)) Tx {
 	}
 	s.pending = append(s.pending, tx)
 	return tx
+}
+
+// encode is an event's value: AppendEvent's JSON, or o.Encode's.
+func (o *ProduceOptions) encode(tx *Tx) ([]byte, error) {
+	if o.Encode == nil {
+		return tx.AppendEvent(make([]byte, 0, 128)), nil
+	}
+	val, err := o.Encode(make([]byte, 0, 128), tx)
+	if err != nil {
+		return nil, fmt.Errorf("encoding event %d: %w", tx.ID, err)
+	}
+	return val, nil
+}
+
+// produceEvent writes tx (encoded, maybe corrupted) and counts it; its label is owed
+// unless it was corrupted.
+func (s *Stream) produceEvent(p RawProducer, o *ProduceOptions, tx Tx, ack func(error), res *ProduceResult) error {
+	val, err := o.encode(&tx)
+	if err != nil {
+		return err
+	}
+	val, kind := s.bad.Maybe(val)
+	p.ProduceRaw(o.Topic, tx.Key(), val, nil, ack)
+	res.Events++
+	if kind != "" {
+		res.Bad++
+	} else if o.Labels != "" {
+		s.pending = append(s.pending, tx)
+	}
+	return nil
 }
