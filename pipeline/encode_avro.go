@@ -24,7 +24,12 @@ func PredictionAvroSchema() string {
 	return string(b)
 }
 
-var timeType = reflect.TypeFor[time.Time]()
+var (
+	timeType = reflect.TypeFor[time.Time]()
+	// rawType is the event id's type: in Avro, its JSON text as a string ("1234" for a
+	// number, "\"a-1\"" for a string), null when the event had none.
+	rawType = reflect.TypeFor[json.RawMessage]()
+)
 
 // jsonName is a struct field's json name and whether it is optional (omitempty).
 func jsonName(f reflect.StructField) (string, bool) {
@@ -58,8 +63,11 @@ func avroRecordType(t reflect.Type, name string) map[string]any {
 }
 
 func avroType(t reflect.Type, name string) any {
-	if t == timeType {
+	switch t {
+	case timeType:
 		return map[string]any{"type": "long", "logicalType": "timestamp-micros"}
+	case rawType:
+		return "string"
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -81,10 +89,13 @@ func avroType(t reflect.Type, name string) any {
 	case reflect.Map:
 		return map[string]any{"type": "map", "values": avroType(t.Elem(), name)}
 	case reflect.Struct:
-		return avroRecordType(t, strings.ToUpper(name[:1])+name[1:])
+		return avroRecordType(t, recordName(name))
 	}
 	panic(fmt.Sprintf("prediction field %s: no Avro type for %s", name, t))
 }
+
+// recordName is the Avro name of the record a field of that json name holds.
+func recordName(jsonName string) string { return strings.ToUpper(jsonName[:1]) + jsonName[1:] }
 
 // PredictionAvroValue is p as the generic value hamba/avro marshals with
 // PredictionAvroSchema: records as maps by json name, optional fields nil when empty.
@@ -93,8 +104,14 @@ func PredictionAvroValue(p *Prediction) map[string]any {
 }
 
 func avroValue(v reflect.Value) any {
-	if v.Type() == timeType {
+	switch v.Type() {
+	case timeType:
 		return v.Interface()
+	case rawType:
+		if raw := v.Bytes(); len(raw) > 0 && string(raw) != "null" {
+			return string(raw)
+		}
+		return nil
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -132,6 +149,11 @@ func avroValue(v reflect.Value) any {
 			x := avroValue(v.Field(i))
 			if optional && v.Field(i).IsZero() {
 				x = nil
+			}
+			if x != nil && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
+				// A record in a ["null", record] union: hamba/avro takes a generic map as
+				// the union's {"full name": value} form, so the record is named.
+				x = map[string]any{"streamscore." + recordName(n): x}
 			}
 			out[n] = x
 		}

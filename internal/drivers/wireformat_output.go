@@ -134,6 +134,66 @@ func PredictionJSON(c *config.Config) (func(ctx context.Context, value []byte) (
 		if err := avro.Unmarshal(sch, payload, &v); err != nil {
 			return nil, fmt.Errorf("a prediction with schema id %d: %w", id, err)
 		}
+		v = unwrapUnions(sch, v).(map[string]any)
+		if id, ok := v["id"].(string); ok {
+			v["id"] = json.RawMessage(id) // the event id's JSON text (pipeline.PredictionAvroSchema)
+		}
 		return json.Marshal(v)
 	}, nil
+}
+
+// unwrapUnions turns the generic value hamba/avro decodes for schema s into the
+// prediction's JSON shape: a union's non-null branch comes back as {"branch name": value},
+// which the JSON form writes as the value itself.
+func unwrapUnions(s avro.Schema, v any) any {
+	switch s := s.(type) {
+	case *avro.UnionSchema:
+		m, ok := v.(map[string]any)
+		if !ok || len(m) != 1 {
+			return v
+		}
+		for name, inner := range m {
+			for _, branch := range s.Types() {
+				if branchName(branch) == name {
+					return unwrapUnions(branch, inner)
+				}
+			}
+		}
+		return v
+	case *avro.RecordSchema:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v
+		}
+		for _, f := range s.Fields() {
+			if x, ok := m[f.Name()]; ok {
+				m[f.Name()] = unwrapUnions(f.Type(), x)
+			}
+		}
+		return m
+	case *avro.ArraySchema:
+		if xs, ok := v.([]any); ok {
+			for i := range xs {
+				xs[i] = unwrapUnions(s.Items(), xs[i])
+			}
+		}
+		return v
+	case *avro.MapSchema:
+		if m, ok := v.(map[string]any); ok {
+			for k, x := range m {
+				m[k] = unwrapUnions(s.Values(), x)
+			}
+		}
+		return v
+	}
+	return v
+}
+
+// branchName is the key hamba/avro gives a union branch of type s: a named type's full
+// name, else the type's name ("array", "string", ...).
+func branchName(s avro.Schema) string {
+	if n, ok := s.(avro.NamedSchema); ok {
+		return n.FullName()
+	}
+	return string(s.Type())
 }
