@@ -74,6 +74,9 @@ func produceDays(t *testing.T, c *config.Config, st *sim.Stream, until int, fact
 func TestIntegrationDrift(t *testing.T) {
 	c := testConfig(t, realBrokers(t))
 	c.Drift.Window = 24 * time.Hour
+	// Two days of ×10 amounts make most rows alert, and reason codes cost milliseconds per
+	// alerting row (docs/reasons.md): they are not what this test is about.
+	c.Explain.Enabled = false
 	createInputTopics(t, c, 3)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	job := startLive(t, c, log)
