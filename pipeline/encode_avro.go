@@ -138,26 +138,31 @@ func avroValue(v reflect.Value) any {
 		}
 		return out
 	case reflect.Struct:
-		t := v.Type()
-		out := make(map[string]any, t.NumField())
-		for i := range t.NumField() {
-			f := t.Field(i)
-			n, optional := jsonName(f)
-			if n == "-" || !f.IsExported() {
-				continue
-			}
-			x := avroValue(v.Field(i))
-			if optional && v.Field(i).IsZero() {
-				x = nil
-			}
-			if x != nil && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
-				// A record in a ["null", record] union: hamba/avro takes a generic map as
-				// the union's {"full name": value} form, so the record is named.
-				x = map[string]any{"streamscore." + recordName(n): x}
-			}
-			out[n] = x
-		}
-		return out
+		return avroRecordValue(v)
 	}
 	return v.Interface()
+}
+
+// avroRecordValue is a struct as a record's generic value: fields by json name.
+func avroRecordValue(v reflect.Value) map[string]any {
+	t := v.Type()
+	out := make(map[string]any, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		n, optional := jsonName(f)
+		if n == "-" || !f.IsExported() {
+			continue
+		}
+		x := avroValue(v.Field(i))
+		if optional && v.Field(i).IsZero() {
+			x = nil
+		}
+		if x != nil && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
+			// A record in a ["null", record] union: hamba/avro takes a generic map as
+			// the union's {"full name": value} form, so the record is named.
+			x = map[string]any{"streamscore." + recordName(n): x}
+		}
+		out[n] = x
+	}
+	return out
 }

@@ -197,36 +197,7 @@ func readPredictions(ctx context.Context, kc topics.ClientConfig, spec string, d
 		return nil, fmt.Errorf("%q: want topic:NAME or file:PATH", spec)
 	}
 	set := &PredictionSet{Name: spec, Scores: map[Key]float32{}, Features: map[Key][]float32{}, Versions: map[Key]string{}, Reasons: map[Key]string{}}
-	add := func(line []byte) error {
-		var p struct {
-			pipeline.Prediction
-			DeadLetter *json.RawMessage `json:"dead_letter"`
-		}
-		if err := json.Unmarshal(line, &p); err != nil {
-			return fmt.Errorf("%s: not a prediction: %q: %w", spec, line[:min(len(line), 120)], err)
-		}
-		if p.DeadLetter != nil {
-			set.DeadLetters++
-			return nil
-		}
-		k := Key{p.Source.Topic, p.Source.Partition, p.Source.Offset}
-		if prev, dup := set.Scores[k]; dup {
-			set.Duplicates++
-			if math.Float32bits(prev) != math.Float32bits(p.Score) || !SameBits(set.Features[k], p.Features) {
-				set.Conflicting++
-			}
-			return nil
-		}
-		set.Scores[k] = p.Score
-		set.Versions[k] = p.Model.Version
-		if p.Features != nil {
-			set.Features[k] = p.Features
-		}
-		if r := reasonsText(&p.Prediction); r != "" {
-			set.Reasons[k] = r
-		}
-		return nil
-	}
+	add := func(line []byte) error { return set.add(spec, line) }
 	switch kind {
 	case "file":
 		f, err := os.Open(name)
@@ -338,4 +309,36 @@ func (v versionPairs) done() []VersionPair {
 		return out[i].B < out[j].B
 	})
 	return out
+}
+
+// add reads one prediction line of the stream spec into set.
+func (set *PredictionSet) add(spec string, line []byte) error {
+	var p struct {
+		pipeline.Prediction
+		DeadLetter *json.RawMessage `json:"dead_letter"`
+	}
+	if err := json.Unmarshal(line, &p); err != nil {
+		return fmt.Errorf("%s: not a prediction: %q: %w", spec, line[:min(len(line), 120)], err)
+	}
+	if p.DeadLetter != nil {
+		set.DeadLetters++
+		return nil
+	}
+	k := Key{p.Source.Topic, p.Source.Partition, p.Source.Offset}
+	if prev, dup := set.Scores[k]; dup {
+		set.Duplicates++
+		if math.Float32bits(prev) != math.Float32bits(p.Score) || !SameBits(set.Features[k], p.Features) {
+			set.Conflicting++
+		}
+		return nil
+	}
+	set.Scores[k] = p.Score
+	set.Versions[k] = p.Model.Version
+	if p.Features != nil {
+		set.Features[k] = p.Features
+	}
+	if r := reasonsText(&p.Prediction); r != "" {
+		set.Reasons[k] = r
+	}
+	return nil
 }
