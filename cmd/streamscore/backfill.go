@@ -31,14 +31,11 @@ end offsets captured once for the whole job (the first process writes them to --
 and all exit when every partition is done. A killed process's partitions go to the others;
 restart it with the same --instance to take them back at once.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
+			var err error
 			if o.From, err = parseFrom(from); err != nil {
 				return err
 			}
-			cc, log, err := prepare(c, config.NeedModel)
+			cc, log, err := g.prepare(config.NeedModel)
 			if err != nil {
 				return err
 			}

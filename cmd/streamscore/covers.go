@@ -19,11 +19,7 @@ names its train_period (train.py writes it), only rows in that period count. mod
 ships covers.json beside the model file, or counts them itself with --covers-from.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
-			cc, _, err := prepare(c, config.NoModel)
+			cc, _, err := g.prepare(config.NoModel)
 			if err != nil {
 				return err
 			}

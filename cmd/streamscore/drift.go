@@ -79,11 +79,7 @@ written by 'backfill --out topic:NAME', which replays any stretch of the input l
 feature against the training reference, with the partitions' counts merged. PSI below 0.1
 is stable, above 0.25 a major shift.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
-			cc, _, err := prepare(c, config.NeedModel)
+			cc, _, err := g.prepare(config.NeedModel)
 			if err != nil {
 				return err
 			}

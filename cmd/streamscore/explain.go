@@ -18,11 +18,7 @@ features, model.path's score and the TreeSHAP contribution of every feature, lar
 first: what an alert's reasons show, in full. See docs/reasons.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
-			cc, _, err := prepare(c, config.NeedModel)
+			cc, _, err := g.prepare(config.NeedModel)
 			if err != nil {
 				return err
 			}

@@ -29,14 +29,11 @@ The file's extension picks its format: .csv, or .parquet (the same columns in th
 order, typed: features FLOAT, the label an optional DOUBLE that is null where no label is
 known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
+			var err error
 			if o.From, err = parseFrom(from); err != nil {
 				return err
 			}
-			cc, log, err := prepare(c, config.NoModel)
+			cc, log, err := g.prepare(config.NoModel)
 			if err != nil {
 				return err
 			}

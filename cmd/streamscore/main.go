@@ -72,6 +72,16 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
+// prepare loads the config the flags point at and prepares it (the package-level prepare)
+// for commands that do not modify it in between.
+func (g *globalFlags) prepare(model config.ModelNeed) (*config.Compiled, *zap.Logger, error) {
+	c, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	return prepare(c, model)
+}
+
 // load reads the config the flags point at and applies flag overrides.
 func (g *globalFlags) load() (*config.Config, error) {
 	return config.LoadCommandLine(config.CommandLine{Path: g.config, Brokers: g.brokers, LogLevel: g.logLevel})
