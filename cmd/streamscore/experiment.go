@@ -20,7 +20,7 @@ below share × 100): a card stays in its arm on every instance, across restarts,
 and replays. Predictions name the experiment and arm ("experiment":{"name","arm"}); a
 backfill reproduces them. See docs/model-lifecycle.md.`,
 	}
-	cmd.AddCommand(newExperimentStartCmd(g), newExperimentStopCmd(g), newExperimentListCmd(g), newExperimentReportCmd())
+	cmd.AddCommand(newExperimentStartCmd(g), newExperimentStopCmd(g), newExperimentListCmd(g), newExperimentReportCmd(g))
 	return cmd
 }
 
