@@ -13,12 +13,8 @@ func newExperimentCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "experiment",
 		Short: "Sticky experiments: a share of the keys scored by a treatment version",
-		Long: `experiment splits the keys of a model's events between the version that serves
-them now (control) and a treatment version. The arm of an event is a pure function of the
-experiment's name, its salt and the record key (FNV-1a of name, salt and key, modulo 10000,
-below share × 100): a card stays in its arm on every instance, across restarts, rebalances
-and replays. Predictions name the experiment and arm ("experiment":{"name","arm"}); a
-backfill reproduces them. See docs/model-lifecycle.md.`,
+		Long: `experiment splits a model's keys between the version serving them now (control) and a
+treatment version by a pure function of name, salt and key. See docs/model-lifecycle.md.`,
 	}
 	cmd.AddCommand(newExperimentStartCmd(g), newExperimentStopCmd(g), newExperimentListCmd(g), newExperimentReportCmd(g))
 	return cmd
@@ -94,11 +90,10 @@ func newModelServeCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve NAME --rule [FIELD OP VALUE =>] PLAN ...",
 		Short: "Serve a model by ensembles, cascades and segment rules",
-		Long: `serve replaces what scores NAME's events on every instance, at a batch boundary.
-Each --rule is "FIELD OP VALUE => PLAN" (OP: >=, >, <=, <, ==, !=; FIELD an int or float
-field of the schema); the first rule that holds picks the plan, and the last rule, a PLAN
-alone, is the default. A PLAN is a version, mean(V1,V2,...), max(V1,V2,...),
-weighted(V1:W1,V2:W2,...) or cascade(FIRST>=GATE:SECOND). --off: the live version alone.
+		Long: `serve replaces what scores NAME's events on every instance, at a batch boundary. Each --rule is
+"FIELD OP VALUE => PLAN" (OP: >=, >, <=, <, ==, !=); the first that holds picks the plan, the
+last, a PLAN alone, is the default. A PLAN is a version, mean(V1,V2,...), max(V1,V2,...),
+weighted(V1:W1,V2:W2,...) or cascade(FIRST>=GATE:SECOND). See docs/model-lifecycle.md.
 Example: serve fraud --rule 'tx_amount >= 1000 => mean(3f2a,77aa)' --rule 'cascade(77aa>=0.3:3f2a)'`,
 		Args:    cobra.ExactArgs(1),
 		PreRunE: func(*cobra.Command, []string) error { return lifecycle.CheckServeFlags(rules, off) },

@@ -13,12 +13,8 @@ func newExperimentReportCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report NAME",
 		Short: "Judge an experiment against the labels: per-arm confusion counts, precision, recall, AUC, AP, card precision@100",
-		Long: `report reads the predictions topic and the labels topic whole (to their end offsets when
-it starts), joins the experiment's predictions with the labels by event id and prints per
-arm: events, labelled, alerts, the confusion counts at the config's threshold, precision
-and recall with Wilson 95% intervals, AUC, average precision and the handbook's daily card
-precision@100; then treatment − control for precision and recall with Newcombe's 95%
-interval and a verdict: better, worse or not yet known (docs/experiments.md).`,
+		Long: `report joins the experiment's predictions with the labels (both topics read to their end
+offsets) and prints per arm, treatment − control and a verdict. See docs/experiments.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cc, log, err := g.prepare(config.NoModel)

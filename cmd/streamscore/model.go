@@ -14,13 +14,8 @@ func newModelCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
 		Short: "The model registry on Kafka: push, activate, roll back and list versions",
-		Long: `model manages the versions that running instances score with. push validates a
-model file (it loads in ONNX Runtime, takes the feature spec's width, gives finite scores in
-[0, 1] that do not depend on batch size) and stores it in the registry topic
-(registry.topic), content-addressed: its version is the first 8 hex digits of its SHA-256.
-activate makes a stored version live (or the shadow, with --shadow); every running
-instance applies it at a batch boundary within about a second. rollback makes the previous
-live version live again. list shows the versions, their roles and who activated them when.`,
+		Long: `model manages the versions that running instances score with, in the registry topic: push,
+activate (live or shadow), rollback and list. See docs/model-lifecycle.md.`,
 	}
 	cmd.AddCommand(newModelPushCmd(g), newModelActivateCmd(g), newModelRollbackCmd(g), newModelListCmd(g), newModelServeCmd(g), newModelCoversCmd(g))
 	return cmd
