@@ -17,28 +17,15 @@ func newBackfillCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backfill",
 		Short: "Replay the input topics through the live operator into a topic or a file",
-		Long: `backfill reads every partition of the input topics from the earliest offset (or the
-first record at or after --from) up to the end offsets captured when it starts, and scores
-them through exactly the operator that 'run' uses: same decoder, features, batcher and
-model. Only the source and the sink differ. It uses no consumer group, commits nothing,
-and may run while live scoring runs. Predictions go to --out (default
-topic:<topics.backfill>); dead letters go to <topic>.dlq, or into the file as
-{"dead_letter":…} lines. Scores are bit-identical to the live ones: check with 'verify'.
-
-With --group NAME, processes on several machines share one backfill: each joins consumer
-group NAME, scores the partitions it is assigned, exactly once (Kafka transactions), up to
-end offsets captured once for the whole job (the first process writes them to --job-topic),
-and all exit when every partition is done. A killed process's partitions go to the others;
-restart it with the same --instance to take them back at once.`,
+		Long: `backfill replays the input topics (earliest or --from, to the end offsets at its start) through
+exactly the operator of 'run' into --out, bit-identical to live scoring (check with 'verify');
+--group NAME shares one job between processes. See docs/backfill-and-verify.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
+			var err error
 			if o.From, err = parseFrom(from); err != nil {
 				return err
 			}
-			cc, log, err := prepare(c, config.NeedModel)
+			cc, log, err := g.prepare(config.NeedModel)
 			if err != nil {
 				return err
 			}

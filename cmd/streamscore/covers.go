@@ -12,18 +12,11 @@ func newModelCoversCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "covers FILE.onnx --from TRAINING.csv|.parquet",
 		Short: "Count a tree ensemble's node covers from its training rows (for reason codes)",
-		Long: `covers passes every row of a training export (a file written by streamscore export
-or features) down every tree of the model and writes how many reached each node. Reason
-codes (TreeSHAP contributions) need them and ONNX does not store them. When the model
-names its train_period (train.py writes it), only rows in that period count. model push
-ships covers.json beside the model file, or counts them itself with --covers-from.`,
+		Long: `covers counts, from a training export, how many rows reach each node of every tree of the model:
+reason codes (TreeSHAP) need these covers and ONNX does not store them. See docs/reasons.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
-			cc, _, err := prepare(c, config.NoModel)
+			cc, _, err := g.prepare(config.NoModel)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,10 +15,8 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Score simulated transactions end to end on an embedded Kafka broker",
-		Long: `demo starts an in-process Kafka-protocol broker, creates the topics, and runs the
-live scoring job (the same code as 'run') while it produces N simulated transactions. It
-reads back the predictions, alerts and dead letters, and ends with a summary: events,
-predictions, alerts, dead-lettered, throughput and event-to-prediction latency.`,
+		Long: `demo runs the live scoring job ('run') on an in-process Kafka-protocol broker while producing N
+simulated transactions, then prints a summary: events, predictions, alerts, dead letters, latency.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load()
 			if err != nil {
@@ -34,15 +31,13 @@ predictions, alerts, dead-lettered, throughput and event-to-prediction latency.`
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
 			if jsonOut {
-				b, err := json.Marshal(s)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(out, string(b))
+				err = printJSON(cmd.OutOrStdout(), s)
 			} else {
-				s.Print(out)
+				s.Print(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
 			}
 			if s.Predictions+s.DeadLettered != s.Events {
 				return fmt.Errorf("%d events but %d predictions + %d dead letters", s.Events, s.Predictions, s.DeadLettered)

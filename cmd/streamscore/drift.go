@@ -28,17 +28,16 @@ func newDriftReferenceCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reference",
 		Short: "Build model.path's training reference (quantile bins of every feature and of the score) from a features CSV",
-		Long: `reference reads the CSV that testdata/model/train.py trained on ('streamscore features'
-or 'export'), keeps the same training rows (labelled, tx_datetime in [--train-start,
-+--train-days)), scores them with model.path and writes the decile bins of every feature
-and of the score, with the training range, as JSON: the file drift.reference names.`,
+		Long: `reference scores the training rows (labelled, tx_datetime in [--train-start, +--train-days)) of
+the features CSV that testdata/model/train.py trained on with model.path and writes the decile
+bins of every feature and of the score as JSON (drift.reference). See docs/monitoring.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load()
 			if err != nil {
 				return err
 			}
 			c.Drift.Reference = "" // the one being built
-			cc, _, err := prepare(c, config.NeedModel)
+			cc, _, err := c.Prepare(config.Needs{Kafka: true, Model: true})
 			if err != nil {
 				return err
 			}
@@ -73,17 +72,11 @@ func newDriftReportCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Print the drift of every event-time window of a drift topic, partitions merged, against drift.reference",
-		Long: `report reads a drift topic to its end (topics.drift, written by 'run'; or NAME.drift,
-written by 'backfill --out topic:NAME', which replays any stretch of the input log from
---from) and prints, per model version and window, the PSI of the score and of every
-feature against the training reference, with the partitions' counts merged. PSI below 0.1
-is stable, above 0.25 a major shift.`,
+		Long: `report reads a drift topic to its end (topics.drift, or NAME.drift of 'backfill --out
+topic:NAME') and prints, per model version and window, the PSI of the score and of every
+feature against the training reference. See docs/monitoring.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
-			cc, _, err := prepare(c, config.NeedModel)
+			cc, _, err := g.prepare(config.NeedModel)
 			if err != nil {
 				return err
 			}

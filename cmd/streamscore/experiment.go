@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/streamscore/streamscore/internal/drivers"
 	"github.com/streamscore/streamscore/internal/lifecycle"
 )
 
@@ -13,14 +13,10 @@ func newExperimentCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "experiment",
 		Short: "Sticky experiments: a share of the keys scored by a treatment version",
-		Long: `experiment splits the keys of a model's events between the version that serves
-them now (control) and a treatment version. The arm of an event is a pure function of the
-experiment's name, its salt and the record key (FNV-1a of name, salt and key, modulo 10000,
-below share × 100): a card stays in its arm on every instance, across restarts, rebalances
-and replays. Predictions name the experiment and arm ("experiment":{"name","arm"}); a
-backfill reproduces them. See docs/model-lifecycle.md.`,
+		Long: `experiment splits a model's keys between the version serving them now (control) and a
+treatment version by a pure function of name, salt and key. See docs/model-lifecycle.md.`,
 	}
-	cmd.AddCommand(newExperimentStartCmd(g), newExperimentStopCmd(g), newExperimentListCmd(g), newExperimentReportCmd())
+	cmd.AddCommand(newExperimentStartCmd(g), newExperimentStopCmd(g), newExperimentListCmd(g), newExperimentReportCmd(g))
 	return cmd
 }
 
@@ -31,23 +27,11 @@ func newExperimentStartCmd(g *globalFlags) *cobra.Command {
 		Use:   "start NAME --treatment MODEL@VERSION --share PERCENT",
 		Short: "Start an experiment on every instance",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(_ *cobra.Command, args []string) error { // before the registry opens
 			spec.Name = args[0]
-			if err := splitTreatment(&spec); err != nil {
-				return err
-			}
-			if segment != "" {
-				c, err := lifecycle.ParseCondition(segment)
-				if err != nil {
-					return fmt.Errorf("--segment: %w; %w", err, lifecycle.ErrRouting)
-				}
-				spec.When = &c
-			}
-			r, err := openRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+			return lifecycle.ParseExperimentFlags(&spec, segment)
+		},
+		RunE: withRegistry(g, func(cmd *cobra.Command, _ []string, r *drivers.ModelRegistry) error {
 			a, err := r.StartExperiment(cmd.Context(), spec)
 			if err != nil {
 				return err
@@ -55,7 +39,7 @@ func newExperimentStartCmd(g *globalFlags) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "experiment %s started on %s: %g%% of keys scored by %s (activation %d)\n",
 				a.Experiment.Name, a.Name, a.Experiment.Share, a.Experiment.Treatment, a.Offset)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&spec.Model, "model", "", "the model name (default: model.name of the config)")
 	cmd.Flags().StringVar(&spec.Treatment, "treatment", "", "the treatment, MODEL@VERSION or VERSION (a unique prefix will do)")
@@ -66,31 +50,13 @@ func newExperimentStartCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// splitTreatment reads --treatment MODEL@VERSION, which must agree with --model.
-func splitTreatment(spec *lifecycle.ExperimentSpec) error {
-	model, version, ok := strings.Cut(spec.Treatment, "@")
-	if !ok {
-		return nil
-	}
-	if spec.Model != "" && spec.Model != model {
-		return fmt.Errorf("--treatment %s is a version of %s, not of --model %s; %w", spec.Treatment, model, spec.Model, lifecycle.ErrRouting)
-	}
-	spec.Model, spec.Treatment = model, version
-	return nil
-}
-
 func newExperimentStopCmd(g *globalFlags) *cobra.Command {
 	var promote bool
 	cmd := &cobra.Command{
 		Use:   "stop NAME",
 		Short: "Stop an experiment (--promote: make its treatment the live version)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRegistry(g, func(cmd *cobra.Command, args []string, r *drivers.ModelRegistry) error {
 			a, err := r.StopExperiment(cmd.Context(), args[0], promote)
 			if err != nil {
 				return err
@@ -101,7 +67,7 @@ func newExperimentStopCmd(g *globalFlags) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "experiment %s on %s stopped: %s\n", args[0], a.Name, what)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&promote, "promote", false, "make the treatment the live version")
 	return cmd
@@ -112,14 +78,9 @@ func newExperimentListCmd(g *globalFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List the experiments, running and stopped",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := openRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRegistry(g, func(cmd *cobra.Command, _ []string, r *drivers.ModelRegistry) error {
 			return r.PrintExperiments(cmd.Context(), cmd.OutOrStdout())
-		},
+		}),
 	}
 }
 
@@ -129,41 +90,27 @@ func newModelServeCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve NAME --rule [FIELD OP VALUE =>] PLAN ...",
 		Short: "Serve a model by ensembles, cascades and segment rules",
-		Long: `serve replaces what scores NAME's events on every instance, at a batch boundary.
-Each --rule is "FIELD OP VALUE => PLAN" (OP: >=, >, <=, <, ==, !=; FIELD an int or float
-field of the schema); the first rule that holds picks the plan, and the last rule, a PLAN
-alone, is the default. A PLAN is a version, mean(V1,V2,...), max(V1,V2,...),
-weighted(V1:W1,V2:W2,...) or cascade(FIRST>=GATE:SECOND). --off: the live version alone.
+		Long: `serve replaces what scores NAME's events on every instance, at a batch boundary. Each --rule is
+"FIELD OP VALUE => PLAN" (OP: >=, >, <=, <, ==, !=); the first that holds picks the plan, the
+last, a PLAN alone, is the default. A PLAN is a version, mean(V1,V2,...), max(V1,V2,...),
+weighted(V1:W1,V2:W2,...) or cascade(FIRST>=GATE:SECOND). See docs/model-lifecycle.md.
 Example: serve fraud --rule 'tx_amount >= 1000 => mean(3f2a,77aa)' --rule 'cascade(77aa>=0.3:3f2a)'`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(rules) == 0 && !off {
-				return fmt.Errorf("give --rule (at least the default plan) or --off; %w", lifecycle.ErrRouting)
-			}
-			if len(rules) > 0 && off {
-				return fmt.Errorf("--off and --rule exclude each other; %w", lifecycle.ErrRouting)
-			}
-			r, err := openRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		Args:    cobra.ExactArgs(1),
+		PreRunE: func(*cobra.Command, []string) error { return lifecycle.CheckServeFlags(rules, off) },
+		RunE: withRegistry(g, func(cmd *cobra.Command, args []string, r *drivers.ModelRegistry) error {
 			a, err := r.Serve(cmd.Context(), args[0], rules)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is served by %s (activation %d)\n", a.Name, describeRules(len(a.Rules)), a.Offset)
+			by := "its live version alone"
+			if len(a.Rules) > 0 {
+				by = fmt.Sprintf("%d rule(s)", len(a.Rules))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is served by %s (activation %d)\n", a.Name, by, a.Offset)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringArrayVar(&rules, "rule", nil, "a segment rule; repeat, the last is the default")
 	cmd.Flags().BoolVar(&off, "off", false, "serve with the live version alone again")
 	return cmd
-}
-
-func describeRules(n int) string {
-	if n == 0 {
-		return "its live version alone"
-	}
-	return fmt.Sprintf("%d rule(s)", n)
 }

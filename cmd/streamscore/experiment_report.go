@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/streamscore/streamscore/internal/config"
@@ -10,31 +8,16 @@ import (
 	"github.com/streamscore/streamscore/internal/evaluate"
 )
 
-// newExperimentReportCmd is `experiment report NAME`. It reads the root's persistent
-// flags (--config, --brokers, --log-level) from its own flag set, so it needs no
-// globalFlags and can be added under any parent of the root.
-func newExperimentReportCmd() *cobra.Command {
+func newExperimentReportCmd(g *globalFlags) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "report NAME",
 		Short: "Judge an experiment against the labels: per-arm confusion counts, precision, recall, AUC, AP, card precision@100",
-		Long: `report reads the predictions topic and the labels topic whole (to their end offsets when
-it starts), joins the experiment's predictions with the labels by event id and prints per
-arm: events, labelled, alerts, the confusion counts at the config's threshold, precision
-and recall with Wilson 95% intervals, AUC, average precision and the handbook's daily card
-precision@100; then treatment − control for precision and recall with Newcombe's 95%
-interval and a verdict: better, worse or not yet known (docs/experiments.md).`,
+		Long: `report joins the experiment's predictions with the labels (both topics read to their end
+offsets) and prints per arm, treatment − control and a verdict. See docs/experiments.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			g, err := inheritedGlobals(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
-			cc, log, err := prepare(c, config.NoModel)
+			cc, log, err := g.prepare(config.NoModel)
 			if err != nil {
 				return err
 			}
@@ -50,17 +33,4 @@ interval and a verdict: better, worse or not yet known (docs/experiments.md).`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print one JSON object: {"experiment":…,"arms":[{"arm","version","events","labelled","alerts","tp","fp","fn","tn","precision","recall","auc",…}],…}`)
 	return cmd
-}
-
-// inheritedGlobals reads the root's persistent flags as the command line set them.
-func inheritedGlobals(cmd *cobra.Command) (*globalFlags, error) {
-	g := &globalFlags{}
-	for name, dst := range map[string]*string{"config": &g.config, "brokers": &g.brokers, "log-level": &g.logLevel} {
-		v, err := cmd.Flags().GetString(name)
-		if err != nil {
-			return nil, fmt.Errorf("%s must be added under the streamscore root command: %w", cmd.CommandPath(), err)
-		}
-		*dst = v
-	}
-	return g, nil
 }

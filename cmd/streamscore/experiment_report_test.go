@@ -3,27 +3,21 @@ package main
 import (
 	"strings"
 	"testing"
-
-	"github.com/spf13/cobra"
 )
 
-// TestExperimentReportCmd checks the command's wiring: it reads the root's persistent
-// flags, so run outside the root it says so, and under it it wants exactly one name.
+// TestExperimentReportCmd checks the command's wiring: it sits under `experiment` of the
+// root, wants exactly one name and has --json.
 func TestExperimentReportCmd(t *testing.T) {
-	alone := newExperimentReportCmd()
-	alone.SetArgs([]string{"exp"})
-	if err := alone.Execute(); err == nil || !strings.Contains(err.Error(), "under the streamscore root command") {
-		t.Errorf("outside the root: %v", err)
-	}
 	root := newRoot()
-	exp := &cobra.Command{Use: "experiment"}
-	exp.AddCommand(newExperimentReportCmd())
-	root.AddCommand(exp)
+	cmd, rest, err := root.Find([]string{"experiment", "report"})
+	if err != nil || len(rest) != 0 || cmd.CommandPath() != "streamscore experiment report" {
+		t.Fatalf("experiment report: %v (rest %q, found %q)", err, rest, cmd.CommandPath())
+	}
+	if f := cmd.Flags().Lookup("json"); f == nil || f.DefValue != "false" {
+		t.Error("no --json flag")
+	}
 	root.SetArgs([]string{"experiment", "report"})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "accepts 1 arg") {
 		t.Errorf("no name: %v", err)
-	}
-	if f := exp.Commands()[0].Flags().Lookup("json"); f == nil || f.DefValue != "false" {
-		t.Error("no --json flag")
 	}
 }

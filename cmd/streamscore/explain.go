@@ -12,17 +12,11 @@ func newExplainCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain [--topic T --partition P --offset O]",
 		Short: "Print a row's features, score and every feature's TreeSHAP contribution",
-		Long: `explain reads one row, a prediction written with include_features: true or
-{"features":[...]} (a golden row), from stdin or from a topic's record, and prints its
-features, model.path's score and the TreeSHAP contribution of every feature, largest
-first: what an alert's reasons show, in full. See docs/reasons.md.`,
+		Long: `explain prints a row's features, model.path's score and every feature's TreeSHAP contribution;
+the row comes from stdin or --topic's record. See docs/reasons.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
-			cc, _, err := prepare(c, config.NeedModel)
+			cc, _, err := g.prepare(config.NeedModel)
 			if err != nil {
 				return err
 			}

@@ -16,27 +16,15 @@ func newExportCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write a training set: the input topics replayed through the operator, features and labels to a CSV or Parquet file",
-		Long: `export is the backfill driver with a feature sink. It replays every partition of the
-input topics from the earliest offset (or the first record at or after --from) to the end
-offsets captured at start through exactly the operator that 'run' uses, window state and
-feedback join included, and writes one row per scorable event: its id, event time,
-key, source partition and offset, every feature under its configured name, and its label
-from the labels topic when one is known (empty otherwise). Events that cannot be scored
-are counted, not written. The features are the ones live scoring computes for the same
-events: train on them and the model is served what it learned from.
-
-The file's extension picks its format: .csv, or .parquet (the same columns in the same
-order, typed: features FLOAT, the label an optional DOUBLE that is null where no label is
-known, the event time a UTC TIMESTAMP in microseconds; zstd-compressed).`,
+		Long: `export is the backfill driver with a feature sink: one row per scorable event (id, event time,
+key, partition, offset, every feature as live scoring computes it, its label when known) to a
+.csv or .parquet file, for training. See docs/backfill-and-verify.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.load()
-			if err != nil {
-				return err
-			}
+			var err error
 			if o.From, err = parseFrom(from); err != nil {
 				return err
 			}
-			cc, log, err := prepare(c, config.NoModel)
+			cc, log, err := g.prepare(config.NoModel)
 			if err != nil {
 				return err
 			}

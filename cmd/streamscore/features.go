@@ -15,11 +15,8 @@ func newFeaturesCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "features",
 		Short: "Write a training CSV from simulated data: the simulator into an embedded broker, then export",
-		Long: `features simulates --days days of card transactions (the Fraud Detection Handbook's
-simulator) into an embedded in-process broker, with each label on the labels topic a week
-after its transaction, and then runs 'export' on it: the CSV holds exactly the features
-that live scoring computes (windows and the feedback join included) and the labels.
-testdata/model/train.py trains the reference model on this file.`,
+		Long: `features simulates --days days of card transactions into an embedded broker and runs 'export'
+on them: the file train.py trains the reference model on. See docs/features.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load()
 			if err != nil {

@@ -56,12 +56,6 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// prepare validates c for a command that talks to Kafka (and scores, with
-// config.NeedModel) and builds its logger.
-func prepare(c *config.Config, model config.ModelNeed) (*config.Compiled, *zap.Logger, error) {
-	return c.Prepare(config.Needs{Kafka: true, Model: model == config.NeedModel})
-}
-
 // printJSON writes v as one line of JSON.
 func printJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
@@ -70,6 +64,16 @@ func printJSON(w io.Writer, v any) error {
 	}
 	_, err = fmt.Fprintln(w, string(b))
 	return err
+}
+
+// prepare loads the config the flags point at, validates it for a command that talks to
+// Kafka (and scores, with config.NeedModel) and builds its logger.
+func (g *globalFlags) prepare(model config.ModelNeed) (*config.Compiled, *zap.Logger, error) {
+	c, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Prepare(config.Needs{Kafka: true, Model: model == config.NeedModel})
 }
 
 // load reads the config the flags point at and applies flag overrides.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -15,25 +14,28 @@ func newModelCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
 		Short: "The model registry on Kafka: push, activate, roll back and list versions",
-		Long: `model manages the versions that running instances score with. push validates a
-model file (it loads in ONNX Runtime, takes the feature spec's width, gives finite scores in
-[0, 1] that do not depend on batch size) and stores it in the registry topic
-(registry.topic), content-addressed: its version is the first 8 hex digits of its SHA-256.
-activate makes a stored version live (or the shadow, with --shadow); every running
-instance applies it at a batch boundary within about a second. rollback makes the previous
-live version live again. list shows the versions, their roles and who activated them when.`,
+		Long: `model manages the versions that running instances score with, in the registry topic: push,
+activate (live or shadow), rollback and list. See docs/model-lifecycle.md.`,
 	}
 	cmd.AddCommand(newModelPushCmd(g), newModelActivateCmd(g), newModelRollbackCmd(g), newModelListCmd(g), newModelServeCmd(g), newModelCoversCmd(g))
 	return cmd
 }
 
-// openRegistry validates the config for the registry and opens it.
-func openRegistry(ctx context.Context, g *globalFlags) (*drivers.ModelRegistry, error) {
-	c, err := g.load()
-	if err != nil {
-		return nil, err
+// withRegistry is the RunE of a registry command: it validates the config for the
+// registry, opens it, calls f and closes it.
+func withRegistry(g *globalFlags, f func(cmd *cobra.Command, args []string, r *drivers.ModelRegistry) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := g.load()
+		if err != nil {
+			return err
+		}
+		r, err := drivers.OpenModelRegistry(cmd.Context(), c)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return f(cmd, args, r)
 	}
-	return drivers.OpenModelRegistry(ctx, c)
 }
 
 func newModelPushCmd(g *globalFlags) *cobra.Command {
@@ -42,12 +44,7 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 		Use:   "push FILE",
 		Short: "Validate a model file and store it in the registry",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRegistry(g, func(cmd *cobra.Command, args []string, r *drivers.ModelRegistry) error {
 			meta, err := r.Push(cmd.Context(), args[0], drivers.PushModelOptions{Name: name, Golden: golden, Reference: reference, Covers: covers})
 			if err != nil {
 				return err
@@ -55,7 +52,7 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "pushed %s@%s (%d bytes, %d records) to %s; activate it with: streamscore model activate %s@%s\n",
 				meta.Name, meta.Version, meta.Bytes, meta.Chunks+1, r.Topic(), meta.Name, meta.Version)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&name, "name", "", "model name (default: model.name of the config)")
 	cmd.Flags().StringVar(&golden, "golden", "", "golden rows to validate on (default: golden.jsonl beside FILE when present); a missing or malformed file refuses the push")
@@ -66,15 +63,19 @@ func newModelPushCmd(g *globalFlags) *cobra.Command {
 
 func newModelActivateCmd(g *globalFlags) *cobra.Command {
 	var shadow, off bool
+	var name, version string
 	cmd := &cobra.Command{
 		Use:   "activate NAME@VERSION",
 		Short: "Make a stored version live (or the shadow) on every instance",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, version, ok := strings.Cut(args[0], "@")
-			if !ok || name == "" || (version == "" && !off) {
+		PreRunE: func(_ *cobra.Command, args []string) error { // before the registry opens
+			var ok bool
+			if name, version, ok = strings.Cut(args[0], "@"); !ok || name == "" || (version == "" && !off) {
 				return fmt.Errorf("%q: want NAME@VERSION (a unique prefix of the version will do)", args[0])
 			}
+			return nil
+		},
+		RunE: withRegistry(g, func(cmd *cobra.Command, _ []string, r *drivers.ModelRegistry) error {
 			as := drivers.AsLive
 			switch {
 			case off:
@@ -82,18 +83,13 @@ func newModelActivateCmd(g *globalFlags) *cobra.Command {
 			case shadow:
 				as = drivers.AsShadow
 			}
-			r, err := openRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			a, err := r.Activate(cmd.Context(), name, version, as)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s@%s is now %s (activation %d at %s)\n", a.Name, a.Version, a.Role, a.Offset, a.At.Format(time.RFC3339))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&shadow, "shadow", false, "make it the shadow: it scores the same rows into topics.shadow, beside the live version")
 	cmd.Flags().BoolVar(&off, "shadow-off", false, "stop shadowing NAME (the version may be left out: NAME@)")
@@ -105,19 +101,14 @@ func newModelRollbackCmd(g *globalFlags) *cobra.Command {
 		Use:   "rollback NAME",
 		Short: "Make the previous live version live again",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRegistry(g, func(cmd *cobra.Command, args []string, r *drivers.ModelRegistry) error {
 			a, err := r.Rollback(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rolled %s back to %s\n", a.Name, a.Version)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -126,13 +117,8 @@ func newModelListCmd(g *globalFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List the stored versions, their roles and their activations",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := openRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRegistry(g, func(cmd *cobra.Command, _ []string, r *drivers.ModelRegistry) error {
 			return r.PrintList(cmd.Context(), cmd.OutOrStdout())
-		},
+		}),
 	}
 }

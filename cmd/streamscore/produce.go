@@ -17,13 +17,9 @@ func newProduceCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "Generate card transactions (the Fraud Detection Handbook simulator) into Kafka",
-		Long: `produce writes N simulated transactions to the input topic, keyed by customer id,
-and their fraud labels to the labels topic, each once the simulated clock has passed its
-transaction by --label-delay (the labels left owed at the end are written last). The
-stream is deterministic for a seed. With
---bad-fraction, that fraction of the events is replaced by malformed ones (truncated JSON,
-invalid UTF-8, wrong types, NaN/Inf, absurd values, oversize, ...), which streamscore
-must dead-letter.`,
+		Long: `produce writes N simulated transactions (deterministic for a seed) to the input topic, keyed by
+customer id, and their fraud labels to the labels topic --label-delay later in simulated time;
+--bad-fraction replaces that fraction with malformed events, which streamscore must dead-letter.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load()
 			if err != nil {

@@ -17,11 +17,9 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Score the input topics live in a consumer group",
-		Long: `run joins the consumer group on the input topics and writes one prediction per
-event to the predictions topic, alerts for scores at or above the threshold, and dead
-letters for events that cannot be scored. Offsets are committed only after every output of
-a record and of all records before it in its partition is acknowledged. SIGINT or SIGTERM
-stops fetching, drains in-flight batches, commits and exits 0.`,
+		Long: `run joins the consumer group on the input topics and writes a prediction per event,
+alerts and dead letters; offsets are committed only after a record's outputs are
+acknowledged. SIGINT or SIGTERM drains, commits and exits 0. See docs/guarantees.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.load()
 			if err != nil {
@@ -45,7 +43,7 @@ stops fetching, drains in-flight batches, commits and exits 0.`,
 			if err := c.ApplyMemoryLimit(); err != nil {
 				return err
 			}
-			cc, log, err := prepare(c, config.NeedModel)
+			cc, log, err := c.Prepare(config.Needs{Kafka: true, Model: true})
 			if err != nil {
 				return err
 			}

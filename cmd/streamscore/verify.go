@@ -15,14 +15,9 @@ func newVerifyCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify A B",
 		Short: "Join two prediction streams (topic:NAME or file:PATH) and report gaps and score mismatches",
-		Long: `verify joins two prediction streams on the source topic, partition and offset of the
-event each prediction is for, and reports how many joined, how many are missing on each
-side, duplicates, and score mismatches. Scores must be bit-identical unless --tolerance is
-set (for GPU runs). It exits non-zero on any mismatch or gap. Events that the two streams
-scored with different model versions (a what-if backfill --model, say) are not mismatches:
-they are compared per pair of versions (score differences, alerts gained and lost at the
-config's threshold). Topics are read from their earliest offset up to their end when
-verify starts.`,
+		Long: `verify joins two prediction streams on each event's topic, partition and offset; it exits
+non-zero on any gap or score mismatch (bit-exact unless --tolerance); events scored by different
+versions are compared per version pair instead. See docs/backfill-and-verify.md.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.load()
