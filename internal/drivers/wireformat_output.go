@@ -134,12 +134,26 @@ func PredictionJSON(c *config.Config) (func(ctx context.Context, value []byte) (
 		if err := avro.Unmarshal(sch, payload, &v); err != nil {
 			return nil, fmt.Errorf("a prediction with schema id %d: %w", id, err)
 		}
-		v = unwrapUnions(sch, v).(map[string]any)
-		if id, ok := v["id"].(string); ok {
-			v["id"] = json.RawMessage(id) // the event id's JSON text (pipeline.PredictionAvroSchema)
-		}
-		return json.Marshal(v)
+		return predictionJSON(sch, v)
 	}, nil
+}
+
+// predictionJSON is the generic value v of an Avro prediction as the JSON the operator
+// writes: members in pipeline.Prediction's order, empty optional ones left out.
+func predictionJSON(sch avro.Schema, v map[string]any) ([]byte, error) {
+	v = unwrapUnions(sch, v).(map[string]any)
+	if id, ok := v["id"].(string); ok {
+		v["id"] = json.RawMessage(id) // the event id's JSON text (pipeline.PredictionAvroSchema)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var p pipeline.Prediction
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("an Avro prediction does not read as one: %w", err)
+	}
+	return json.Marshal(&p)
 }
 
 // unwrapUnions turns the generic value hamba/avro decodes for schema s into the
