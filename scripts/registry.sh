@@ -166,10 +166,12 @@ cmd_start() {
     -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 \
     -Dquarkus.log.level=WARN \
     -jar "$RUN_JAR" </dev/null >"$LOG_FILE" 2>&1 &
-  echo $! >"$PID_FILE"
+  local pid=$!
+  echo "$pid" >"$PID_FILE"
   local deadline=$((SECONDS + ${REGISTRY_START_TIMEOUT:-120}))
   while ! answers; do
-    if ! is_running; then
+    # /proc/$pid, not is_running: setsid may not have exec'd java yet.
+    if [[ ! -d "/proc/$pid" ]]; then
       tail -n 60 "$LOG_FILE" >&2 || true
       die "the registry exited during start (log: $LOG_FILE)"
     fi
