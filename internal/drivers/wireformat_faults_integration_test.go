@@ -126,7 +126,10 @@ func TestIntegrationWireFormatDeadLetterClasses(t *testing.T) {
 		{pipeline.FormatProtobuf, "PROTOBUF", sim.ProtoSchema, string(pipeline.ClassInvalidProtobuf)},
 		{pipeline.FormatJSONSchema, "JSON", sim.JSONSchema, string(pipeline.ClassSchemaViolation)},
 	} {
-		t.Run(tc.format, func(t *testing.T) { oneBadRecord(t, tc.format, tc.typ, tc.text, tc.class) })
+		t.Run(tc.format, func(t *testing.T) {
+			waitBound(t) // mostly waits: the two streams side by side
+			oneBadRecord(t, tc.format, tc.typ, tc.text, tc.class)
+		})
 	}
 }
 
