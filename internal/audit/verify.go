@@ -190,6 +190,26 @@ func ReadPredictions(ctx context.Context, kc topics.ClientConfig, spec string) (
 	return readPredictions(ctx, kc, spec, nil)
 }
 
+// readLines calls add with each non-empty line of the file at path.
+func readLines(path string, add func([]byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		if err := add(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
 // readPredictions is ReadPredictions with a decoder of non-JSON topic values (nil: none).
 func readPredictions(ctx context.Context, kc topics.ClientConfig, spec string, decode func(context.Context, []byte) ([]byte, error)) (*PredictionSet, error) {
 	kind, name, ok := strings.Cut(spec, ":")
@@ -200,22 +220,10 @@ func readPredictions(ctx context.Context, kc topics.ClientConfig, spec string, d
 	add := func(line []byte) error { return set.add(spec, line) }
 	switch kind {
 	case "file":
-		f, err := os.Open(name)
-		if err != nil {
+		if err := readLines(name, add); err != nil {
 			return nil, err
 		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			if len(sc.Bytes()) == 0 {
-				continue
-			}
-			if err := add(sc.Bytes()); err != nil {
-				return nil, err
-			}
-		}
-		return set, sc.Err()
+		return set, nil
 	case "topic":
 		err := topics.ReadToEnd(ctx, kc, []string{name}, func(recs []record.Record) error {
 			for i := range recs {

@@ -84,8 +84,9 @@ func produceRaw(t *testing.T, c *config.Config, values [][]byte) []audit.Key {
 }
 
 // TestIntegrationWireFormatDeadLetterClasses: on Apache Kafka and Apicurio, one record
-// of each Avro dead-letter class among valid events, each dead-lettered with its class,
-// every valid event scored.
+// of each Avro dead-letter class among valid events, then one invalid_protobuf record in
+// a small Protobuf stream and one schema_violation record in a small JSON Schema stream:
+// each dead-lettered with its class, every valid event scored.
 func TestIntegrationWireFormatDeadLetterClasses(t *testing.T) {
 	c, reg, ids := avroLiveConfig(t)
 	lacking, err := reg.Register(t.Context(), c.Topics.Input[0]+"-lacking-value", "AVRO",
@@ -121,10 +122,62 @@ func TestIntegrationWireFormatDeadLetterClasses(t *testing.T) {
 			t.Errorf("record %v: dead-letter class %q, want %q", k, got, classes[i])
 		}
 	}
+	for _, tc := range []struct{ format, typ, text, class string }{
+		{pipeline.FormatProtobuf, "PROTOBUF", sim.ProtoSchema, string(pipeline.ClassInvalidProtobuf)},
+		{pipeline.FormatJSONSchema, "JSON", sim.JSONSchema, string(pipeline.ClassSchemaViolation)},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			waitBound(t) // mostly waits: the two streams side by side
+			oneBadRecord(t, tc.format, tc.typ, tc.text, tc.class)
+		})
+	}
 }
 
-// registryScript runs scripts/registry.sh for the registry of STREAMSCORE_TEST_SCHEMA_REGISTRY.
-func registryScript(t *testing.T, cmd string) {
+// oneBadRecord scores a small stream of the simulator's events in format (its schema
+// typ/text registered under the input's subject) with one value of that schema id that
+// does not decode, and checks that this one is dead-lettered with class.
+func oneBadRecord(t *testing.T, format, typ, text, class string) {
+	c := testConfig(t, testenv.Brokers(t))
+	c.Schema.Format, c.SchemaRegistry = format, topics.SchemaRegistryConfig{URL: registryURL(t)}
+	createInputTopics(t, c, 3)
+	enc, err := SimulatedEncoder(t.Context(), c.SchemaRegistry, c.Topics.Input[0], format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := topics.NewSchemaRegistry(c.SchemaRegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := reg.Register(t.Context(), c.Topics.Input[0]+"-value", typ, text) // the id enc writes
+	if err != nil {
+		t.Fatal(err)
+	}
+	const valid = 200
+	produceFormat(t, c, valid, enc)
+	bad := []byte{0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
+	if format == pipeline.FormatProtobuf {
+		bad = append(bad, 0, 0x08) // message index [0], then field 1's tag without its value
+	} else {
+		bad = append(bad, `{"transaction_id":-1,"tx_datetime":"2026-01-01T00:00:00Z","customer_id":1,"terminal_id":1,"tx_amount":1}`...)
+	}
+	keys := produceRaw(t, c, [][]byte{bad})
+	job := startLive(t, c, nil)
+	awaitScored(t, c, valid+1)
+	if err := job.stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := finalOutputs(t, c)
+	if n := out.Counts(); n.Predictions != valid || n.DeadLettered != 1 {
+		t.Fatalf("%+v, want %d predictions and 1 dead letter", n, valid)
+	}
+	if got := out.DeadLetterClass(keys[0]); got != class {
+		t.Errorf("record %v: dead-letter class %q, want %q", keys[0], got, class)
+	}
+}
+
+// registryScript runs scripts/registry.sh for the registry of STREAMSCORE_TEST_SCHEMA_REGISTRY
+// and returns how long it took.
+func registryScript(t *testing.T, cmd string) time.Duration {
 	t.Helper()
 	u, err := url.Parse(registryURL(t))
 	if err != nil {
@@ -132,15 +185,17 @@ func registryScript(t *testing.T, cmd string) {
 	}
 	sh := exec.Command("../../scripts/registry.sh", cmd)
 	sh.Env = append(os.Environ(), "REGISTRY_PORT="+u.Port())
+	t0 := time.Now()
 	if out, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("registry.sh %s: %v\n%s", cmd, err, out)
 	}
+	return time.Since(t0)
 }
 
-// TestIntegrationRegistryOutageIsNotABadRecord: the registry hangs for 20 s (SIGSTOP: it
-// keeps its in-memory schemas) while events of a writer schema the instance has not
-// looked up yet arrive: they wait, and are all scored once it answers: 0 dead letters,
-// 0 missing.
+// TestIntegrationRegistryOutageIsNotABadRecord: the registry is stopped for 20 s and
+// started again (registry.sh start-again: its schemas are kept in its H2 file database)
+// while events of a writer schema the instance has not looked up yet arrive: they wait,
+// and are all scored once it answers: 0 dead letters, 0 missing.
 func TestIntegrationRegistryOutageIsNotABadRecord(t *testing.T) {
 	// Mostly a wait: in parallel with the other waiting tests. No other test of this
 	// package uses the registry once the sequential tests are done.
@@ -163,11 +218,11 @@ func TestIntegrationRegistryOutageIsNotABadRecord(t *testing.T) {
 	produceWith(n, encoderOf(t, 0, ids[0]))
 	job := startLive(t, c, nil)
 	awaitScored(t, c, n)
-	registryScript(t, "pause")
-	resumed := false
+	registryScript(t, "stop")
+	restarted := false
 	defer func() {
-		if !resumed {
-			registryScript(t, "resume")
+		if !restarted {
+			registryScript(t, "start-again")
 		}
 	}()
 	produceWith(n, encoderOf(t, 1, ids[1])) // a schema id the instance has not seen
@@ -178,8 +233,9 @@ func TestIntegrationRegistryOutageIsNotABadRecord(t *testing.T) {
 	if got := counterValue(t, job.reg, "streamscore_schema_registry_retries_total"); got == 0 {
 		t.Error("no registry lookup was retried during the outage: the test did not test it")
 	}
-	registryScript(t, "resume")
-	resumed = true
+	took := registryScript(t, "start-again")
+	restarted = true
+	t.Logf("the registry started again in %v", took.Round(100*time.Millisecond))
 	awaitScored(t, c, 2*n)
 	if err := job.stop(); err != nil {
 		t.Fatal(err)
