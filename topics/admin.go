@@ -119,6 +119,18 @@ func NewAdmin(cc ClientConfig) (*Admin, error) {
 // Close releases the connection.
 func (a *Admin) Close() { a.cl.Close() }
 
+// refreshAfter asks for fresh metadata after a failed group request. franz-go caches a
+// group's coordinator and, for the sharded admin requests (DescribeGroups, OffsetFetch),
+// neither retries nor forgets it when dialing that broker fails: after the coordinator's
+// broker dies, every later request would go to the dead node until it came back. A
+// metadata refresh drops the brokers that left the cluster, and with them the cached
+// coordinator, so the next request looks it up again (franz-go rate-limits the refresh).
+func (a *Admin) refreshAfter(err error) {
+	if err != nil {
+		a.cl.ForceMetadataRefresh()
+	}
+}
+
 // TopicSpec is a topic to create when missing.
 type TopicSpec struct {
 	Name       string
@@ -245,6 +257,7 @@ func (a *Admin) Behind(ctx context.Context, group string, topics ...string) (int
 		return 0, fmt.Errorf("listing end offsets: %w", err)
 	}
 	committed, err := a.adm.FetchOffsetsForTopics(ctx, group, topics...)
+	a.refreshAfter(err)
 	if err != nil {
 		return 0, fmt.Errorf("fetching committed offsets of %s: %w", group, err)
 	}
@@ -265,6 +278,7 @@ func (a *Admin) Behind(ctx context.Context, group string, topics ...string) (int
 // AssignedMembers counts the members of a consumer group that hold at least one partition.
 func (a *Admin) AssignedMembers(ctx context.Context, group string) (int, error) {
 	gs, err := a.adm.DescribeGroups(ctx, group)
+	a.refreshAfter(err)
 	if err != nil {
 		return 0, err
 	}
@@ -290,6 +304,7 @@ func (a *Admin) AssignedMembers(ctx context.Context, group string) (int, error) 
 // Committed returns the group's committed offset for one partition (-1: none).
 func (a *Admin) Committed(ctx context.Context, group, topic string, partition int32) (int64, error) {
 	offs, err := a.adm.FetchOffsetsForTopics(ctx, group, topic)
+	a.refreshAfter(err)
 	if err != nil {
 		return -1, err
 	}

@@ -165,6 +165,7 @@ func (b *BoundedGroup) refresh(ctx context.Context) {
 	}
 	b.checked = time.Now()
 	offs, err := b.adm.adm.FetchOffsetsForTopics(ctx, b.job.Group, b.job.Topics...)
+	b.adm.refreshAfter(err)
 	if err != nil {
 		b.log.Warn("reading the job's committed offsets; will retry", zap.Error(err))
 		return

@@ -191,6 +191,7 @@ func (k *kafkaCluster) committedSum(group, topic string) (int64, bool) {
 	defer cancel()
 	offs, err := k.adm.FetchOffsetsForTopics(ctx, group, topic)
 	if err != nil {
+		k.cl.ForceMetadataRefresh() // see describeGroup
 		return 0, false
 	}
 	var sum int64
@@ -229,14 +230,8 @@ func (k *kafkaCluster) endSum(topic string) (int64, bool) {
 // member id, while the group is Stable (nil otherwise). A static member restarted
 // replaces its old member id with a new one once the new process has joined.
 func (k *kafkaCluster) members(group string) map[string]string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	gs, err := k.adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil
-	}
-	g, ok := gs[group]
-	if !ok || g.Err != nil || g.State != "Stable" {
+	g, ok := k.describeGroup(group)
+	if !ok {
 		return nil
 	}
 	out := map[string]string{}
@@ -246,4 +241,22 @@ func (k *kafkaCluster) members(group string) map[string]string {
 		}
 	}
 	return out
+}
+
+// describeGroup describes group while it is Stable (ok false otherwise, or when the
+// request fails). A failure forces a metadata refresh: franz-go caches the group's
+// coordinator and keeps sending group requests to it after its broker died (a dial error
+// there is neither retried nor clears the cache), so without the refresh every poll until
+// the node came back would fail; the refresh drops the dead broker, and the next request
+// looks the coordinator up again. (topics.Admin does the same for streamscore itself.)
+func (k *kafkaCluster) describeGroup(group string) (kadm.DescribedGroup, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	gs, err := k.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		k.cl.ForceMetadataRefresh()
+		return kadm.DescribedGroup{}, false
+	}
+	g, ok := gs[group]
+	return g, ok && g.Err == nil && g.State == "Stable"
 }

@@ -219,14 +219,8 @@ type member struct {
 // group maps each instance holding input partitions to its member, while the group is
 // Stable (nil otherwise).
 func (s *soak) group() map[string]member {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	gs, err := s.k.adm.DescribeGroups(ctx, s.c.Group)
-	if err != nil {
-		return nil
-	}
-	g, ok := gs[s.c.Group]
-	if !ok || g.Err != nil || g.State != "Stable" {
+	g, ok := s.k.describeGroup(s.c.Group)
+	if !ok {
 		return nil
 	}
 	out := map[string]member{}
