@@ -122,9 +122,10 @@ func (a *Admin) Close() { a.cl.Close() }
 // refreshAfter asks for fresh metadata after a failed group request. franz-go caches a
 // group's coordinator and, for the sharded admin requests (DescribeGroups, OffsetFetch),
 // neither retries nor forgets it when dialing that broker fails: after the coordinator's
-// broker dies, every later request would go to the dead node until it came back. A
-// metadata refresh drops the brokers that left the cluster, and with them the cached
-// coordinator, so the next request looks it up again (franz-go rate-limits the refresh).
+// broker dies, every request goes to the dead node until a metadata refresh drops it
+// (every metadataMaxAge here; franz-go's default, 5 minutes, held the cluster tests'
+// client on a dead coordinator for 4). Refreshing at once makes the next request look
+// the coordinator up again (franz-go rate-limits the refresh).
 func (a *Admin) refreshAfter(err error) {
 	if err != nil {
 		a.cl.ForceMetadataRefresh()
