@@ -75,6 +75,7 @@ type feedbackTable struct {
 	eof       bool
 	sinceGC   int
 	confirmed bool  // the idle partitions were checked against the broker since the last input fetch
+	failed    int   // broker calls of the wait loop that failed in a row (see retryWait)
 	waited    int64 // nanoseconds spent in ensure beyond its fast path (the feedback_wait stage)
 	m         *Metrics
 	log       *zap.Logger
@@ -254,8 +255,9 @@ func (ft *feedbackTable) wait(ctx context.Context, need int64) error {
 func (ft *feedbackTable) markIdle(ctx context.Context, need int64, idleAfter time.Duration) (bool, error) {
 	caught, err := ft.src.CaughtUp(ctx)
 	if err != nil {
-		return false, backoff(ctx, ft.log, 0, "checking the feedback topic's end offsets", err)
+		return false, ft.retryWait(ctx, "checking the feedback topic's end offsets", err)
 	}
+	ft.failed = 0
 	for id, p := range ft.parts {
 		if !p.ended && !p.idle && p.maxT <= need && caught[id] {
 			p.idle = true
@@ -295,9 +297,20 @@ func (ft *feedbackTable) pollFailed(ctx context.Context, err error) error {
 	case err != nil && ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil && !errors.Is(err, context.DeadlineExceeded):
-		return backoff(ctx, ft.log, 0, "reading the feedback topic", err)
+		return ft.retryWait(ctx, "reading the feedback topic", err)
+	default:
+		ft.failed = 0
 	}
 	return nil
+}
+
+// retryWait backs off after a failed broker call of the wait loop: 100 ms, doubling with
+// each failure in a row up to 800 ms. During a broker failover the loop then asks about
+// once a second rather than ten times (and logs as often), and still notices the new
+// leader within a second of its election.
+func (ft *feedbackTable) retryWait(ctx context.Context, what string, err error) error {
+	ft.failed++
+	return backoff(ctx, ft.log, min(ft.failed-1, 3), what, err)
 }
 
 // blocking counts the partitions that hold an event needing need back.
