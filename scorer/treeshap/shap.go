@@ -22,8 +22,20 @@ type pathElement struct {
 }
 
 // scratch is the path storage of one Explain call: each recursion level copies its
-// parent's path, so a tree of depth D needs (D+2)(D+3)/2 elements.
-type scratch struct{ path []pathElement }
+// parent's path, so a tree of depth D needs (D+2)(D+3)/2 elements. inv[i] is 1/i: the
+// leaf sums multiply by it instead of dividing, which is most of their cost.
+type scratch struct {
+	path []pathElement
+	inv  []float64
+}
+
+// walk is one tree's traversal for one row.
+type walk struct {
+	t   *tree
+	x   []float32
+	phi []float64
+	inv []float64
+}
 
 // Explain writes into phi (length at least NumFeatures, zeroed here) the exact
 // path-dependent TreeSHAP contribution of each feature to the score of x, and returns
@@ -45,8 +57,8 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	s := e.pool.Get().(*scratch)
 	defer e.pool.Put(s)
 	for ti := range e.trees {
-		t := &e.trees[ti]
-		t.recurse(x, phi, s.path, 0, 0, 1, 1, -1)
+		w := walk{t: &e.trees[ti], x: x, phi: phi, inv: s.inv}
+		w.recurse(s.path, 0, 0, 1, 1, -1)
 	}
 	if e.sign != 1 {
 		for i := range phi {
@@ -62,27 +74,44 @@ func (e *Ensemble) initPool() {
 		maxDepth = max(maxDepth, e.trees[i].depth)
 	}
 	size := (maxDepth + 2) * (maxDepth + 3) / 2
-	e.pool = &sync.Pool{New: func() any { return &scratch{path: make([]pathElement, size)} }}
+	inv := make([]float64, maxDepth+3)
+	for i := 1; i < len(inv); i++ {
+		inv[i] = 1 / float64(i)
+	}
+	e.pool = &sync.Pool{New: func() any { return &scratch{path: make([]pathElement, size), inv: inv} }}
 }
 
 // recurse is Algorithm 2's RECURSE as shap's tree_shap_recursive lays it out: parent is
 // the path so far (depth+1 elements from the start of path), stored at path[0:], and
 // this level's copy goes right after it.
-func (t *tree) recurse(x []float32, phi []float64, parent []pathElement, depth int, ni int32, zero, one float64, feature int) {
+func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one float64, feature int) {
 	path := parent[depth+1:]
 	copy(path, parent[:depth+1])
 	extend(path, depth, zero, one, feature)
+	t := w.t
 	n := &t.nodes[ni]
 	if n.mode == leaf {
+		// An element off x's way (one == 0) unwinds to (Σᵢ pweightᵢ/(depth−i)) / zero: the
+		// sum is the same for all of them, so it is taken once per leaf, not once each.
+		cold := 0.0
+		for i := depth - 1; i >= 0; i-- {
+			cold += path[i].pweight * w.inv[depth-i]
+		}
+		cold *= float64(depth + 1)
 		for i := 1; i <= depth; i++ {
-			w := unwoundSum(path, depth, i)
 			el := &path[i]
-			phi[el.feature] += w * (el.one - el.zero) * n.value
+			var s float64
+			if el.one != 0 {
+				s = unwoundSum(path, depth, i, w.inv)
+			} else {
+				s = cold / el.zero
+			}
+			w.phi[el.feature] += s * (el.one - el.zero) * n.value
 		}
 		return
 	}
 	hot, cold := n.no, n.yes
-	if n.goesTrue(x[n.feature]) {
+	if n.goesTrue(w.x[n.feature]) {
 		hot, cold = n.yes, n.no
 	}
 	var hotZero, coldZero float64
@@ -101,11 +130,11 @@ func (t *tree) recurse(x []float32, phi []float64, parent []pathElement, depth i
 		unwind(path, depth, k)
 		depth--
 	}
-	t.recurse(x, phi, path, depth+1, hot, hotZero*inZero, inOne, n.feature)
+	w.recurse(path, depth+1, hot, hotZero*inZero, inOne, n.feature)
 	// A branch no training row took adds nothing (every weight under it is 0), and its
 	// 0/0 fractions would turn the sums into NaN: skip it.
 	if coldZero*inZero != 0 {
-		t.recurse(x, phi, path, depth+1, cold, coldZero*inZero, 0, n.feature)
+		w.recurse(path, depth+1, cold, coldZero*inZero, 0, n.feature)
 	}
 }
 
@@ -143,19 +172,25 @@ func unwind(path []pathElement, depth, k int) {
 }
 
 // unwoundSum is the total weight of the path with element k removed, without removing it.
-func unwoundSum(path []pathElement, depth, k int) float64 {
+// It runs for every element of every leaf's path, O(depth²) per leaf: the divisions of
+// Algorithm 2 are multiplications by reciprocals here (inv[i] = 1/i), which changes the
+// last bits of a contribution (well inside shap's own float64 agreement; the golden test
+// allows 1e-5) and not its determinism.
+func unwoundSum(path []pathElement, depth, k int, inv []float64) float64 {
 	one, zero := path[k].one, path[k].zero
 	next := path[depth].pweight
 	total := 0.0
 	if one != 0 {
+		invOne := 1 / one
 		for i := depth - 1; i >= 0; i-- {
-			tmp := next / (float64(i+1) * one)
+			tmp := next * invOne * inv[i+1]
 			total += tmp
 			next = path[i].pweight - tmp*zero*float64(depth-i)
 		}
 	} else {
+		invZero := 1 / zero
 		for i := depth - 1; i >= 0; i-- {
-			total += path[i].pweight / (zero * float64(depth-i))
+			total += path[i].pweight * invZero * inv[depth-i]
 		}
 	}
 	return total * float64(depth+1)
