@@ -29,11 +29,15 @@ type Results struct {
 	ExactlyOnce  CatchUpResult  `json:"catch_up_exactly_once"` // stage f
 	Latency      []LatencyPoint `json:"latency"`
 	// LatencyLabels: the same loads with each event's label written a simulated week later.
-	LatencyLabels []LatencyPoint     `json:"latency_labels_flowing"`
-	KafkaLatency  []LatencyPoint     `json:"kafka_floor_latency"` // the relay at the same loads
-	Backfill      float64            `json:"backfill_events_per_s"`
-	Ratios        map[string]float64 `json:"ratios"`
-	Cascade       *CascadeResult     `json:"cascade,omitempty"` // stage g
+	LatencyLabels []LatencyPoint `json:"latency_labels_flowing"`
+	KafkaLatency  []LatencyPoint `json:"kafka_floor_latency"` // the relay at the same loads
+	// LatencySteps: each load's rounds and their medians (Latency, LatencyLabels and
+	// KafkaLatency are those medians, for the plot and earlier runs' readers).
+	LatencySteps []LatencyStep      `json:"latency_steps,omitempty"`
+	Backfill     float64            `json:"backfill_events_per_s"`
+	Ratios       map[string]float64 `json:"ratios"`
+	Cascade      *CascadeResult     `json:"cascade,omitempty"` // stage g
+	Scale        []ScalePoint       `json:"scale,omitempty"`   // stage s
 }
 
 // ScoringPoint is ONNX Runtime alone at one batch size (stage b).
@@ -49,6 +53,12 @@ type CatchUpResult struct {
 	CPUMicrosPerEvt float64 `json:"cpu_us_per_event"`
 	PeakRSSMiB      float64 `json:"peak_rss_mib"`
 	Seconds         float64 `json:"seconds"`
+	// CPU splits CPUMicrosPerEvt into ONNX Runtime and the rest (stage c).
+	CPU *CPUSplit `json:"cpu_split,omitempty"`
+	// WindowEntities and FeedbackEntities are the child's state gauges at the end
+	// (streamscore_window_state_entities, streamscore_feedback_entities).
+	WindowEntities   float64 `json:"window_state_entities,omitempty"`
+	FeedbackEntities float64 `json:"feedback_entities,omitempty"`
 }
 
 // LatencyPoint is event-to-prediction latency at one offered load (stage d).

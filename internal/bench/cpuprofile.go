@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// ortPackage prefixes the functions of onnxruntime_go. scorer.(*Model).Score calls its
+// (*AdvancedSession).Run, a cgo call into ONNX Runtime. With one intra-op thread (the
+// config's default, model.threads: 1) ORT creates no thread pool and runs the model on
+// the thread of that cgo call; a SIGPROF landing there while it is in C is recorded with
+// the Go stack of the call (runtime.cgocall under onnxruntime_go under scorer), so
+// the samples under this package are ORT's own CPU plus the tensors' cgo set-up. ORT's
+// pool threads (model.threads > 1) are not Go threads: the Go profiler does not see them,
+// and the ORT share then reads low.
+const ortPackage = "github.com/yalue/onnxruntime_go."
+
+// profileSeconds is the length of each of the CPU profiles taken over a catch-up: a catch-up's
+// length is not known in advance and a profile cannot be cut short, so the profiler takes
+// short ones back to back and merges them.
+const profileSeconds = 1
+
+// CPUSplit is a catch-up's CPU per event split into ONNX Runtime and the rest: the total
+// is the child's CPU time (utime+stime); the split is the share of its CPU profile's
+// samples with an onnxruntime_go frame on the stack.
+type CPUSplit struct {
+	TotalMicros    float64 `json:"total_us_per_event"`
+	ORTMicros      float64 `json:"ort_us_per_event"`
+	OtherMicros    float64 `json:"other_us_per_event"`
+	ORTShare       float64 `json:"ort_share_of_samples"`
+	Samples        int64   `json:"samples"`
+	IntraOpThreads int     `json:"ort_intra_op_threads"`
+}
+
+// profiler takes CPU profiles of the process serving /debug/pprof/ at addr, back to back,
+// until stopped.
+type profiler struct {
+	stopc chan struct{}
+	done  chan struct{}
+	profs []*profile.Profile
+	err   error
+
+	once   sync.Once
+	merged *profile.Profile
+}
+
+// startProfiler starts profiling addr; the child may not serve it yet (it is retried).
+func startProfiler(ctx context.Context, addr string) *profiler {
+	p := &profiler{stopc: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			select {
+			case <-p.stopc:
+				return
+			default:
+			}
+			prof, err := fetchProfile(ctx, addr)
+			switch {
+			case errors.Is(err, syscall.ECONNREFUSED): // not listening yet
+				time.Sleep(20 * time.Millisecond)
+			case err != nil:
+				p.err = err
+				return
+			default:
+				p.profs = append(p.profs, prof)
+			}
+		}
+	}()
+	return p
+}
+
+// stop waits for the profile in flight and returns the merged profiles; later calls
+// return the same.
+func (p *profiler) stop() (*profile.Profile, error) {
+	p.once.Do(func() {
+		close(p.stopc)
+		<-p.done
+		switch {
+		case p.err != nil:
+		case len(p.profs) == 0:
+			p.err = errors.New("cpu profile: none was taken")
+		default:
+			p.merged, p.err = profile.Merge(p.profs)
+		}
+	})
+	return p.merged, p.err
+}
+
+// fetchProfile takes one CPU profile of profileSeconds from addr.
+func fetchProfile(ctx context.Context, addr string) (*profile.Profile, error) {
+	ctx, cancel := context.WithTimeout(ctx, profileSeconds*time.Second+30*time.Second)
+	defer cancel()
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, profileSeconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+		return nil, fmt.Errorf("cpu profile: %s: %s", resp.Status, b)
+	}
+	return profile.Parse(resp.Body)
+}
+
+// ortShare is the share of p's CPU time (its cpu/nanoseconds samples) whose stack has an
+// onnxruntime_go frame, and p's sample count.
+func ortShare(p *profile.Profile) (share float64, samples int64, err error) {
+	vi := -1
+	for i, st := range p.SampleType {
+		if st.Type == "cpu" {
+			vi = i
+		}
+	}
+	if vi < 0 {
+		return 0, 0, errors.New("cpu profile: no cpu sample type")
+	}
+	var total, ort int64
+	for _, s := range p.Sample {
+		v := s.Value[vi]
+		total += v
+		samples += s.Value[0]
+		if underORT(s) {
+			ort += v
+		}
+	}
+	if total == 0 {
+		return 0, samples, errors.New("cpu profile: no samples")
+	}
+	return float64(ort) / float64(total), samples, nil
+}
+
+// underORT says whether a frame of s's stack is in onnxruntime_go.
+func underORT(s *profile.Sample) bool {
+	for _, loc := range s.Location {
+		for _, l := range loc.Line {
+			if l.Function != nil && strings.HasPrefix(l.Function.Name, ortPackage) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// splitCPU splits cpu, the child's CPU time over n events, by p's ORT share.
+func splitCPU(p *profile.Profile, cpu time.Duration, n, threads int) (*CPUSplit, error) {
+	share, samples, err := ortShare(p)
+	if err != nil {
+		return nil, err
+	}
+	total := float64(cpu.Microseconds()) / float64(n)
+	return &CPUSplit{TotalMicros: total, ORTMicros: total * share, OtherMicros: total * (1 - share),
+		ORTShare: share, Samples: samples, IntraOpThreads: threads}, nil
+}
