@@ -103,6 +103,7 @@ func catchUpUntil(ctx context.Context, ch child, c *config.Config, n int, profil
 		if r.CPU, err = splitCPU(p, cpu, n, c.Model.Threads); err != nil {
 			return r, err
 		}
+		r.profile = p
 	}
 	return r, nil
 }

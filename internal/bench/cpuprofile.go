@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,15 +15,20 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// ortPackage prefixes the functions of onnxruntime_go. scorer.(*Model).Score calls its
-// (*AdvancedSession).Run, a cgo call into ONNX Runtime. With one intra-op thread (the
-// config's default, model.threads: 1) ORT creates no thread pool and runs the model on
-// the thread of that cgo call; a SIGPROF landing there while it is in C is recorded with
-// the Go stack of the call (runtime.cgocall under onnxruntime_go under scorer), so
-// the samples under this package are ORT's own CPU plus the tensors' cgo set-up. ORT's
-// pool threads (model.threads > 1) are not Go threads: the Go profiler does not see them,
-// and the ORT share then reads low.
-const ortPackage = "github.com/yalue/onnxruntime_go."
+// ortPackage prefixes the functions of onnxruntime_go, and scorerScore is the scorer's
+// frame that calls into it to score a batch: (*DynamicAdvancedSession).Run, a cgo call
+// into ONNX Runtime. With one intra-op thread (the config's default, model.threads: 1)
+// ORT creates no thread pool and runs the model on the thread of that cgo call; a
+// SIGPROF landing there while it is in C is recorded with the Go stack of the call
+// (runtime.cgocall under onnxruntime_go under scorer.(*Model).Score). A sample is the
+// scoring call's when its stack holds both; the other onnxruntime_go samples (creating
+// the environment and the session at start-up) count with everything else. ORT's pool
+// threads (model.threads > 1) are not Go threads: the Go profiler does not see them, and
+// the ORT share then reads low.
+const (
+	ortPackage  = "github.com/yalue/onnxruntime_go."
+	scorerScore = "github.com/streamscore/streamscore/scorer.(*Model).Score"
+)
 
 // profileSeconds is the length of each of the CPU profiles taken over a catch-up: a catch-up's
 // length is not known in advance and a profile cannot be cut short, so the profiler takes
@@ -31,7 +37,7 @@ const profileSeconds = 1
 
 // CPUSplit is a catch-up's CPU per event split into ONNX Runtime and the rest: the total
 // is the child's CPU time (utime+stime); the split is the share of its CPU profile's
-// samples with an onnxruntime_go frame on the stack.
+// samples in the scoring call into ONNX Runtime (underORT).
 type CPUSplit struct {
 	TotalMicros    float64 `json:"total_us_per_event"`
 	ORTMicros      float64 `json:"ort_us_per_event"`
@@ -117,8 +123,8 @@ func fetchProfile(ctx context.Context, addr string) (*profile.Profile, error) {
 	return profile.Parse(resp.Body)
 }
 
-// ortShare is the share of p's CPU time (its cpu/nanoseconds samples) whose stack has an
-// onnxruntime_go frame, and p's sample count.
+// ortShare is the share of p's CPU time (its cpu/nanoseconds samples) in the scoring call
+// into ONNX Runtime (underORT), and p's sample count.
 func ortShare(p *profile.Profile) (share float64, samples int64, err error) {
 	vi := -1
 	for i, st := range p.SampleType {
@@ -144,16 +150,20 @@ func ortShare(p *profile.Profile) (share float64, samples int64, err error) {
 	return float64(ort) / float64(total), samples, nil
 }
 
-// underORT says whether a frame of s's stack is in onnxruntime_go.
+// underORT says whether s is in the scoring call into ONNX Runtime: its stack holds an
+// onnxruntime_go frame and the scorer's.
 func underORT(s *profile.Sample) bool {
+	var ort, score bool
 	for _, loc := range s.Location {
 		for _, l := range loc.Line {
-			if l.Function != nil && strings.HasPrefix(l.Function.Name, ortPackage) {
-				return true
+			if l.Function == nil {
+				continue
 			}
+			ort = ort || strings.HasPrefix(l.Function.Name, ortPackage)
+			score = score || l.Function.Name == scorerScore
 		}
 	}
-	return false
+	return ort && score
 }
 
 // splitCPU splits cpu, the child's CPU time over n events, by p's ORT share.
@@ -165,4 +175,13 @@ func splitCPU(p *profile.Profile, cpu time.Duration, n, threads int) (*CPUSplit,
 	total := float64(cpu.Microseconds()) / float64(n)
 	return &CPUSplit{TotalMicros: total, ORTMicros: total * share, OtherMicros: total * (1 - share),
 		ORTShare: share, Samples: samples, IntraOpThreads: threads}, nil
+}
+
+// writeProfile writes p to path, gzipped, as go tool pprof reads it.
+func writeProfile(p *profile.Profile, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(p.Write(f), f.Close())
 }

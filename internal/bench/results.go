@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/streamscore/streamscore/internal/config"
 )
 
@@ -16,6 +18,8 @@ import (
 const (
 	ResultsFile = "results.json"
 	PlotFile    = "latency.png"
+	// ProfileFile is stage c's CPU profile (go tool pprof OUT/catchup-cpu.pb.gz).
+	ProfileFile = "catchup-cpu.pb.gz"
 )
 
 // Results is what a bench run measures; it is also written as results.json, whose field
@@ -59,6 +63,8 @@ type CatchUpResult struct {
 	// (streamscore_window_state_entities, streamscore_feedback_entities).
 	WindowEntities   float64 `json:"window_state_entities,omitempty"`
 	FeedbackEntities float64 `json:"feedback_entities,omitempty"`
+
+	profile *profile.Profile // the merged CPU profile behind CPU, for ProfileFile
 }
 
 // LatencyPoint is event-to-prediction latency at one offered load (stage d).
@@ -173,6 +179,13 @@ func Measure(ctx context.Context, c *config.Config, plan Plan, out string, w io.
 			return err
 		}
 		written += " and " + plot
+	}
+	if p := res.CatchUp.profile; p != nil {
+		path := filepath.Join(out, ProfileFile)
+		if err := writeProfile(p, path); err != nil {
+			return err
+		}
+		written += " and " + path
 	}
 	if err := Print(w, res); err != nil {
 		return err
