@@ -29,6 +29,7 @@ func TestPrintScale(t *testing.T) {
 	printScale(&b, []ScalePoint{
 		{Partitions: 3, Events: 5_000_000, CatchUp: cu(400, 6000)},
 		{Partitions: 1, Events: 1_000_000, CatchUp: cu(150, 5000)},
+		{Partitions: 1, Events: 2_000_000, CatchUp: cu(170, 5100)},
 		{Partitions: 3, Events: 1_000_000, CatchUp: cu(200, 5000)},
 	})
 	for _, want := range []string{
@@ -40,7 +41,12 @@ func TestPrintScale(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
 	}
-	if strings.Contains(b.String(), "memory growth, 1 partitions") {
-		t.Errorf("a growth line from one size:\n%s", b.String())
+	if want := "(s) memory growth, 1 partitions, 1000000 -> 2000000 events\t+20 MiB peak RSS, +100 window entities (entities saturated: growth is per event in the windows), 0.02 KiB per added event"; !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
+	}
+	var one strings.Builder
+	printScale(&one, []ScalePoint{{Partitions: 1, Events: 1000, CatchUp: cu(150, 5000)}})
+	if strings.Contains(one.String(), "memory growth") {
+		t.Errorf("a growth line from one size:\n%s", one.String())
 	}
 }
