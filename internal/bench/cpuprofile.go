@@ -28,6 +28,9 @@ import (
 const (
 	ortPackage  = "github.com/yalue/onnxruntime_go."
 	scorerScore = "github.com/streamscore/streamscore/scorer.(*Model).Score"
+	// treeshapPackage computes the reason codes of a prediction in Go, after its score:
+	// named apart because it is most of everything else when reasons are on.
+	treeshapPackage = "github.com/streamscore/streamscore/scorer/treeshap."
 )
 
 // profileSeconds is the length of each of the CPU profiles taken over a catch-up: a catch-up's
@@ -42,6 +45,7 @@ type CPUSplit struct {
 	TotalMicros    float64 `json:"total_us_per_event"`
 	ORTMicros      float64 `json:"ort_us_per_event"`
 	OtherMicros    float64 `json:"other_us_per_event"`
+	ReasonsMicros  float64 `json:"treeshap_reasons_us_per_event"` // part of OtherMicros
 	ORTShare       float64 `json:"ort_share_of_samples"`
 	Samples        int64   `json:"samples"`
 	IntraOpThreads int     `json:"ort_intra_op_threads"`
@@ -124,8 +128,9 @@ func fetchProfile(ctx context.Context, addr string) (*profile.Profile, error) {
 }
 
 // ortShare is the share of p's CPU time (its cpu/nanoseconds samples) in the scoring call
-// into ONNX Runtime (underORT), and p's sample count.
-func ortShare(p *profile.Profile) (share float64, samples int64, err error) {
+// into ONNX Runtime (underORT), the share under TreeSHAP's reason codes (computed in Go,
+// after the scoring call: part of everything else), and p's sample count.
+func ortShare(p *profile.Profile) (ort, reasons float64, samples int64, err error) {
 	vi := -1
 	for i, st := range p.SampleType {
 		if st.Type == "cpu" {
@@ -133,48 +138,53 @@ func ortShare(p *profile.Profile) (share float64, samples int64, err error) {
 		}
 	}
 	if vi < 0 {
-		return 0, 0, errors.New("cpu profile: no cpu sample type")
+		return 0, 0, 0, errors.New("cpu profile: no cpu sample type")
 	}
-	var total, ort int64
+	var total, inORT, inReasons int64
 	for _, s := range p.Sample {
 		v := s.Value[vi]
 		total += v
 		samples += s.Value[0]
-		if underORT(s) {
-			ort += v
+		switch {
+		case underORT(s):
+			inORT += v
+		case hasFrame(s, treeshapPackage):
+			inReasons += v
 		}
 	}
 	if total == 0 {
-		return 0, samples, errors.New("cpu profile: no samples")
+		return 0, 0, samples, errors.New("cpu profile: no samples")
 	}
-	return float64(ort) / float64(total), samples, nil
+	return float64(inORT) / float64(total), float64(inReasons) / float64(total), samples, nil
 }
 
 // underORT says whether s is in the scoring call into ONNX Runtime: its stack holds an
 // onnxruntime_go frame and the scorer's.
 func underORT(s *profile.Sample) bool {
-	var ort, score bool
+	return hasFrame(s, ortPackage) && hasFrame(s, scorerScore)
+}
+
+// hasFrame says whether a function of s's stack is named prefix or starts with it.
+func hasFrame(s *profile.Sample, prefix string) bool {
 	for _, loc := range s.Location {
 		for _, l := range loc.Line {
-			if l.Function == nil {
-				continue
+			if l.Function != nil && strings.HasPrefix(l.Function.Name, prefix) {
+				return true
 			}
-			ort = ort || strings.HasPrefix(l.Function.Name, ortPackage)
-			score = score || l.Function.Name == scorerScore
 		}
 	}
-	return ort && score
+	return false
 }
 
 // splitCPU splits cpu, the child's CPU time over n events, by p's ORT share.
 func splitCPU(p *profile.Profile, cpu time.Duration, n, threads int) (*CPUSplit, error) {
-	share, samples, err := ortShare(p)
+	ort, reasons, samples, err := ortShare(p)
 	if err != nil {
 		return nil, err
 	}
 	total := float64(cpu.Microseconds()) / float64(n)
-	return &CPUSplit{TotalMicros: total, ORTMicros: total * share, OtherMicros: total * (1 - share),
-		ORTShare: share, Samples: samples, IntraOpThreads: threads}, nil
+	return &CPUSplit{TotalMicros: total, ORTMicros: total * ort, OtherMicros: total * (1 - ort),
+		ReasonsMicros: total * reasons, ORTShare: ort, Samples: samples, IntraOpThreads: threads}, nil
 }
 
 // writeProfile writes p to path, gzipped, as go tool pprof reads it.

@@ -46,15 +46,15 @@ func TestSplitCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	if math.Abs(s.ORTShare-0.3) > 1e-12 || s.TotalMicros != 20 || math.Abs(s.ORTMicros-6) > 1e-9 ||
-		math.Abs(s.OtherMicros-14) > 1e-9 || s.Samples != 10 {
-		t.Errorf("split %+v: want 20 us = 6 us ORT (30%% of the samples: the start-up's are not) + 14 us", s)
+		math.Abs(s.OtherMicros-14) > 1e-9 || math.Abs(s.ReasonsMicros-12) > 1e-9 || s.Samples != 10 {
+		t.Errorf("split %+v: want 20 us = 6 us ORT (30%% of the samples: the start-up's are not) + 14 us, 12 of them TreeSHAP", s)
 	}
 	if _, err := splitCPU(&profile.Profile{SampleType: syntheticProfile().SampleType}, time.Second, 1, 1); err == nil {
 		t.Error("an empty profile split without error")
 	}
 	var b strings.Builder
 	printCPUSplit(&b, s)
-	if !strings.Contains(b.String(), "CPU/event: total 20.00 us, ORT 6.00 us, everything else 14.00 us") {
+	if !strings.Contains(b.String(), "CPU/event: total 20.00 us, ORT 6.00 us, everything else 14.00 us (of which TreeSHAP reasons 12.00 us)") {
 		t.Errorf("line %q", b.String())
 	}
 }
@@ -91,7 +91,7 @@ func TestProfilerUntilStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	share, samples, err := ortShare(p)
+	share, _, samples, err := ortShare(p)
 	if err != nil || math.Abs(share-0.3) > 1e-12 || samples < 30 {
 		t.Errorf("merged profile: ORT share %v, %d samples (want 0.3 of at least 3 profiles' 30), %v", share, samples, err)
 	}

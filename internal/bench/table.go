@@ -50,8 +50,8 @@ func printCPUSplit(tw io.Writer, s *CPUSplit) {
 	if s == nil {
 		return
 	}
-	fmt.Fprintf(tw, "    CPU/event: total %.2f us, ORT %.2f us, everything else %.2f us\t(ORT: %.1f%% of %d CPU profile samples; %s)\n",
-		s.TotalMicros, s.ORTMicros, s.OtherMicros, 100*s.ORTShare, s.Samples, ortThreads(s.IntraOpThreads))
+	fmt.Fprintf(tw, "    CPU/event: total %.2f us, ORT %.2f us, everything else %.2f us (of which TreeSHAP reasons %.2f us)\t(ORT: %.1f%% of %d CPU profile samples; %s)\n",
+		s.TotalMicros, s.ORTMicros, s.OtherMicros, s.ReasonsMicros, 100*s.ORTShare, s.Samples, ortThreads(s.IntraOpThreads))
 }
 
 // ortThreads says how the profile saw ORT's CPU with threads intra-op threads.
