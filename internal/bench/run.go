@@ -32,8 +32,8 @@ func (r *runner) say(format string, args ...any) {
 
 // Run measures the stages of plan against the brokers of base, on fresh topics named after
 // this run, writing a line of progress to progress as each stage starts. It runs one stage
-// at a time, in the order a, b, c, f, e, d (d's default loads depend on c), g, and returns the
-// first error. Cancelling ctx stops it between steps; the child processes it started are
+// at a time, in the order a, b, c, f, e, d (d's default loads depend on c), g, s, and returns
+// the first error. Cancelling ctx stops it between steps; the child processes it started are
 // stopped before it returns.
 func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer) (*Results, error) {
 	if err := plan.validate(); err != nil {
