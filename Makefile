@@ -230,12 +230,13 @@ kafka-stop:
 	@$(KAFKA_SINGLE) stop & s=$$!; $(KAFKA_CLUSTER) stop & c=$$!; wait $$s; wait $$c
 
 ## bench: hot-path micro-benchmarks, then `streamscore-bench` (table, bin/bench/results.json,
-## bin/bench/latency.png) and the catch-up/backfill/RSS benchmarks, on a real broker
+## bin/bench/latency.png, bin/bench/catchup-cpu.pb.gz; 5 runs of each latency load against
+## the Kafka floor) and the catch-up/backfill/RSS benchmarks, on a real broker
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./scorer ./scorer/treeshap ./pipeline ./pipeline/wireformat
 	@scripts/kafka.sh start
 	@scripts/registry.sh start
-	@eval "$$(scripts/registry.sh env)"; rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --out bin/bench || rc=$$?; \
+	@eval "$$(scripts/registry.sh env)"; rc=0; ./bin/streamscore-bench --bin bin/streamscore --brokers 127.0.0.1:$(KAFKA_PORT) --repeats 5 --out bin/bench || rc=$$?; \
 	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) $(GO) test -tags integration -run='^$$' -bench='CatchUpVsBackfill|PeakRSS|CatchUpAvroVsJSON' -benchtime=1x -count=3 ./internal/drivers || rc=$$?; fi; \
 	if [ $$rc = 0 ]; then STREAMSCORE_TEST_BROKERS=127.0.0.1:$(KAFKA_PORT) STREAMSCORE_API_BENCH_SECONDS=5 $(GO) test -tags integration -run='^$$' -bench='^BenchmarkAPILatency$$' -benchtime=1x ./internal/drivers || rc=$$?; fi; \
 	scripts/kafka.sh stop; scripts/registry.sh stop; exit $$rc

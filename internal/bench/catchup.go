@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,10 +15,22 @@ const catchUpTimeout = 10 * time.Minute
 
 // catchUp is stage c: a `streamscore run` child scores the n events already on c's input
 // topic from offset zero; the clock runs from its start until n predictions are on the
-// predictions topic. CPU time and peak RSS are the child's, read from /proc.
+// predictions topic. CPU time and peak RSS are the child's, read from /proc. The child
+// serves /metrics and the Go profiler, on c's metrics address or a free one: the bench
+// profiles its CPU over the catch-up (CPUSplit) and reads its state's entity gauges at
+// the end.
 func catchUp(ctx context.Context, ch child, c *config.Config, n int) (CatchUpResult, error) {
-	return catchUpUntil(ctx, ch, c, n, func(adm *topics.Admin, deadline time.Time) error {
-		return waitForPredictions(ctx, adm, c.Topics.Predictions, int64(n), deadline)
+	p := *c
+	if p.Metrics.Address == "" {
+		addr, err := freeAddress()
+		if err != nil {
+			return CatchUpResult{}, err
+		}
+		p.Metrics.Address = addr
+	}
+	p.Metrics.PProf = true
+	return catchUpUntil(ctx, ch, &p, n, true, func(adm *topics.Admin, deadline time.Time) error {
+		return waitForPredictions(ctx, adm, p.Topics.Predictions, int64(n), deadline)
 	})
 }
 
@@ -33,14 +46,16 @@ func catchUpExactlyOnce(ctx context.Context, ch child, c *config.Config, n int) 
 	e.Topics.Predictions += "-eos"
 	e.Topics.Alerts += "-eos"
 	e.Topics.DeadLetter += "-eos"
-	return catchUpUntil(ctx, ch, &e, n, func(adm *topics.Admin, deadline time.Time) error {
+	// Not profiled here: its profiler is left to --pprof's user (one CPU profile at a time).
+	return catchUpUntil(ctx, ch, &e, n, false, func(adm *topics.Admin, deadline time.Time) error {
 		return waitForCommitted(ctx, adm, e.Group, e.Topics.Input, deadline)
 	})
 }
 
 // catchUpUntil runs stage c or f: a `streamscore run` child with c from its start until done
-// returns.
-func catchUpUntil(ctx context.Context, ch child, c *config.Config, n int, done func(*topics.Admin, time.Time) error) (CatchUpResult, error) {
+// returns. With profile (c must serve the Go profiler), it profiles the child meanwhile and
+// splits its CPU; when c serves /metrics, it reads the child's entity gauges at the end.
+func catchUpUntil(ctx context.Context, ch child, c *config.Config, n int, profile bool, done func(*topics.Admin, time.Time) error) (CatchUpResult, error) {
 	var r CatchUpResult
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {
@@ -56,23 +71,41 @@ func catchUpUntil(ctx context.Context, ch child, c *config.Config, n int, done f
 		return r, err
 	}
 	defer stop()
+	var prof *profiler
+	if profile {
+		prof = startProfiler(ctx, c.Metrics.Address)
+		defer prof.stop() //nolint:errcheck // on an early return: the error returned is another
+	}
 	if err := done(adm, start.Add(catchUpTimeout)); err != nil {
 		return r, err
 	}
 	el := time.Since(start)
 	pid := cmd.Process.Pid
-	cpu, err := CPUTime(pid)
-	if err != nil {
+	cpu, err1 := CPUTime(pid)
+	hwm, err2 := PeakRSS(pid)
+	if err := errors.Join(err1, err2); err != nil {
 		return r, err
 	}
-	hwm, err := PeakRSS(pid)
-	if err != nil {
-		return r, err
-	}
-	return CatchUpResult{
+	r = CatchUpResult{
 		EventsPerSecond: float64(n) / el.Seconds(), Seconds: el.Seconds(),
 		CPUMicrosPerEvt: float64(cpu.Microseconds()) / float64(n), PeakRSSMiB: float64(hwm) / (1 << 20),
-	}, nil
+	}
+	if c.Metrics.Address != "" {
+		if r.WindowEntities, r.FeedbackEntities, err = scrapeEntities(ctx, c.Metrics.Address); err != nil {
+			return r, err
+		}
+	}
+	if prof != nil {
+		p, err := prof.stop()
+		if err != nil {
+			return r, err
+		}
+		if r.CPU, err = splitCPU(p, cpu, n, c.Model.Threads); err != nil {
+			return r, err
+		}
+		r.profile = p
+	}
+	return r, nil
 }
 
 // waitForPredictions polls the end offsets of topic until they add up to n.

@@ -21,15 +21,16 @@ const (
 	StageBackfill       Stage = "e" // a streamscore backfill into a topic
 	StageExactlyOnce    Stage = "f" // stage c with delivery: exactly-once
 	StageCascade        Stage = "g" // a cascade against the forest alone: CPU per event and quality
+	StageScale          Stage = "s" // catch-up at several partition counts and sizes; only when named
 )
 
 // ParseStages reads the --only flag: stage letters, each on its own ("a", "c").
-// None means every stage.
+// None means every stage but s.
 func ParseStages(only []string) (map[Stage]bool, error) {
 	stages := map[Stage]bool{}
 	for _, s := range only {
-		if len(s) != 1 || !strings.ContainsAny(s, "abcdefg") {
-			return nil, fmt.Errorf("--only: unknown stage %q (a, b, c, d, e, f or g)", s)
+		if len(s) != 1 || !strings.ContainsAny(s, "abcdefgs") {
+			return nil, fmt.Errorf("--only: unknown stage %q (a, b, c, d, e, f, g or s)", s)
 		}
 		stages[Stage(s)] = true
 	}
@@ -40,8 +41,14 @@ func ParseStages(only []string) (map[Stage]bool, error) {
 type Plan struct {
 	// Events is the number of pre-produced events of stages a, c and e.
 	Events int
-	// Step is how long each offered load of stage d lasts.
+	// Step is how long each run of an offered load of stage d lasts.
 	Step time.Duration
+	// Repeats is the number of runs of each offered load of stage d, each of the Kafka
+	// floor and of streamscore, so that no single noisy run decides the difference;
+	// 0: DefaultRepeats.
+	Repeats int
+	// Scale is what stage s runs.
+	Scale ScalePlan
 	// Stages to run; empty: all of them.
 	Stages map[Stage]bool
 	// Rates are the offered loads of stage d in events/s; empty: DefaultRates.
@@ -59,12 +66,30 @@ type Plan struct {
 	Features, CheapModel string
 }
 
-// Has says whether p runs stage s.
-func (p Plan) Has(s Stage) bool { return len(p.Stages) == 0 || p.Stages[s] }
+// DefaultRepeats is the runs of each load of stage d when the plan names none: five, so that
+// the median ignores the two noisiest either way.
+const DefaultRepeats = 5
+
+// repeats is p.Repeats or its default.
+func (p Plan) repeats() int {
+	if p.Repeats == 0 {
+		return DefaultRepeats
+	}
+	return p.Repeats
+}
+
+// ScalePlan is stage s: a catch-up at each input partition count and size.
+type ScalePlan struct {
+	Partitions []int
+	Events     []int
+}
+
+// Has says whether p runs stage s. Stage s (minutes of catch-ups) runs only when named.
+func (p Plan) Has(s Stage) bool { return len(p.Stages) == 0 && s != StageScale || p.Stages[s] }
 
 // needsBinary says whether a stage of p runs the streamscore binary.
 func (p Plan) needsBinary() bool {
-	return p.Has(StageCatchUp) || p.Has(StageLatency) || p.Has(StageBackfill) || p.Has(StageExactlyOnce)
+	return p.Has(StageCatchUp) || p.Has(StageLatency) || p.Has(StageBackfill) || p.Has(StageExactlyOnce) || p.Has(StageScale)
 }
 
 // needsBacklog says whether a stage of p reads the pre-produced events.
@@ -78,8 +103,16 @@ func (p Plan) validate() error {
 	if p.Events <= 0 && p.needsBacklog() {
 		errs = append(errs, fmt.Errorf("--events %d: want at least 1", p.Events))
 	}
-	if p.Step <= 0 && p.Has(StageLatency) {
-		errs = append(errs, fmt.Errorf("--seconds %v: want a positive duration", p.Step.Seconds()))
+	if p.Has(StageLatency) {
+		if p.Step <= 0 {
+			errs = append(errs, fmt.Errorf("--seconds %v: want a positive duration", p.Step.Seconds()))
+		}
+		if p.Repeats < 0 {
+			errs = append(errs, fmt.Errorf("--repeats %d: want at least 1 (%d for a median that one noisy run cannot move)", p.Repeats, DefaultRepeats))
+		}
+	}
+	if p.Has(StageScale) {
+		errs = append(errs, p.Scale.validate()...)
 	}
 	for _, r := range p.Rates {
 		if !(r > 0) || math.IsInf(r, 0) {
@@ -108,6 +141,25 @@ func (p Plan) latencyRates(catchUp float64) []float64 {
 		rates = append(rates, math.Round(0.8*catchUp))
 	}
 	return rates
+}
+
+// validate says what to fix in s.
+func (s ScalePlan) validate() []error {
+	var errs []error
+	if len(s.Partitions) == 0 || len(s.Events) == 0 {
+		errs = append(errs, errors.New("stage s needs --scale-partitions and --scale-events"))
+	}
+	for _, n := range s.Partitions {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("--scale-partitions: %d: want at least 1", n))
+		}
+	}
+	for _, n := range s.Events {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("--scale-events: %d: want at least 1", n))
+		}
+	}
+	return errs
 }
 
 func exists(path string) bool {

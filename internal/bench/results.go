@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/streamscore/streamscore/internal/config"
 )
 
@@ -16,6 +18,8 @@ import (
 const (
 	ResultsFile = "results.json"
 	PlotFile    = "latency.png"
+	// ProfileFile is stage c's CPU profile (go tool pprof OUT/catchup-cpu.pb.gz).
+	ProfileFile = "catchup-cpu.pb.gz"
 )
 
 // Results is what a bench run measures; it is also written as results.json, whose field
@@ -29,11 +33,15 @@ type Results struct {
 	ExactlyOnce  CatchUpResult  `json:"catch_up_exactly_once"` // stage f
 	Latency      []LatencyPoint `json:"latency"`
 	// LatencyLabels: the same loads with each event's label written a simulated week later.
-	LatencyLabels []LatencyPoint     `json:"latency_labels_flowing"`
-	KafkaLatency  []LatencyPoint     `json:"kafka_floor_latency"` // the relay at the same loads
-	Backfill      float64            `json:"backfill_events_per_s"`
-	Ratios        map[string]float64 `json:"ratios"`
-	Cascade       *CascadeResult     `json:"cascade,omitempty"` // stage g
+	LatencyLabels []LatencyPoint `json:"latency_labels_flowing"`
+	KafkaLatency  []LatencyPoint `json:"kafka_floor_latency"` // the relay at the same loads
+	// LatencySteps: each load's rounds and their medians (Latency, LatencyLabels and
+	// KafkaLatency are those medians, for the plot and earlier runs' readers).
+	LatencySteps []LatencyStep      `json:"latency_steps,omitempty"`
+	Backfill     float64            `json:"backfill_events_per_s"`
+	Ratios       map[string]float64 `json:"ratios"`
+	Cascade      *CascadeResult     `json:"cascade,omitempty"` // stage g
+	Scale        []ScalePoint       `json:"scale,omitempty"`   // stage s
 }
 
 // ScoringPoint is ONNX Runtime alone at one batch size (stage b).
@@ -49,6 +57,14 @@ type CatchUpResult struct {
 	CPUMicrosPerEvt float64 `json:"cpu_us_per_event"`
 	PeakRSSMiB      float64 `json:"peak_rss_mib"`
 	Seconds         float64 `json:"seconds"`
+	// CPU splits CPUMicrosPerEvt into ONNX Runtime and the rest (stage c).
+	CPU *CPUSplit `json:"cpu_split,omitempty"`
+	// WindowEntities and FeedbackEntities are the child's state gauges at the end
+	// (streamscore_window_state_entities, streamscore_feedback_entities).
+	WindowEntities   float64 `json:"window_state_entities,omitempty"`
+	FeedbackEntities float64 `json:"feedback_entities,omitempty"`
+
+	profile *profile.Profile // the merged CPU profile behind CPU, for ProfileFile
 }
 
 // LatencyPoint is event-to-prediction latency at one offered load (stage d).
@@ -163,6 +179,13 @@ func Measure(ctx context.Context, c *config.Config, plan Plan, out string, w io.
 			return err
 		}
 		written += " and " + plot
+	}
+	if p := res.CatchUp.profile; p != nil {
+		path := filepath.Join(out, ProfileFile)
+		if err := writeProfile(p, path); err != nil {
+			return err
+		}
+		written += " and " + path
 	}
 	if err := Print(w, res); err != nil {
 		return err

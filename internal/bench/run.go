@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -31,8 +32,8 @@ func (r *runner) say(format string, args ...any) {
 
 // Run measures the stages of plan against the brokers of base, on fresh topics named after
 // this run, writing a line of progress to progress as each stage starts. It runs one stage
-// at a time, in the order a, b, c, f, e, d (d's default loads depend on c), g, and returns the
-// first error. Cancelling ctx stops it between steps; the child processes it started are
+// at a time, in the order a, b, c, f, e, d (d's default loads depend on c), g, s, and returns
+// the first error. Cancelling ctx stops it between steps; the child processes it started are
 // stopped before it returns.
 func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer) (*Results, error) {
 	if err := plan.validate(); err != nil {
@@ -75,6 +76,7 @@ func Run(ctx context.Context, base *config.Config, plan Plan, progress io.Writer
 		{StageLatency, "", func() error { return r.latency(ctx, res) }},
 		{StageCascade, "(g) cascade: the cheap model gating the forest, against the forest alone",
 			func() (err error) { res.Cascade, err = r.cascade(ctx, cc); return err }},
+		{StageScale, "", func() (err error) { res.Scale, err = r.scale(ctx); return err }},
 	}
 	for _, s := range steps {
 		if !plan.Has(s.stage) {
@@ -120,14 +122,19 @@ func catchUpConfig(c *config.Config, plan Plan) *config.Config {
 
 // createTopics creates names, with the bench's partition count, where they do not exist.
 func createTopics(ctx context.Context, c *config.Config, names ...string) error {
+	return createTopicsN(ctx, c, partitions, names...)
+}
+
+// createTopicsN creates names, with n partitions each, where they do not exist.
+func createTopicsN(ctx context.Context, c *config.Config, n int, names ...string) error {
 	adm, err := topics.NewAdmin(c.Kafka)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
 	specs := make([]topics.TopicSpec, 0, len(names))
-	for _, n := range names {
-		specs = append(specs, topics.TopicSpec{Name: n, Partitions: partitions})
+	for _, name := range names {
+		specs = append(specs, topics.TopicSpec{Name: name, Partitions: int32(n)})
 	}
 	return adm.EnsureTopics(ctx, c.Topics.ReplicationFactor, specs...)
 }
@@ -135,7 +142,19 @@ func createTopics(ctx context.Context, c *config.Config, names ...string) error 
 // produceBacklog writes the plan's events, with their labels, to c's input topics: the
 // backlog that stages a, c and e read.
 func (r *runner) produceBacklog(ctx context.Context, c *config.Config) error {
-	if err := createTopics(ctx, c, c.Topics.Input[0], c.Topics.Labels, r.copyTopic()); err != nil {
+	if err := createTopics(ctx, c, r.copyTopic()); err != nil {
+		return err
+	}
+	return r.produce(ctx, c, partitions, r.plan.Events)
+}
+
+// produce writes n events, with their labels, to c's input topic, created with parts
+// partitions (its labels topic with the bench's).
+func (r *runner) produce(ctx context.Context, c *config.Config, parts, n int) error {
+	if err := createTopicsN(ctx, c, parts, c.Topics.Input[0]); err != nil {
+		return err
+	}
+	if err := createTopics(ctx, c, c.Topics.Labels); err != nil {
 		return err
 	}
 	p, err := topics.NewProducer(c.Kafka, topics.ProducerOptions{})
@@ -143,8 +162,8 @@ func (r *runner) produceBacklog(ctx context.Context, c *config.Config) error {
 		return err
 	}
 	defer p.Close()
-	r.say("producing %d events", r.plan.Events)
-	_, err = sim.Produce(ctx, p, sim.ProduceOptions{Events: r.plan.Events, Seed: 7, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
+	r.say("producing %d events", n)
+	_, err = sim.Produce(ctx, p, sim.ProduceOptions{Events: n, Seed: 7, Topic: c.Topics.Input[0], Labels: c.Topics.Labels}, nil)
 	return err
 }
 
@@ -168,34 +187,54 @@ func (r *runner) backfill(ctx context.Context, c *config.Config) (float64, error
 	return s.EventsPerSecond, nil
 }
 
-// latency is stage d: at each offered load, the pipeline with the labels topic idle, the
-// pipeline with labels flowing, and the Kafka floor (a relay), each on topics of its own.
+// latency is stage d: at each offered load, plan.Repeats rounds of the Kafka floor (a
+// relay), the pipeline with the labels topic idle and the pipeline with labels flowing,
+// each on topics of its own. The order alternates from round to round (floor first, then
+// last), so that a drift of the machine's load over a step weighs on both sides alike.
 func (r *runner) latency(ctx context.Context, res *Results) error {
 	for i, rate := range r.plan.latencyRates(res.CatchUp.EventsPerSecond) {
-		idle, flowing, floor, err := r.latencyAt(ctx, i, rate)
-		if err != nil {
-			return err
+		runs := make([]LatencyRun, r.plan.repeats())
+		for k := range runs {
+			if err := r.latencyRound(ctx, fmt.Sprintf("%d-%d", i, k), rate, k, &runs[k]); err != nil {
+				return err
+			}
 		}
-		res.Latency = append(res.Latency, idle)
-		res.LatencyLabels = append(res.LatencyLabels, flowing)
-		res.KafkaLatency = append(res.KafkaLatency, floor)
+		step := summarizeStep(rate, runs)
+		res.LatencySteps = append(res.LatencySteps, step)
+		res.Latency = append(res.Latency, step.Idle)
+		res.LatencyLabels = append(res.LatencyLabels, step.Flowing)
+		res.KafkaLatency = append(res.KafkaLatency, step.Floor)
 	}
 	return nil
 }
 
-func (r *runner) latencyAt(ctx context.Context, i int, rate float64) (idle, flowing, floor LatencyPoint, err error) {
+// latencyRound is round k of an offered load: the floor and the pipeline's two runs, the
+// floor first in even rounds and last in odd ones.
+func (r *runner) latencyRound(ctx context.Context, id string, rate float64, k int, run *LatencyRun) error {
 	pipeline := pipelineSubject(r.child)
-	r.say("(d) latency at %.0f events/s offered", rate)
-	if idle, err = r.measure(ctx, fmt.Sprintf("lat%d", i), pipeline, rate, false, true); err != nil {
-		return
+	probes := []struct {
+		kind, what string
+		subject    latencySubject
+		labels     bool // the labels topic flows
+		stages     bool // the subject serves the pipeline's stage times
+		into       *LatencyPoint
+	}{
+		{"relay", "Kafka floor (a relay)", relaySubject, false, false, &run.Floor},
+		{"lat", "streamscore, labels idle", pipeline, false, true, &run.Idle},
+		{"flow", "streamscore, labels flowing", pipeline, true, true, &run.Flowing},
 	}
-	r.say("(d) latency at %.0f events/s offered, labels flowing", rate)
-	if flowing, err = r.measure(ctx, fmt.Sprintf("flow%d", i), pipeline, rate, true, true); err != nil {
-		return
+	if k%2 == 1 {
+		slices.Reverse(probes)
 	}
-	r.say("(d) Kafka floor: a relay at %.0f events/s offered", rate)
-	floor, err = r.measure(ctx, fmt.Sprintf("relay%d", i), relaySubject, rate, false, false)
-	return
+	for _, p := range probes {
+		r.say("(d) %.0f events/s offered, run %d of %d: %s", rate, k+1, r.plan.repeats(), p.what)
+		lp, err := r.measure(ctx, p.kind+id, p.subject, rate, p.labels, p.stages)
+		if err != nil {
+			return err
+		}
+		*p.into = lp
+	}
+	return nil
 }
 
 // measure runs one latency probe on topics of its own named after kind; the subject

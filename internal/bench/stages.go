@@ -16,7 +16,7 @@ import (
 // StagePoint is one stage's part of the pipeline's latency at one load, read from the
 // child's streamscore_stage_seconds (pipeline.Stage says what each stage covers): the
 // observations made while the load ran, their mean, and their p50 and p99 interpolated
-// within the histogram's power-of-two buckets (so within a factor of two).
+// within the histogram's log-linear buckets (4 per power of two, so within 25%).
 type StagePoint struct {
 	Stage  string  `json:"stage"`
 	Count  uint64  `json:"count"`
@@ -48,19 +48,58 @@ func freeAddress() (string, error) {
 }
 
 // scrapeStages reads streamscore_stage_seconds from the /metrics of the child at addr.
-func scrapeStages(ctx context.Context, addr string) (map[string]*stageHist, error) {
+func scrapeStages(ctx context.Context, addr string) (hs map[string]*stageHist, err error) {
+	err = scrape(ctx, addr, func(r io.Reader) (err error) { hs, err = parseStages(r); return err })
+	if err != nil {
+		return nil, fmt.Errorf("reading the pipeline's stage times: %w", err)
+	}
+	return hs, nil
+}
+
+// scrapeEntities reads the state's entity gauges from the /metrics of the child at addr.
+func scrapeEntities(ctx context.Context, addr string) (window, feedback float64, err error) {
+	var g map[string]float64
+	err = scrape(ctx, addr, func(r io.Reader) (err error) { g, err = parseGauges(r); return err })
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the pipeline's entity gauges: %w", err)
+	}
+	return g["streamscore_window_state_entities"], g["streamscore_feedback_entities"], nil
+}
+
+// scrape gets the /metrics of the child at addr and hands the exposition to parse.
+func scrape(ctx context.Context, addr string, parse func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reading the pipeline's stage times: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
-	return parseStages(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	return parse(resp.Body)
+}
+
+// parseGauges reads the samples without labels (`name value`) of a text exposition.
+func parseGauges(r io.Reader) (map[string]float64, error) {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || name == "" || name[0] == '#' || strings.ContainsAny(name, "{}") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
 }
 
 // parseStages reads the streamscore_stage_seconds lines of a Prometheus text exposition.

@@ -19,6 +19,7 @@ func Print(w io.Writer, r *Results) error {
 	if r.CatchUp.EventsPerSecond > 0 {
 		fmt.Fprintf(tw, "(c) catch-up from offset zero (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
 			r.Events, r.CatchUp.EventsPerSecond, r.CatchUp.CPUMicrosPerEvt, r.CatchUp.PeakRSSMiB)
+		printCPUSplit(tw, r.CatchUp.CPU)
 	}
 	if e := r.ExactlyOnce; e.EventsPerSecond > 0 {
 		fmt.Fprintf(tw, "(f) catch-up with delivery: exactly-once (%d events)\t%.0f events/s, %.2f CPU us/event, peak RSS %.0f MiB\n",
@@ -29,6 +30,7 @@ func Print(w io.Writer, r *Results) error {
 		fmt.Fprintf(tw, "(e) backfill into a topic\t%.0f events/s\n", r.Backfill)
 	}
 	printCascade(tw, r.Cascade)
+	printScale(tw, r.Scale)
 	if v, ok := r.Ratios[RatioCatchUpOverKafka]; ok {
 		fmt.Fprintf(tw, "c/a: catch-up over the Kafka ceiling\t%.2f\n", v)
 	}
@@ -42,9 +44,32 @@ func Print(w io.Writer, r *Results) error {
 	return tw.Flush()
 }
 
+// printCPUSplit writes the catch-up's CPU per event split into ORT and the rest, and how
+// ORT's threads are counted.
+func printCPUSplit(tw io.Writer, s *CPUSplit) {
+	if s == nil {
+		return
+	}
+	fmt.Fprintf(tw, "    CPU/event: total %.2f us, ORT %.2f us, everything else %.2f us (of which TreeSHAP reasons %.2f us)\t(ORT: %.1f%% of %d CPU profile samples; %s)\n",
+		s.TotalMicros, s.ORTMicros, s.OtherMicros, s.ReasonsMicros, 100*s.ORTShare, s.Samples, ortThreads(s.IntraOpThreads))
+}
+
+// ortThreads says how the profile saw ORT's CPU with threads intra-op threads.
+func ortThreads(threads int) string {
+	if threads <= 1 {
+		return "1 intra-op thread: ORT runs on the scoring goroutine's thread, in its cgo call, and its samples carry that Go stack"
+	}
+	return fmt.Sprintf("%d intra-op threads: ORT's pool threads are not Go threads and the profile misses them, so ORT reads low", threads)
+}
+
 // printLatency writes the lines of stage (d): each offered load, with the labels-flowing
-// and Kafka-floor measurements at the same load beneath it.
+// and Kafka-floor measurements at the same load beneath it. Results of before the repeats
+// (no LatencySteps) print as they did.
 func printLatency(tw io.Writer, r *Results) {
+	if len(r.LatencySteps) > 0 {
+		printSteps(tw, r.LatencySteps)
+		return
+	}
 	for i, l := range r.Latency {
 		var floor *LatencyPoint
 		if i < len(r.KafkaLatency) {
@@ -72,6 +97,30 @@ func overFloor(l LatencyPoint, floor *LatencyPoint) string {
 	}
 	return fmt.Sprintf("; over the floor: p50 %+.2f ms, p99 %+.2f ms, p99.9 %+.2f ms",
 		l.P50Ms-floor.P50Ms, l.P99Ms-floor.P99Ms, l.P999Ms-floor.P999Ms)
+}
+
+// printSteps writes each load of stage d: the medians over its runs of streamscore minus
+// the floor, with their range, then the median figures of each subject and its stages.
+func printSteps(tw io.Writer, steps []LatencyStep) {
+	for _, s := range steps {
+		fmt.Fprintf(tw, "(d) offered %.0f events/s, %d runs, streamscore - Kafka floor, median [min..max] (IQR)\tlabels idle: p50 %s, p99 %s; labels flowing: p50 %s, p99 %s\n",
+			s.Offered, len(s.Runs), s.IdleOver.P50, s.IdleOver.P99, s.FlowingOver.P50, s.FlowingOver.P99)
+		for _, m := range []struct {
+			what string
+			p    LatencyPoint
+		}{{"labels idle", s.Idle}, {"labels flowing (each a simulated week after its event)", s.Flowing}} {
+			fmt.Fprintf(tw, "    %s, medians (achieved %.0f/s, %d events)\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, peak RSS %.0f MiB\n",
+				m.what, m.p.Achieved, m.p.Events, m.p.P50Ms, m.p.P99Ms, m.p.P999Ms, m.p.PeakRSS)
+			printStages(tw, m.p.Stages)
+		}
+		f := s.Floor
+		fmt.Fprintf(tw, "    Kafka floor (relay, no decoding, no model), medians\tp50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", f.P50Ms, f.P99Ms, f.P999Ms)
+	}
+}
+
+// String is a Spread for the table: "+1.20 ms [+0.80..+2.00] (IQR +1.00..+1.50)".
+func (s Spread) String() string {
+	return fmt.Sprintf("%+.2f ms [%+.2f..%+.2f] (IQR %+.2f..%+.2f)", s.Median, s.Min, s.Max, s.Q1, s.Q3)
 }
 
 // printStages writes the pipeline's stage times beneath its latency line.
