@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,8 +22,7 @@ func newDriftCmd(g *globalFlags) *cobra.Command {
 }
 
 func newDriftReferenceCmd(g *globalFlags) *cobra.Command {
-	var features, out, start string
-	var days, bins int
+	var o drivers.DriftReferenceOptions
 	cmd := &cobra.Command{
 		Use:   "reference",
 		Short: "Build model.path's training reference (quantile bins of every feature and of the score) from a features CSV",
@@ -36,33 +34,22 @@ bins of every feature and of the score as JSON (drift.reference). See docs/monit
 			if err != nil {
 				return err
 			}
-			c.Drift.Reference = "" // the one being built
-			cc, _, err := c.Prepare(config.Needs{Kafka: true, Model: true})
-			if err != nil {
-				return err
-			}
-			from, err := time.Parse(time.DateOnly, start)
-			if err != nil {
-				return fmt.Errorf("--train-start %q: want YYYY-MM-DD: %w", start, err)
-			}
-			ref, err := drivers.WriteDriftReference(cc, features, out, monitor.ReferenceOptions{
-				TrainStart: from, TrainDays: days, Bins: bins,
-				Source: "streamscore drift reference " + strings.Join(os.Args[3:], " "),
-			})
+			o.Source = "streamscore drift reference " + strings.Join(os.Args[3:], " ")
+			ref, err := drivers.WriteDriftReference(c, o)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote the reference of %s %s (%d training rows, %d features) to %s\n",
-				ref.Model, ref.ModelVersion, ref.Rows, len(ref.Features), out)
+				ref.Model, ref.ModelVersion, ref.Rows, len(ref.Features), o.Out)
 			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&features, "features", "features.csv", "the training CSV ('streamscore features --days 136')")
-	fl.StringVar(&out, "out", "reference.json", "where to write the reference")
-	fl.StringVar(&start, "train-start", "2018-07-25", "first training day, as train.py's --train-start")
-	fl.IntVar(&days, "train-days", 7, "training days, as train.py's --train-days")
-	fl.IntVar(&bins, "bins", 10, "quantile bins per feature")
+	fl.StringVar(&o.Features, "features", "features.csv", "the training CSV ('streamscore features --days 136')")
+	fl.StringVar(&o.Out, "out", "reference.json", "where to write the reference")
+	fl.StringVar(&o.TrainStart, "train-start", "2018-07-25", "first training day, as train.py's --train-start")
+	fl.IntVar(&o.TrainDays, "train-days", 7, "training days, as train.py's --train-days")
+	fl.IntVar(&o.Bins, "bins", 10, "quantile bins per feature")
 	return cmd
 }
 
