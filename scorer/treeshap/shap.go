@@ -87,27 +87,11 @@ func (e *Ensemble) initPool() {
 func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one float64, feature int) {
 	path := parent[depth+1:]
 	copy(path, parent[:depth+1])
-	extend(path, depth, zero, one, feature)
+	extend(path, depth, zero, one, feature, w.inv)
 	t := w.t
 	n := &t.nodes[ni]
 	if n.mode == leaf {
-		// An element off x's way (one == 0) unwinds to (Σᵢ pweightᵢ/(depth−i)) / zero: the
-		// sum is the same for all of them, so it is taken once per leaf, not once each.
-		cold := 0.0
-		for i := depth - 1; i >= 0; i-- {
-			cold += path[i].pweight * w.inv[depth-i]
-		}
-		cold *= float64(depth + 1)
-		for i := 1; i <= depth; i++ {
-			el := &path[i]
-			var s float64
-			if el.one != 0 {
-				s = unwoundSum(path, depth, i, w.inv)
-			} else {
-				s = cold / el.zero
-			}
-			w.phi[el.feature] += s * (el.one - el.zero) * n.value
-		}
+		w.leaf(path, depth, n.value)
 		return
 	}
 	hot, cold := n.no, n.yes
@@ -127,7 +111,7 @@ func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one floa
 	}
 	if k <= depth {
 		inZero, inOne = path[k].zero, path[k].one
-		unwind(path, depth, k)
+		unwind(path, depth, k, w.inv)
 		depth--
 	}
 	w.recurse(path, depth+1, hot, hotZero*inZero, inOne, n.feature)
@@ -138,32 +122,106 @@ func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one floa
 	}
 }
 
+// leaf adds the contributions of one leaf (value v, path of depth+1 elements) to phi:
+// each element's unwound path weight times (one − zero) times v. An element off x's way
+// (one == 0) unwinds to (Σᵢ pweightᵢ/(depth−i))/zero: that sum is taken once per leaf. An
+// element on x's way (one == 1) needs its own O(depth) recurrence; those run four at a
+// time, as independent chains the processor overlaps (each is a serial chain of
+// multiplies), with the same operations in the same order as one at a time.
+func (w *walk) leaf(path []pathElement, depth int, v float64) {
+	cold := 0.0
+	for i := depth - 1; i >= 0; i-- {
+		cold += path[i].pweight * w.inv[depth-i]
+	}
+	cold *= float64(depth + 1)
+	var hot [4]int
+	nh := 0
+	for i := 1; i <= depth; i++ {
+		el := &path[i]
+		switch el.one {
+		case 0:
+			w.phi[el.feature] += cold / el.zero * (el.one - el.zero) * v
+			continue
+		case 1:
+			hot[nh] = i
+			nh++
+		default: // not reached: one is a product of 0s and 1s
+			w.phi[el.feature] += unwoundSum(path, depth, i, w.inv) * (el.one - el.zero) * v
+			continue
+		}
+		if nh == len(hot) {
+			s := unwoundSums4(path, depth, &hot, w.inv)
+			for j, k := range hot {
+				el := &path[k]
+				w.phi[el.feature] += s[j] * (el.one - el.zero) * v
+			}
+			nh = 0
+		}
+	}
+	if nh > 0 { // the last one to three: a pass costs what one chain does, so pad it
+		for j := nh; j < len(hot); j++ {
+			hot[j] = hot[nh-1]
+		}
+		s := unwoundSums4(path, depth, &hot, w.inv)
+		for j, k := range hot[:nh] {
+			el := &path[k]
+			w.phi[el.feature] += s[j] * (el.one - el.zero) * v
+		}
+	}
+}
+
+// unwoundSums4 is unwoundSum for four elements whose one is 1, in one pass.
+func unwoundSums4(path []pathElement, depth int, ks *[4]int, inv []float64) [4]float64 {
+	z0, z1, z2, z3 := path[ks[0]].zero, path[ks[1]].zero, path[ks[2]].zero, path[ks[3]].zero
+	n0 := path[depth].pweight
+	n1, n2, n3 := n0, n0, n0
+	var t0, t1, t2, t3 float64
+	for i := depth - 1; i >= 0; i-- {
+		r, f, pw := inv[i+1], float64(depth-i), path[i].pweight
+		a0, a1, a2, a3 := n0*r, n1*r, n2*r, n3*r
+		t0, t1, t2, t3 = t0+a0, t1+a1, t2+a2, t3+a3
+		n0, n1, n2, n3 = pw-a0*z0*f, pw-a1*z1*f, pw-a2*z2*f, pw-a3*z3*f
+	}
+	d1 := float64(depth + 1)
+	return [4]float64{t0 * d1, t1 * d1, t2 * d1, t3 * d1}
+}
+
 // extend adds a feature with the given zero and one fractions to the path of depth+1
 // elements (EXTEND in Algorithm 2).
-func extend(path []pathElement, depth int, zero, one float64, feature int) {
+func extend(path []pathElement, depth int, zero, one float64, feature int, inv []float64) {
 	path[depth] = pathElement{feature: feature, zero: zero, one: one}
 	if depth == 0 {
 		path[depth].pweight = 1
 	}
-	d1 := float64(depth + 1)
+	r := inv[depth+1]
+	if one != 0 {
+		for i := depth - 1; i >= 0; i-- {
+			path[i+1].pweight += one * path[i].pweight * float64(i+1) * r
+			path[i].pweight = zero * path[i].pweight * float64(depth-i) * r
+		}
+		return
+	}
 	for i := depth - 1; i >= 0; i-- {
-		path[i+1].pweight += one * path[i].pweight * float64(i+1) / d1
-		path[i].pweight = zero * path[i].pweight * float64(depth-i) / d1
+		path[i].pweight = zero * path[i].pweight * float64(depth-i) * r
 	}
 }
 
 // unwind removes element k from the path (UNWIND in Algorithm 2).
-func unwind(path []pathElement, depth, k int) {
+func unwind(path []pathElement, depth, k int, inv []float64) {
 	one, zero := path[k].one, path[k].zero
 	next := path[depth].pweight
-	d1 := float64(depth + 1)
-	for i := depth - 1; i >= 0; i-- {
-		if one != 0 {
+	d1, r := float64(depth+1), inv[depth+1]
+	if one != 0 {
+		invOne := 1 / one
+		for i := depth - 1; i >= 0; i-- {
 			tmp := path[i].pweight
-			path[i].pweight = next * d1 / (float64(i+1) * one)
-			next = tmp - path[i].pweight*zero*float64(depth-i)/d1
-		} else {
-			path[i].pweight = path[i].pweight * d1 / (zero * float64(depth-i))
+			path[i].pweight = next * d1 * inv[i+1] * invOne
+			next = tmp - path[i].pweight*zero*float64(depth-i)*r
+		}
+	} else {
+		invZero := 1 / zero
+		for i := depth - 1; i >= 0; i-- {
+			path[i].pweight = path[i].pweight * d1 * invZero * inv[depth-i]
 		}
 	}
 	for i := k; i < depth; i++ {
