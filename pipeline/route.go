@@ -358,6 +358,17 @@ func (o *Operator) produce(s *sent, out Output, src *Record, h handle, counter i
 	o.sink.Produce(&s.out, s.Ack)
 }
 
+// ProduceAcked hands out to sink with a as its acknowledgement: through ProduceAck when
+// the sink has it, through Produce with a.Ack (a closure) otherwise. A sink that wraps
+// another calls it from its own ProduceAck to keep the inner sink's allocation-free path.
+func ProduceAcked(sink Sink, out *Output, a Acker) {
+	if ap, ok := sink.(AckProducer); ok {
+		ap.ProduceAck(out, a)
+		return
+	}
+	sink.Produce(out, a.Ack)
+}
+
 // writeFailed stops the operator on an output that was not written: the reference it
 // held on its input record is never released, so no commit passes that record, and the
 // driver can restart from the last commit without losing it. It counts the failure by
