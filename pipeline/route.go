@@ -167,6 +167,9 @@ func (o *Operator) route(rows []row, choice ModelChoice, shadow []float32, bt ba
 	if o.cfg.IncludeFeatures {
 		perRow += 12 * o.nFeat
 	}
+	// What the last batch took, with a margin: reasons, annotations and ids make the
+	// estimate short, and a buffer outgrown mid-batch is copied, the copy kept as well.
+	perRow = max(perRow, o.rt.valBytes+o.rt.valBytes/8)
 	nVals := len(rows)
 	if shadow != nil {
 		nVals += len(rows)
@@ -186,6 +189,7 @@ func (o *Operator) route(rows []row, choice ModelChoice, shadow []float32, bt ba
 			}
 		}
 	}
+	o.rt.valBytes = len(b.vals) / max(nVals, 1)
 }
 
 // countOutputs is how many predictions, alerts and shadow predictions route writes for
