@@ -21,7 +21,7 @@ func (p *Producer) ProduceAck(out *record.Output, a record.Acker) {
 }
 
 // outRecord is one output on its way to Kafka: its franz-go record, room for the headers
-// an operator's outputs carry (a prediction has one), and whom to tell. outRecords are
+// an operator's outputs carry (a prediction has one), and whom to tell. They are
 // pooled with their promise bound once, so that an output costs no allocation: toKgo, its
 // headers and a promise closure were three. A record goes back to the pool in its
 // promise, which is franz-go's last use of it (kgo's finishRecordPromise reads nothing of
@@ -34,22 +34,14 @@ type outRecord struct {
 	promise func(*kgo.Record, error) // done, bound once
 }
 
-var outRecords sync.Pool
-
-// init sets the pool's New here, not in its declaration: done puts records back into
-// outRecords, which would make the declaration refer to itself.
-func init() {
-	outRecords.New = func() any {
-		r := &outRecord{}
-		r.promise = r.done
-		return r
-	}
-}
-
 // produceOutput is produce for an output whose acknowledgement goes to a: the record, its
-// headers and its promise come from the pool.
+// headers and its promise come from f's pool.
 func (f *inflight) produceOutput(produce func(context.Context, *kgo.Record, func(*kgo.Record, error)), out *record.Output, a record.Acker) {
-	r := outRecords.Get().(*outRecord)
+	r, _ := f.records.Get().(*outRecord)
+	if r == nil {
+		r = &outRecord{}
+		r.promise = r.done
+	}
 	r.rec = kgo.Record{Topic: out.Topic, Key: out.Key, Value: out.Value}
 	if len(out.Headers) > 0 {
 		hs := r.hdrs[:0]
@@ -68,7 +60,7 @@ func (f *inflight) produceOutput(produce func(context.Context, *kgo.Record, func
 func (r *outRecord) done(_ *kgo.Record, err error) {
 	a, f, topic := r.ack, r.f, r.rec.Topic
 	r.rec, r.hdrs, r.ack, r.f = kgo.Record{}, [2]kgo.RecordHeader{}, nil, nil
-	outRecords.Put(r)
+	f.records.Put(r)
 	a.Ack(writeError(topic, err))
 	f.end()
 }
@@ -82,6 +74,8 @@ type inflight struct {
 	mu   sync.Mutex
 	n    int
 	idle chan struct{} // closed when n reached 0; nil before the first record
+
+	records sync.Pool // *outRecord, for produceOutput
 }
 
 // produce hands r to produce (a franz-go Produce) and counts it until its promise ran ack,
