@@ -81,5 +81,8 @@ type DiscardSink struct{}
 // Produce implements Sink.
 func (DiscardSink) Produce(_ *Output, ack func(error)) { ack(nil) }
 
+// ProduceAck implements AckProducer.
+func (DiscardSink) ProduceAck(_ *Output, a Acker) { a.Ack(nil) }
+
 // Flush implements Sink.
 func (DiscardSink) Flush(context.Context) error { return nil }

@@ -32,6 +32,13 @@ type Header = record.Header
 // Output is one record for a sink; it may keep the slices until it acknowledges.
 type Output = record.Output
 
+// Acker receives one output's acknowledgement (see AckProducer).
+type Acker = record.Acker
+
+// AckProducer is the optional, allocation-free form of Sink.Produce: the operator calls
+// it instead when its sink has it.
+type AckProducer = record.AckProducer
+
 // Source yields input records. Fetch blocks until it has records; a bounded source returns
 // io.EOF after its last record. Fetch is only called from one goroutine.
 type Source interface {
@@ -160,6 +167,7 @@ type Operator struct {
 	cfg    Config
 	src    Source
 	sink   Sink
+	acks   AckProducer // sink, when it has ProduceAck; nil otherwise
 	log    *zap.Logger
 	ex     explainState // reason codes; batcher goroutine only
 	m      *Metrics
@@ -217,6 +225,7 @@ func New(cfg Config, src Source, sink Sink) (*Operator, error) {
 	if o.models == nil {
 		o.models = staticModels{cfg.Model}
 	}
+	o.acks, _ = sink.(AckProducer)
 	o.rt.init(&cfg)
 	o.tr = newTracker(o.recordDone)
 	o.out = map[string]prometheus.Counter{}

@@ -143,92 +143,166 @@ func (o *Operator) observeBatch(start time.Time, n int, reason scorer.FlushReaso
 // to the sink.
 type batchTimes struct{ start, scored int64 }
 
+// routed is the state of one batch's routing: what every row shares, and the batch's
+// buffers for the values and the outputs in flight.
+type routed struct {
+	choice ModelChoice
+	shadow []float32
+	now    time.Time
+	bt     batchTimes
+	vals   []byte
+	sends  []sent
+	// the encoder and header of the run being routed: resolved once per run, as
+	// versions' lookups build a key
+	enc *predictionEncoder
+	hdr []Header
+}
+
 func (o *Operator) route(rows []row, choice ModelChoice, shadow []float32, bt batchTimes) {
-	n := len(rows)
-	now := o.cfg.Now()
-	// One allocation per batch for the values and one for the prediction outputs, not one
-	// each per row: they stay alive until the last of the batch's records is acknowledged.
+	// One allocation per batch for the values and one for the outputs in flight, not one
+	// each per output: they stay alive until the last of the batch's outputs is
+	// acknowledged. sends is sized exactly (countOutputs), as its elements' addresses go
+	// to the sink and must not move.
 	perRow := 192 + len(o.cfg.Topics.Predictions)
 	if o.cfg.IncludeFeatures {
 		perRow += 12 * o.nFeat
 	}
-	nOuts := n
+	// What the last batch took, with a margin: reasons, annotations and ids make the
+	// estimate short, and a buffer outgrown mid-batch is copied, the copy kept as well.
+	perRow = max(perRow, o.rt.valBytes+o.rt.valBytes/8)
+	nVals := len(rows)
 	if shadow != nil {
-		nOuts += n
+		nVals += len(rows)
 	}
-	vals := make([]byte, 0, nOuts*perRow)
-	outs := make([]Output, nOuts)
+	b := routed{
+		choice: choice, shadow: shadow, now: o.cfg.Now(), bt: bt,
+		vals:  make([]byte, 0, nVals*perRow),
+		sends: make([]sent, 0, o.countOutputs(rows, shadow)),
+	}
 	for _, rn := range o.runs {
-		enc, hdr := o.vers.encoder(rn.m), o.vers.header(rn.m)
+		b.enc, b.hdr = o.vers.encoder(rn.m), o.vers.header(rn.m)
 		for i := rn.start; i < rn.end; i++ {
-			r := &rows[i]
-			if r.req != nil {
+			if r := &rows[i]; r.req != nil {
 				r.req.answer(r.idx, o.scores[i], rn.m) // no record, no outputs
-				continue
+			} else {
+				o.routeRow(&b, i, r, rn.m)
 			}
-			o.m.stages.observe(StageScore, bt.scored-bt.start)
-			rec := r.rec
-			score := o.scores[i]
-			var feat []float32
-			if o.cfg.IncludeFeatures {
-				feat = r.feat
-			}
-			start := len(vals)
-			vals = enc.append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, r.ev.id, score, r.eventTime, now, feat, o.rt.ann.of(i))
-			if o.explains(score, rec) {
-				vals = o.appendReasons(vals, rn.m, r.feat)
-			}
-			val := vals[start:len(vals):len(vals)]
-			alert := o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
-			mark := o.marker(rec, choice, rn.m)
-			var shadowM Scorer
-			if shadow != nil {
-				shadowM = o.rt.shadowBy[i]
-			}
-			count := int32(1)
-			if alert {
-				count++
-			}
-			if mark != nil {
-				count++
-			}
-			if shadowM != nil {
-				count++
-			}
-			var drifts []*Output
-			if o.drift != nil {
-				drifts = o.drift.observe(rec, rn.m, r.eventTime, r.feat, score)
-				count += int32(len(drifts))
-			}
-			o.tr.add(r.h, count)
-			outs[i] = Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}
-			o.produce(&outs[i], rec, r.h, &o.st.Predictions)
-			if alert {
-				o.produce(&Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}, rec, r.h, &o.st.Alerts)
-			}
-			if mark != nil {
-				o.produce(mark, rec, r.h, &o.st.Marks)
-			}
-			for _, d := range drifts {
-				// A drift record has no Source: the window it closes spans many records.
-				// rec, which closed it, is the one whose offset it holds back.
-				o.produce(d, rec, r.h, &o.st.Drift)
-			}
-			if shadowM != nil {
-				start := len(vals)
-				vals = o.vers.encoder(shadowM).append(vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, r.ev.id, shadow[i], r.eventTime, now, feat, o.rt.shadowAnn.of(i))
-				outs[n+i] = Output{Topic: o.cfg.Topics.Shadow, Key: rec.Key, Value: vals[start:len(vals):len(vals)], Headers: o.vers.header(shadowM), Source: rec, Features: r.feat, EventTime: r.eventTime}
-				o.produce(&outs[n+i], rec, r.h, &o.st.Shadow)
-				o.m.shadowDiff.Observe(scoreDiff(score, shadow[i]))
-				if (score >= o.cfg.Threshold) != (shadow[i] >= o.cfg.Threshold) {
-					o.m.shadowAlertFlips.Inc()
-				}
-			}
-			handed := mono()
-			o.m.stages.observe(StageProduce, handed-bt.scored)
-			o.tr.releaseHanded(r.h, handed)
 		}
 	}
+	o.rt.valBytes = len(b.vals) / max(nVals, 1)
+}
+
+// countOutputs is how many predictions, alerts and shadow predictions route writes for
+// rows (switch markers and drift records, which are rare, are allocated apart).
+func (o *Operator) countOutputs(rows []row, shadow []float32) int {
+	n := 0
+	for i := range rows {
+		if rows[i].req != nil {
+			continue
+		}
+		n++
+		if o.alerts(o.scores[i]) {
+			n++
+		}
+		if o.shadowOf(i, shadow) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// alerts says whether a score raises an alert.
+func (o *Operator) alerts(score float32) bool {
+	return o.cfg.Topics.Alerts != "" && score >= o.cfg.Threshold
+}
+
+// shadowOf is the scorer of row i's shadow prediction; nil: none.
+func (o *Operator) shadowOf(i int, shadow []float32) Scorer {
+	if shadow == nil {
+		return nil
+	}
+	return o.rt.shadowBy[i]
+}
+
+// routeRow writes the outputs of row i, scored by m. It takes a reference on the row's
+// handle per output before producing any, and releases the row's own once all are handed
+// to the sink.
+func (o *Operator) routeRow(b *routed, i int, r *row, m Scorer) {
+	o.m.stages.observe(StageScore, b.bt.scored-b.bt.start)
+	rec := r.rec
+	score := o.scores[i]
+	var feat []float32
+	if o.cfg.IncludeFeatures {
+		feat = r.feat
+	}
+	hdr := b.hdr
+	start := len(b.vals)
+	b.vals = b.enc.append(b.vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, r.ev.id, score, r.eventTime, b.now, feat, o.rt.ann.of(i))
+	if o.explains(score, rec) {
+		b.vals = o.appendReasons(b.vals, m, r.feat)
+	}
+	val := b.vals[start:len(b.vals):len(b.vals)]
+	alert := o.alerts(score)
+	mark := o.marker(rec, b.choice, m)
+	shadowM := o.shadowOf(i, b.shadow)
+	count := int32(1)
+	if alert {
+		count++
+	}
+	if mark != nil {
+		count++
+	}
+	if shadowM != nil {
+		count++
+	}
+	var drifts []*Output
+	if o.drift != nil {
+		drifts = o.drift.observe(rec, m, r.eventTime, r.feat, score)
+		count += int32(len(drifts))
+	}
+	o.tr.add(r.h, count)
+	o.produce(b.next(), Output{Topic: o.cfg.Topics.Predictions, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}, rec, r.h, &o.st.Predictions)
+	if alert {
+		o.produce(b.next(), Output{Topic: o.cfg.Topics.Alerts, Key: rec.Key, Value: val, Headers: hdr, Source: rec, Features: r.feat, EventTime: r.eventTime}, rec, r.h, &o.st.Alerts)
+	}
+	if mark != nil {
+		o.produce(&sent{}, *mark, rec, r.h, &o.st.Marks)
+	}
+	for _, d := range drifts {
+		// A drift record has no Source: the window it closes spans many records. rec,
+		// which closed it, is the one whose offset it holds back.
+		o.produce(&sent{}, *d, rec, r.h, &o.st.Drift)
+	}
+	if shadowM != nil {
+		o.routeShadow(b, i, r, shadowM, score, feat)
+	}
+	handed := mono()
+	o.m.stages.observe(StageProduce, handed-b.bt.scored)
+	o.tr.releaseHanded(r.h, handed)
+}
+
+// routeShadow writes row i's shadow prediction by m and observes how it differs from the
+// live score.
+func (o *Operator) routeShadow(b *routed, i int, r *row, m Scorer, score float32, feat []float32) {
+	rec, shadow := r.rec, b.shadow[i]
+	start := len(b.vals)
+	b.vals = o.vers.encoder(m).append(b.vals, rec.Topic, rec.Partition, rec.Offset, rec.Key, r.ev.id, shadow, r.eventTime, b.now, feat, o.rt.shadowAnn.of(i))
+	val := b.vals[start:len(b.vals):len(b.vals)]
+	o.produce(b.next(), Output{Topic: o.cfg.Topics.Shadow, Key: rec.Key, Value: val, Headers: o.vers.header(m), Source: rec, Features: r.feat, EventTime: r.eventTime}, rec, r.h, &o.st.Shadow)
+	o.m.shadowDiff.Observe(scoreDiff(score, shadow))
+	if (score >= o.cfg.Threshold) != (shadow >= o.cfg.Threshold) {
+		o.m.shadowAlertFlips.Inc()
+	}
+}
+
+// next is the batch's next output in flight. sends never grows: past the count route
+// sized it for (which it does not expect), an output gets its own allocation.
+func (b *routed) next() *sent {
+	if len(b.sends) == cap(b.sends) {
+		return &sent{}
+	}
+	b.sends = b.sends[:len(b.sends)+1]
+	return &b.sends[len(b.sends)-1]
 }
 
 // marker is the switch marker of rec when the routing (or, without one, the version m)
@@ -251,21 +325,52 @@ func (o *Operator) marker(rec *Record, c ModelChoice, m Scorer) *Output {
 	return &Output{Topic: o.cfg.Marks.Topic, Key: key, Value: val, Source: rec}
 }
 
-// produce sends an output of the input record src (a prediction, alert, shadow
-// prediction, switch marker or drift record); its acknowledgement releases one reference
-// to src's handle h, and a failure stops the operator. src is passed apart from the
-// output because not every output has a Source (a drift record does not), and the error
-// path must name the input record whatever the output.
-func (o *Operator) produce(out *Output, src *Record, h handle, counter interface{ Add(int64) int64 }) {
-	o.sink.Produce(out, func(err error) {
-		if err != nil {
-			o.writeFailed(out, src, err)
-			return
-		}
-		o.out[out.Topic].Inc()
-		counter.Add(1)
-		o.tr.release(h)
-	})
+// sent is one output in flight and what its acknowledgement does. The operator hands it
+// to the sink as the output's Acker (or its Ack method as the ack func, to a sink without
+// ProduceAck): with route's slab of them, an output costs no allocation of its own.
+type sent struct {
+	out     Output
+	o       *Operator
+	src     *Record // the input record; not out.Source, which a drift record lacks
+	h       handle
+	counter interface{ Add(int64) int64 }
+}
+
+// Ack implements Acker: it counts the output and releases one reference to its input
+// record's handle; a failure stops the operator (writeFailed).
+func (s *sent) Ack(err error) {
+	if err != nil {
+		s.o.writeFailed(&s.out, s.src, err)
+		return
+	}
+	s.o.out[s.out.Topic].Inc()
+	s.counter.Add(1)
+	s.o.tr.release(s.h)
+}
+
+// produce sends out, an output of the input record src (a prediction, alert, shadow
+// prediction, switch marker or drift record), through s; its acknowledgement releases one
+// reference to src's handle h, and a failure stops the operator. src is passed apart from
+// the output because not every output has a Source (a drift record does not), and the
+// error path must name the input record whatever the output.
+func (o *Operator) produce(s *sent, out Output, src *Record, h handle, counter interface{ Add(int64) int64 }) {
+	*s = sent{out: out, o: o, src: src, h: h, counter: counter}
+	if o.acks != nil {
+		o.acks.ProduceAck(&s.out, s)
+		return
+	}
+	o.sink.Produce(&s.out, s.Ack)
+}
+
+// ProduceAcked hands out to sink with a as its acknowledgement: through ProduceAck when
+// the sink has it, through Produce with a.Ack (a closure) otherwise. A sink that wraps
+// another calls it from its own ProduceAck to keep the inner sink's allocation-free path.
+func ProduceAcked(sink Sink, out *Output, a Acker) {
+	if ap, ok := sink.(AckProducer); ok {
+		ap.ProduceAck(out, a)
+		return
+	}
+	sink.Produce(out, a.Ack)
 }
 
 // writeFailed stops the operator on an output that was not written: the reference it

@@ -71,6 +71,9 @@ type routeScratch struct {
 	shadowAnn annotations
 	shadowBy  []Scorer // the shadow scorer of each row of the batch; nil: none
 	shadowRun []run
+	// valBytes is the value bytes a row took in the last batch (route): the next batch's
+	// buffer is sized from it, so that it does not grow by copying mid-batch.
+	valBytes int
 }
 
 func (rs *routeScratch) init(cfg *Config) {

@@ -31,8 +31,8 @@ type tracker struct {
 type partTrack struct {
 	tp      TopicPartition
 	mu      sync.Mutex
-	head    uint64 // sequence number of entries[0]
-	entries []entry
+	head    uint64 // sequence number of entries.at(0)
+	entries entryRing
 	// watermark is the next offset to commit; epoch goes with it.
 	watermark int64
 	epoch     int32
@@ -46,6 +46,38 @@ type entry struct {
 	refs   int32
 	ts     time.Time
 	handed int64 // mono when its outputs were handed to the sink (releaseHanded); 0: not yet
+}
+
+// entryRing is a partition's records in flight, oldest first, in a ring: records are
+// begun at the back and done at the front all the time, and a ring reuses its array where
+// a slice resliced from the front is copied into a new one whenever it runs out at the
+// back (per-record garbage, in a catch-up). It grows by doubling and never shrinks: its
+// size is the most records a partition ever had in flight.
+type entryRing struct {
+	buf   []entry // len a power of two, or 0
+	start int     // index in buf of the oldest entry
+	n     int     // entries in the ring
+}
+
+// at returns the i-th oldest entry, i < n.
+func (r *entryRing) at(i int) *entry { return &r.buf[(r.start+i)&(len(r.buf)-1)] }
+
+func (r *entryRing) push(e entry) {
+	if r.n == len(r.buf) {
+		grown := make([]entry, max(64, 2*len(r.buf)))
+		for i := range r.n {
+			grown[i] = *r.at(i)
+		}
+		r.buf, r.start = grown, 0
+	}
+	r.n++
+	*r.at(r.n - 1) = e
+}
+
+// drop removes the k oldest entries.
+func (r *entryRing) drop(k int) {
+	r.start = (r.start + k) & (len(r.buf) - 1)
+	r.n -= k
 }
 
 // handle identifies one begun record.
@@ -69,8 +101,8 @@ func (t *tracker) begin(tp TopicPartition, offset int64, epoch int32, ts time.Ti
 	}
 	t.mu.Unlock()
 	p.mu.Lock()
-	seq := p.head + uint64(len(p.entries))
-	p.entries = append(p.entries, entry{offset: offset, epoch: epoch, refs: 1, ts: ts})
+	seq := p.head + uint64(p.entries.n)
+	p.entries.push(entry{offset: offset, epoch: epoch, refs: 1, ts: ts})
 	p.mu.Unlock()
 	return handle{p: p, seq: seq}
 }
@@ -78,7 +110,7 @@ func (t *tracker) begin(tp TopicPartition, offset int64, epoch int32, ts time.Ti
 // add takes n more references on the record, one per output about to be produced.
 func (t *tracker) add(h handle, n int32) {
 	h.p.mu.Lock()
-	h.p.entries[h.seq-h.p.head].refs += n
+	h.p.entries.at(int(h.seq - h.p.head)).refs += n
 	h.p.mu.Unlock()
 }
 
@@ -91,7 +123,7 @@ func (t *tracker) releaseHanded(h handle, handed int64) {
 	p := h.p
 	var done *entry
 	p.mu.Lock()
-	e := &p.entries[h.seq-p.head]
+	e := p.entries.at(int(h.seq - p.head))
 	e.refs--
 	if handed != 0 {
 		e.handed = handed
@@ -102,17 +134,15 @@ func (t *tracker) releaseHanded(h handle, handed int64) {
 		done = &doneE
 	}
 	n := 0
-	for n < len(p.entries) && p.entries[n].refs == 0 {
+	for n < p.entries.n && p.entries.at(n).refs == 0 {
 		n++
 	}
 	if n > 0 {
-		last := p.entries[n-1]
+		last := p.entries.at(n - 1)
 		p.watermark, p.epoch = last.offset+1, last.epoch
-		// Reslicing from the front is amortised O(1): when append outgrows the remaining
-		// capacity it copies only the live entries into a new array.
-		p.entries = p.entries[n:]
+		p.entries.drop(n)
 		p.head += uint64(n)
-		if len(p.entries) == 0 && p.drained != nil {
+		if p.entries.n == 0 && p.drained != nil {
 			close(p.drained)
 			p.drained = nil
 		}
@@ -130,7 +160,7 @@ func (t *tracker) pending() int {
 	n := 0
 	for _, p := range t.parts {
 		p.mu.Lock()
-		n += len(p.entries)
+		n += p.entries.n
 		p.mu.Unlock()
 	}
 	return n
@@ -184,7 +214,7 @@ func (t *tracker) drained(tp TopicPartition) <-chan struct{} {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.entries) == 0 {
+	if p.entries.n == 0 {
 		close(ch)
 		return ch
 	}

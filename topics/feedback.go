@@ -295,6 +295,7 @@ func (f *Feedback) Poll(ctx context.Context) (record.FeedbackPoll, error) {
 		return out, ctx.Err()
 	}
 	fs := f.cl.PollRecords(ctx, f.o.MaxPollRecords)
+	out.Records = make([]record.Record, 0, fs.NumRecords()) // take appends: no growing by copies
 	var ferr error
 	fs.EachError(func(t string, p int32, err error) {
 		if ferr == nil {

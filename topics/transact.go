@@ -108,6 +108,11 @@ func (t *TransactSession) Produce(out *record.Output, ack func(error)) {
 	t.acks.produce(t.s.Produce, toKgo(out), ack)
 }
 
+// ProduceAck implements record.AckProducer inside the open transaction.
+func (t *TransactSession) ProduceAck(out *record.Output, a record.Acker) {
+	t.acks.produceOutput(t.s.Produce, out, a)
+}
+
 // Flush implements pipeline.Sink: it waits for every output's acknowledgement, those
 // refused outside a transaction included.
 func (t *TransactSession) Flush(ctx context.Context) error {

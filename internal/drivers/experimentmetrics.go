@@ -180,6 +180,16 @@ func (s *armSink) Produce(out *pipeline.Output, ack func(error)) {
 	})
 }
 
+// ProduceAck implements pipeline.AckProducer: an output that no experiment routed (the
+// common case) keeps the inner sink's allocation-free path; a counted one takes Produce's.
+func (s *armSink) ProduceAck(out *pipeline.Output, a pipeline.Acker) {
+	if out.Topic != s.m.predictions || !bytes.Contains(out.Value, experimentField) {
+		pipeline.ProduceAcked(s.Sink, out, a)
+		return
+	}
+	s.Produce(out, a.Ack)
+}
+
 // feedbackSource wraps the feedback table's source: each label read joins a remembered
 // prediction. Labels that do not decode are the table's business, not counted here.
 func (m *armMetrics) feedbackSource(src pipeline.FeedbackSource) pipeline.FeedbackSource {

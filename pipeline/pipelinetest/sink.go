@@ -53,8 +53,18 @@ type SinkSetup struct {
 //     headers, and for keyed partitioning every output of a key on one partition;
 //   - the outputs of each key are read back in the order they were produced;
 //   - a sink that cannot write acknowledges with an error, never nil.
+//
+// A sink that is also a record.AckProducer runs AckOnceAndReadBack and
+// FailingSinkAcksWithError a second time through ProduceAck, under the same contract.
 func TestSink(t *testing.T, f SinkFeatures, setup func(t *testing.T) SinkSetup) {
-	t.Run("AckOnceAndReadBack", func(t *testing.T) { testAckAndReadBack(t, f, setup(t)) })
+	t.Run("AckOnceAndReadBack", func(t *testing.T) { testAckAndReadBack(t, f, setup(t), false) })
+	t.Run("AckOnceAndReadBackViaAcker", func(t *testing.T) {
+		s := setup(t)
+		if _, ok := s.Sink.(record.AckProducer); !ok {
+			t.Skip("the sink has no ProduceAck")
+		}
+		testAckAndReadBack(t, f, s, true)
+	})
 	t.Run("FlushWithNothingProduced", func(t *testing.T) {
 		s := setup(t)
 		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
@@ -68,7 +78,18 @@ func TestSink(t *testing.T, f SinkFeatures, setup func(t *testing.T) SinkSetup) 
 		if s.Failing == nil {
 			t.Skip("the setup has no failing variant of this sink")
 		}
-		testFailing(t, f, s.Failing(t))
+		testFailing(t, f, s.Failing(t), false)
+	})
+	t.Run("FailingSinkAcksWithErrorViaAcker", func(t *testing.T) {
+		s := setup(t)
+		if s.Failing == nil {
+			t.Skip("the setup has no failing variant of this sink")
+		}
+		sink := s.Failing(t)
+		if _, ok := sink.(record.AckProducer); !ok {
+			t.Skip("the sink has no ProduceAck")
+		}
+		testFailing(t, f, sink, true)
 	})
 }
 
@@ -110,16 +131,35 @@ type acks struct {
 func newAcks(n int) *acks { return &acks{count: make([]atomic.Int32, n), errs: make([]error, n)} }
 
 func (a *acks) ack(i int) func(error) {
-	return func(err error) {
-		a.count[i].Add(1)
-		if err != nil {
-			a.mu.Lock()
-			if a.errs[i] == nil {
-				a.errs[i] = err
-			}
-			a.mu.Unlock()
+	return func(err error) { a.record(i, err) }
+}
+
+func (a *acks) record(i int, err error) {
+	a.count[i].Add(1)
+	if err != nil {
+		a.mu.Lock()
+		if a.errs[i] == nil {
+			a.errs[i] = err
 		}
+		a.mu.Unlock()
 	}
+}
+
+// acker is output i's record.Acker.
+type acker struct {
+	a *acks
+	i int
+}
+
+func (k acker) Ack(err error) { k.a.record(k.i, err) }
+
+// produce hands output i to sink, through ProduceAck when viaAcker (the sink has it).
+func (a *acks) produce(sink pipeline.Sink, out *record.Output, i int, viaAcker bool) {
+	if viaAcker {
+		sink.(record.AckProducer).ProduceAck(out, acker{a, i})
+		return
+	}
+	sink.Produce(out, a.ack(i))
 }
 
 // check fails unless every output was acknowledged exactly once; it returns how many
@@ -152,12 +192,12 @@ func (a *acks) firstErr() error {
 	return nil
 }
 
-func testAckAndReadBack(t *testing.T, f SinkFeatures, s SinkSetup) {
+func testAckAndReadBack(t *testing.T, f SinkFeatures, s SinkSetup, viaAcker bool) {
 	const n = 500
 	outs := makeOutputs(s.Topic, n)
 	a := newAcks(n)
 	for i, out := range outs {
-		s.Sink.Produce(out, a.ack(i))
+		a.produce(s.Sink, out, i, viaAcker)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
@@ -240,12 +280,12 @@ func checkReadBack(t *testing.T, f SinkFeatures, outs []*record.Output, got []re
 	}
 }
 
-func testFailing(t *testing.T, f SinkFeatures, sink pipeline.Sink) {
+func testFailing(t *testing.T, f SinkFeatures, sink pipeline.Sink, viaAcker bool) {
 	const n = 20
 	outs := makeOutputs("any", n)
 	a := newAcks(n)
 	for i, out := range outs {
-		sink.Produce(out, a.ack(i))
+		a.produce(sink, out, i, viaAcker)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()

@@ -41,6 +41,22 @@ type Output struct {
 	EventTime time.Time
 }
 
+// Acker is told the outcome of one output: Ack is called exactly once, from any
+// goroutine, with nil once the output is durably written or with why it definitely
+// failed. It is the allocation-free form of a sink's ack func (see AckProducer): the
+// operator hands each output's own state as the Acker instead of a new closure.
+type Acker interface {
+	Ack(err error)
+}
+
+// AckProducer is a sink that reports acknowledgements to an Acker. The operator uses it
+// instead of Produce(out, ack func(error)) when its sink has it; the contract is the same.
+// A sink that wraps another must not promote the inner sink's ProduceAck past its own
+// Produce (embed the sink interface, not the concrete type), or its Produce is bypassed.
+type AckProducer interface {
+	ProduceAck(out *Output, a Acker)
+}
+
 // TopicPartition names one partition.
 type TopicPartition struct {
 	Topic     string
