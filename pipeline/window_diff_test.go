@@ -331,13 +331,20 @@ func diffStream(n int, partitions int32, keyType FieldType, rng *rand.Rand) (eve
 	return events, labels
 }
 
-// diffValue is a number whose magnitude varies widely, sometimes zero or negative zero.
+// diffValue is a number whose magnitude varies widely, sometimes zero or negative zero,
+// sometimes ±1e17: a window that holds both cancels them, and what remains of the small
+// values depends on which of them were added while the large one was there. Without such
+// values a different order would change only bits that float32 drops.
 func diffValue(rng *rand.Rand) string {
 	switch rng.IntN(40) {
 	case 0:
 		return "0"
 	case 1:
 		return "-0.0"
+	case 2:
+		return "1e17"
+	case 3:
+		return "-1e17"
 	}
 	x := rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-4))
 	return strconv.FormatFloat(x, 'g', -1, 64)
