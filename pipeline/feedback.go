@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -452,12 +451,11 @@ func (ft *feedbackTable) compute(g *windowGroup, ev *Event, feat []float32) {
 	var buf [64]acc
 	a := g.accs(buf[:])
 	if s := ft.data[gi].get(ev, g.evKey, g.keyType, false); s != nil {
-		lo := t - g.horizon
-		stride := len(g.fields)
-		i := sort.Search(len(s.t), func(i int) bool { return s.t[i] > lo })
-		hiAll := t - g.minDelay
-		for ; i < len(s.t) && s.t[i] <= hiAll; i++ {
-			g.addRow(a, t, s.t[i], s.v[i*stride:(i+1)*stride])
+		// The rows are in (time, partition, offset) order: each span's are one run.
+		for si := range g.spans {
+			sp := &g.spans[si]
+			hi := t - sp.delay
+			g.addRange(a, si, s, hi-sp.length, hi)
 		}
 	}
 	g.results(a, feat)
