@@ -414,10 +414,12 @@ func (ft *feedbackTable) add(r *Record, t int64) {
 // insert adds a feedback row in (time, partition, offset) order.
 func (ft *feedbackTable) insert(m *entityMap, g *windowGroup, r *Record, t int64) {
 	s := m.get(ft.ev, g.fbKey, g.keyType, true)
-	if s.p == nil {
-		s.p, s.o = []int32{}, []int64{}
-	}
 	stride := len(g.fields)
+	if cap(s.t) == 0 {
+		// Room for a few rows at once: most keys get more than one.
+		s.t, s.v = make([]int64, 0, 4), make([]float64, 0, 4*stride)
+		s.p, s.o = make([]int32, 0, 4), make([]int64, 0, 4)
+	}
 	i := len(s.t)
 	for i > 0 && (s.t[i-1] > t || (s.t[i-1] == t && (s.p[i-1] > r.Partition || (s.p[i-1] == r.Partition && s.o[i-1] > r.Offset)))) {
 		i--
