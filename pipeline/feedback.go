@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -428,10 +427,12 @@ func (ft *feedbackTable) add(r *Record, t int64) {
 // insert adds a feedback row in (time, partition, offset) order.
 func (ft *feedbackTable) insert(m *entityMap, g *windowGroup, r *Record, t int64) {
 	s := m.get(ft.ev, g.fbKey, g.keyType, true)
-	if s.p == nil {
-		s.p, s.o = []int32{}, []int64{}
-	}
 	stride := len(g.fields)
+	if cap(s.t) == 0 {
+		// Room for a few rows at once: most keys get more than one.
+		s.t, s.v = make([]int64, 0, 4), make([]float64, 0, 4*stride)
+		s.p, s.o = make([]int32, 0, 4), make([]int64, 0, 4)
+	}
 	i := len(s.t)
 	for i > 0 && (s.t[i-1] > t || (s.t[i-1] == t && (s.p[i-1] > r.Partition || (s.p[i-1] == r.Partition && s.o[i-1] > r.Offset)))) {
 		i--
@@ -465,12 +466,11 @@ func (ft *feedbackTable) compute(g *windowGroup, ev *Event, feat []float32) {
 	var buf [64]acc
 	a := g.accs(buf[:])
 	if s := ft.data[gi].get(ev, g.evKey, g.keyType, false); s != nil {
-		lo := t - g.horizon
-		stride := len(g.fields)
-		i := sort.Search(len(s.t), func(i int) bool { return s.t[i] > lo })
-		hiAll := t - g.minDelay
-		for ; i < len(s.t) && s.t[i] <= hiAll; i++ {
-			g.addRow(a, t, s.t[i], s.v[i*stride:(i+1)*stride])
+		// The rows are in (time, partition, offset) order: each span's are one run.
+		for si := range g.spans {
+			sp := &g.spans[si]
+			hi := t - sp.delay
+			g.addRange(a, si, s, hi-sp.length, hi)
 		}
 	}
 	g.results(a, feat)

@@ -80,7 +80,7 @@ type span struct {
 	current       bool
 }
 
-// windowGroup is every window over one source and key: one scan of an entity's rows
+// windowGroup is every window over one source and key: one pass over an entity's rows
 // serves them all.
 type windowGroup struct {
 	source   string
@@ -89,9 +89,24 @@ type windowGroup struct {
 	fields   []int // stored fields (event or feedback schema indices), in value order
 	windows  []compiledWindow
 	spans    []span
-	horizon  int64 // longest delay + length, ns
-	minDelay int64 // ns
+	needs    [][]fieldNeed // per span: what its windows read of each stored field
+	horizon  int64         // longest delay + length, ns
+	minDelay int64         // ns
 	keyType  FieldType
+}
+
+// What a window reads of its field's accumulator; a span accumulates only what some
+// window of it reads (the row count, always).
+const (
+	needSum uint8 = 1 << iota // sum and mean
+	needMin
+	needMax
+)
+
+// fieldNeed is what a span's windows read of one stored field.
+type fieldNeed struct {
+	val  int // index into the group's stored values
+	what uint8
 }
 
 func (g *windowGroup) valueIndex(field int) int {
@@ -265,11 +280,33 @@ func (g *windowGroup) addWindow(cw compiledWindow) {
 	}
 	if cw.span < 0 {
 		g.spans = append(g.spans, sp)
+		g.needs = append(g.needs, nil)
 		cw.span = len(g.spans) - 1
+	}
+	if cw.val >= 0 {
+		g.need(cw.span, cw.val, cw.agg)
 	}
 	g.windows = append(g.windows, cw)
 	g.horizon = max(g.horizon, cw.delay+cw.length)
 	g.minDelay = min(g.minDelay, cw.delay)
+}
+
+// need records that span si has a window aggregating stored value val with agg.
+func (g *windowGroup) need(si, val int, agg Agg) {
+	what := needSum
+	switch agg {
+	case AggMin:
+		what = needMin
+	case AggMax:
+		what = needMax
+	}
+	for i := range g.needs[si] {
+		if g.needs[si][i].val == val {
+			g.needs[si][i].what |= what
+			return
+		}
+	}
+	g.needs[si] = append(g.needs[si], fieldNeed{val: val, what: what})
 }
 
 // HasWindows reports whether any feature is a window (the operator then keeps state).
@@ -285,21 +322,50 @@ func (fs *FeatureSpec) UsesFeedback() bool {
 	return false
 }
 
-// acc accumulates one window.
+// acc accumulates one window: what a span's rows add to one of its stored fields (or,
+// first in each span, only the row count). Each sum adds the rows in the series' order,
+// one by one in float64, so that every feature is bit for bit that of a row-by-row scan
+// of the same rows; the order is part of the result.
 type acc struct {
 	n             int
 	sum, min, max float64
 }
 
-func (a *acc) add(x float64) {
-	if a.n == 0 || x < a.min {
-		a.min = x
+// addMin and addMax take col[0], col[stride], ... as the next rows' values. The first
+// value seen is the start, then only a strictly smaller (larger) one replaces it: the
+// order decides between equal values such as 0 and -0.
+func (a *acc) addMin(col []float64, stride int) {
+	i, m := 0, a.min
+	if a.n == 0 {
+		i, m = stride, col[0]
 	}
-	if a.n == 0 || x > a.max {
-		a.max = x
+	for ; i < len(col); i += stride {
+		if col[i] < m {
+			m = col[i]
+		}
 	}
-	a.n++
-	a.sum += x
+	a.min = m
+}
+
+func (a *acc) addMax(col []float64, stride int) {
+	i, m := 0, a.max
+	if a.n == 0 {
+		i, m = stride, col[0]
+	}
+	for ; i < len(col); i += stride {
+		if col[i] > m {
+			m = col[i]
+		}
+	}
+	a.max = m
+}
+
+func (a *acc) addSum(col []float64, stride int) {
+	sum := a.sum
+	for i := 0; i < len(col); i += stride {
+		sum += col[i]
+	}
+	a.sum = sum
 }
 
 func (w *compiledWindow) result(a *acc) float64 {
@@ -334,20 +400,56 @@ func (g *windowGroup) accs(buf []acc) []acc {
 	return a
 }
 
-// addRow adds one row at time ti to every span of an event at t that holds it.
-func (g *windowGroup) addRow(a []acc, t, ti int64, row []float64) {
-	stride := len(g.fields) + 1
-	for si := range g.spans {
-		sp := &g.spans[si]
-		hi := t - sp.delay
-		if ti > hi-sp.length && ti <= hi {
-			base := si * stride
-			a[base].n++
-			for j, x := range row {
-				a[base+1+j].add(x)
-			}
+// addRows adds n rows to span si; v holds their stored values, row after row, in the
+// order they are added.
+func (g *windowGroup) addRows(a []acc, si int, v []float64, n int) {
+	if n <= 0 {
+		return
+	}
+	stride := len(g.fields)
+	base := si * (stride + 1)
+	a[base].n += n
+	for _, fn := range g.needs[si] {
+		x := &a[base+1+fn.val]
+		col := v[fn.val:]
+		if fn.what&needSum != 0 {
+			x.addSum(col, stride)
+		}
+		if fn.what&needMin != 0 {
+			x.addMin(col, stride)
+		}
+		if fn.what&needMax != 0 {
+			x.addMax(col, stride)
+		}
+		x.n += n
+	}
+}
+
+// addRange adds the rows of s with times in (lo, hi] to span si. The rows must be in
+// time order: they are then one run, found by binary search, in the order a scan of
+// the whole series would meet them.
+func (g *windowGroup) addRange(a []acc, si int, s *series, lo, hi int64) {
+	i, j := s.after(lo), s.after(hi)
+	if j > i {
+		stride := len(g.fields)
+		g.addRows(a, si, s.v[i*stride:j*stride], j-i)
+	}
+}
+
+// addScan is addRange for rows out of time order: it tests every row and gathers those
+// in (lo, hi], in series order, into buf, which it returns for reuse.
+func (g *windowGroup) addScan(a []acc, si int, s *series, lo, hi int64, buf []float64) []float64 {
+	stride := len(g.fields)
+	buf = buf[:0]
+	n := 0
+	for i, ti := range s.t {
+		if ti > lo && ti <= hi {
+			buf = append(buf, s.v[i*stride:(i+1)*stride]...)
+			n++
 		}
 	}
+	g.addRows(a, si, buf, n)
+	return buf
 }
 
 // results writes every window's value from the span accumulators.

@@ -39,6 +39,8 @@ type windowState struct {
 	dec     *Decoder // for history replays
 	ev      *Event
 	scratch []float32
+	cur     []float64 // the stored fields of the event being scored
+	gather  []float64 // rows of a series out of time order, in a window
 	m       *Metrics
 	log     *zap.Logger
 
@@ -60,6 +62,7 @@ func newWindowState(spec *FeatureSpec, schema *Schema, hist History, fbSrc Feedb
 	for _, g := range spec.groups {
 		if g.source == SourceEvents {
 			ws.events = g
+			ws.cur = make([]float64, 0, len(g.fields))
 		} else {
 			fbGroups = append(fbGroups, g)
 		}
@@ -170,61 +173,60 @@ func (ws *windowState) features(ctx context.Context, r *Record, ev *Event, feat 
 		}
 	}
 	if ps != nil {
-		ws.computeEvents(ps, ev, feat)
-		ws.add(ps, r.Offset, ev)
+		g := ws.events
+		s := ps.entities.get(ev, g.evKey, g.keyType, true)
+		ws.computeEvents(ps, s, ev, feat)
+		ws.add(ps, s, r.Offset, ev)
 	}
 	return nil
 }
 
-func (ws *windowState) computeEvents(ps *partState, ev *Event, feat []float32) {
+// computeEvents writes the event windows of ev, whose entity's series is s (without ev).
+// Each span adds its rows in series order, then the event itself when the span holds it:
+// the order of a scan of the series, so each feature is bit for bit that scan's.
+func (ws *windowState) computeEvents(ps *partState, s *series, ev *Event, feat []float32) {
 	g := ws.events
 	t := ev.Time.UnixNano()
-	maxT := max(ps.maxT, t)
-	cut := maxT - g.horizon // rows at or below are no longer visible, whatever the order
-	stride := len(g.fields)
+	cut := max(ps.maxT, t) - g.horizon // rows at or below are no longer visible, whatever the order
 	var buf [64]acc
 	a := g.accs(buf[:])
-	if s := ps.entities.get(ev, g.evKey, g.keyType, false); s != nil {
-		for i, ti := range s.t {
-			if ti <= cut {
-				continue
-			}
-			g.addRow(a, t, ti, s.v[i*stride:(i+1)*stride])
-		}
+	cur := ws.cur[:0]
+	for _, f := range g.fields {
+		cur = append(cur, ev.Num[f])
 	}
-	for si, sp := range g.spans {
+	for si := range g.spans {
+		sp := &g.spans[si]
+		hi := t - sp.delay
+		lo := max(hi-sp.length, cut)
+		if s.sorted() {
+			g.addRange(a, si, s, lo, hi)
+		} else {
+			ws.gather = g.addScan(a, si, s, lo, hi, ws.gather)
+		}
 		if sp.current {
-			for j, f := range g.fields {
-				a[si*(stride+1)+1+j].add(ev.Num[f])
-			}
-			a[si*(stride+1)].n++
+			g.addRows(a, si, cur, 1)
 		}
 	}
 	g.results(a, feat)
 }
 
-// add appends the event to its entity's series.
-func (ws *windowState) add(ps *partState, offset int64, ev *Event) {
+// add appends the event to its entity's series s. Rows that expire (at or below the
+// partition's newest time less the horizon: no later event reads them) stay until the
+// series is full; they then make room in place, if there are enough of them to pay for
+// the move, and append grows the series otherwise. The sweeps drop the rest.
+func (ws *windowState) add(ps *partState, s *series, offset int64, ev *Event) {
 	g := ws.events
 	t := ev.Time.UnixNano()
-	s := ps.entities.get(ev, g.evKey, g.keyType, true)
 	stride := len(g.fields)
-	if t > ps.maxT {
-		ps.maxT = t
-	}
+	ps.maxT = max(ps.maxT, t)
 	cut := ps.maxT - g.horizon
-	n := 0
-	for n < len(s.t) && s.t[n] <= cut {
-		n++
+	if len(s.t) == cap(s.t) {
+		if n := s.expired(cut); n > 0 && n >= len(s.t)/4 {
+			s.compact(n, stride)
+		}
 	}
-	s.dropFront(n, stride)
-	s.t = append(s.t, t)
-	for _, f := range g.fields {
-		s.v = append(s.v, ev.Num[f])
-	}
-	if t > s.maxT {
-		s.maxT = t
-	}
+	s.appendRow(t, ev, g.fields)
+	s.maxT = max(s.maxT, t)
 	ps.last = offset
 	ps.applied++
 	if ps.applied%8192 == 0 {
@@ -275,7 +277,8 @@ func (ws *windowState) replay(ctx context.Context, tp TopicPartition, end int64,
 			ps.last = r.Offset
 			return nil // dead-lettered when it was first read: not part of any window
 		}
-		ws.add(ps, r.Offset, ws.ev)
+		g := ws.events
+		ws.add(ps, ps.entities.get(ws.ev, g.evKey, g.keyType, true), r.Offset, ws.ev)
 		*n++
 		return nil
 	})
