@@ -13,8 +13,9 @@ export KAFKA_PORT ?= 29092
 CLUSTER_PORT ?= 29192
 # The test brokers compile with C1 only: on two cores shared by four brokers and the suite,
 # C2's compiler threads cost more CPU than its faster code saves at the tests' rates, and a
-# killed node restarts sooner (a broker's start: about 40% less CPU, measured). kafka.sh
-# records the options, so a node a test restarts (start-node) runs with them too.
+# killed node restarts sooner (a single broker's start to ready: 3.3-4.1 s of CPU, not
+# 5.7-6.2 s; the cluster tests' three brokers: 219 s, not 293 s). kafka.sh records the
+# options, so a node a test restarts (start-node) runs with them too.
 KAFKA_TEST_JVM_OPTS ?= -XX:TieredStopAtLevel=1
 KAFKA_SINGLE := KAFKA_SECURE=1 KAFKA_JVM_OPTS='$(KAFKA_TEST_JVM_OPTS)' scripts/kafka.sh
 KAFKA_CLUSTER := KAFKA_NODES=3 KAFKA_PORT=$(CLUSTER_PORT) KAFKA_JVM_OPTS='$(KAFKA_TEST_JVM_OPTS)' scripts/kafka.sh
