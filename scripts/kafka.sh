@@ -51,7 +51,8 @@
 #   KAFKA_KEEP_DATA=1            keep topics/offsets (and the SCRAM password) across stop+start
 #                                (default: fresh data each start)
 #   KAFKA_HEAP_OPTS              heap of each node (default "-Xms256m -Xmx1g"; "-Xms128m -Xmx512m" with N > 1)
-#   KAFKA_JVM_OPTS               extra broker JVM options
+#   KAFKA_JVM_OPTS               extra broker JVM options (start records them: start-node reuses
+#                                them unless given its own; make test's brokers JIT with C1 only)
 #   KAFKA_TOOL_JVM_OPTS          JVM options for run-tool and the helper tools
 #   KAFKA_EXTRA_CONFIG           extra server.properties lines (newline separated), appended last
 #   KAFKA_START_TIMEOUT          seconds to wait for the node(s) to answer metadata requests
@@ -149,6 +150,7 @@ init_state_paths() {
   STATE_DIR="${STATE_DIR%/}"
   [[ -n "$STATE_DIR" ]] || die "KAFKA_STATE_DIR must not be /"
   NODES_FILE="$STATE_DIR/nodes"
+  JVM_OPTS_FILE="$STATE_DIR/jvm-opts"
   # The lock lives next to (not inside) the state dir, which start may wipe.
   LOCK_FILE="$STATE_DIR.lock"
   secure_paths
@@ -253,6 +255,7 @@ cmd_start() {
   done
 
   prepare_state
+  printf '%s\n' "${KAFKA_JVM_OPTS:-}" >"$JVM_OPTS_FILE"
   local -a all=()
   NODE_PID=() NODE_LOG_OFFSET=()
   for ((i = 1; i <= NODES; i++)); do

@@ -44,7 +44,13 @@ type Stream struct {
 
 // NewStream starts a simulation with malformed events mixed in at badFraction.
 func NewStream(seed uint64, badFraction float64) *Stream {
-	return &Stream{gen: New(Config{Seed: seed}), bad: NewCorruptor(seed, badFraction)}
+	return NewStreamOf(Config{Seed: seed}, badFraction)
+}
+
+// NewStreamOf is NewStream with the simulator's other parameters too (e.g. a smaller
+// population, for a test's smaller sample); the corruption is seeded by cfg.Seed.
+func NewStreamOf(cfg Config, badFraction float64) *Stream {
+	return &Stream{gen: New(cfg), bad: NewCorruptor(cfg.Seed, badFraction)}
 }
 
 // ProduceResult counts what Produce wrote.

@@ -58,12 +58,22 @@ broker_heap() {
   fi
 }
 
+# broker_jvm_opts: KAFKA_JVM_OPTS, or else those that `start` recorded: a node that a test
+# kills and restarts (start-node) runs with the options its cluster started with.
+broker_jvm_opts() {
+  if [[ -n "${KAFKA_JVM_OPTS:-}" ]]; then
+    printf '%s\n' "$KAFKA_JVM_OPTS"
+  else
+    cat "$JVM_OPTS_FILE" 2>/dev/null || true
+  fi
+}
+
 # launch_node: start node $NODE's JVM in the background; sets LAUNCH_PID and
 # LAUNCH_LOG_OFFSET (where this run's lines start in server.log).
 launch_node() {
   local -a heap jvm
   read -r -a heap <<<"$(broker_heap)"
-  read -r -a jvm <<<"-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true ${KAFKA_JVM_OPTS:-}"
+  read -r -a jvm <<<"-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true $(broker_jvm_opts)"
   mkdir -p "$LOG_DIR"
   rm -f "$PID_FILE"
   printf '===== %s start =====\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$STDOUT_LOG"
