@@ -75,6 +75,10 @@ type feedbackTable struct {
 	sinceGC   int
 	confirmed bool  // the idle partitions were checked against the broker since the last input fetch
 	failed    int   // broker calls of the wait loop that failed in a row (see retryWait)
+	// pin caps dropBelow while ensure waits for an event (math.MaxInt64: none): the polls
+	// of that wait may raise the cut, and a sweep among them must not drop the rows the
+	// waiting event needs (its need was checked against the cut before the wait).
+	pin int64
 	waited    int64 // nanoseconds spent in ensure beyond its fast path (the feedback_wait stage)
 	m         *Metrics
 	log       *zap.Logger
@@ -84,7 +88,7 @@ type feedbackTable struct {
 }
 
 func newFeedbackTable(cfg *FeedbackConfig, groups []*windowGroup, src FeedbackSource, m *Metrics, log *zap.Logger) *feedbackTable {
-	ft := &feedbackTable{cfg: cfg, groups: groups, src: src, m: m, log: log, minDelay: math.MaxInt64}
+	ft := &feedbackTable{cfg: cfg, groups: groups, src: src, m: m, log: log, minDelay: math.MaxInt64, pin: math.MaxInt64}
 	ft.dec = NewDecoder(&cfg.Schema)
 	ft.ev = ft.dec.NewEvent()
 	for _, g := range groups {
@@ -172,7 +176,8 @@ func (ft *feedbackTable) ensure(ctx context.Context, t int64) error {
 		return nil // the common case: no clock read
 	}
 	start := mono()
-	defer func() { ft.waited += mono() - start }()
+	ft.pin = t - ft.horizon - 1 // rows at or below t−horizon are outside every window of t
+	defer func() { ft.waited += mono() - start; ft.pin = math.MaxInt64 }()
 	if t-ft.horizon <= ft.dropBelow {
 		if err := ft.reload(ctx, t); err != nil {
 			return err
@@ -369,11 +374,14 @@ func (ft *feedbackTable) apply(poll FeedbackPoll) {
 	// Rows go once no input partition can need them any more (each partition's newest
 	// event minus the longest window), or, with a retention cap, once they are that far
 	// behind the newest row (an event older than that reloads the table).
-	if lw := ft.lowWater(); lw != math.MinInt64 && lw-ft.horizon-lateness > ft.dropBelow {
-		ft.dropBelow = lw - ft.horizon - lateness
+	// Never past the pin of an event being waited for.
+	if lw := ft.lowWater(); lw != math.MinInt64 {
+		if cut := min(lw-ft.horizon-lateness, ft.pin); cut > ft.dropBelow {
+			ft.dropBelow = cut
+		}
 	}
 	if ft.retention > 0 && ft.maxSeen != math.MinInt64 {
-		if cut := ft.maxSeen - ft.retention; cut > ft.dropBelow {
+		if cut := min(ft.maxSeen-ft.retention, ft.pin); cut > ft.dropBelow {
 			ft.dropBelow = cut
 		}
 	}

@@ -288,10 +288,10 @@ func diffStream(n int, partitions int32, keyType FieldType, rng *rand.Rand) (eve
 		}
 		at := clock
 		if rng.IntN(16) == 0 {
-			// Late, but within the feedback table's lateness: older events reload the
-			// table, and one that polls while a sweep passes it may miss rows (a
-			// limit of the table, not of the windows).
-			at = at.Add(-time.Duration(rng.Int64N(int64(20 * time.Hour))).Truncate(time.Second))
+			// Late, up to three days: past the feedback table's lateness (a day) an
+			// event reloads the table, and the polls while it waits must not sweep away
+			// the rows it needs (feedbackTable.pin; without it, rows went missing).
+			at = at.Add(-time.Duration(rng.Int64N(int64(72 * time.Hour))).Truncate(time.Second))
 		}
 		if rng.IntN(100) == 0 {
 			ents[rng.IntN(len(ents))] = rng.IntN(400) // one leaves, another (perhaps an old one) comes

@@ -27,6 +27,7 @@ type pathElement struct {
 type scratch struct {
 	path []pathElement
 	inv  []float64
+	hot  []int // a leaf's elements on x's way
 }
 
 // walk is one tree's traversal for one row.
@@ -35,6 +36,7 @@ type walk struct {
 	x   []float32
 	phi []float64
 	inv []float64
+	hot []int
 }
 
 // Explain writes into phi (length at least NumFeatures, zeroed here) the exact
@@ -57,7 +59,7 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	s := e.pool.Get().(*scratch)
 	defer e.pool.Put(s)
 	for ti := range e.trees {
-		w := walk{t: &e.trees[ti], x: x, phi: phi, inv: s.inv}
+		w := walk{t: &e.trees[ti], x: x, phi: phi, inv: s.inv, hot: s.hot}
 		w.recurse(s.path, 0, 0, 1, 1, -1)
 	}
 	if e.sign != 1 {
@@ -78,7 +80,7 @@ func (e *Ensemble) initPool() {
 	for i := 1; i < len(inv); i++ {
 		inv[i] = 1 / float64(i)
 	}
-	e.pool = &sync.Pool{New: func() any { return &scratch{path: make([]pathElement, size), inv: inv} }}
+	e.pool = &sync.Pool{New: func() any { return &scratch{path: make([]pathElement, size), inv: inv, hot: make([]int, maxDepth+2)} }}
 }
 
 // recurse is Algorithm 2's RECURSE as shap's tree_shap_recursive lays it out: parent is
@@ -123,54 +125,44 @@ func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one floa
 }
 
 // leaf adds the contributions of one leaf (value v, path of depth+1 elements) to phi:
-// each element's unwound path weight times (one − zero) times v. An element off x's way
-// (one == 0) unwinds to (Σᵢ pweightᵢ/(depth−i))/zero: that sum is taken once per leaf. An
-// element on x's way (one == 1) needs its own O(depth) recurrence; those run four at a
-// time, as independent chains the processor overlaps (each is a serial chain of
-// multiplies), with the same operations in the same order as one at a time.
+// each element's unwound path weight times (one − zero) times v. one is 0 or 1 (recurse
+// passes 1, 0, or the one of an earlier element). An element off x's way (one == 0)
+// unwinds to (Σᵢ pweightᵢ/(depth−i))/zero, so its contribution is −(that sum)·v, the same
+// for all of them: taken once per leaf, and added without a branch (whether an element is
+// on x's way is a coin flip to the branch predictor). An element on x's way (one == 1)
+// needs its own O(depth) recurrence; those run four at a time, as independent chains the
+// processor overlaps, with the same operations in the same order as one at a time.
 func (w *walk) leaf(path []pathElement, depth int, v float64) {
 	cold := 0.0
 	for i := depth - 1; i >= 0; i-- {
 		cold += path[i].pweight * w.inv[depth-i]
 	}
-	cold *= float64(depth + 1)
-	var hot [4]int
+	cold *= float64(depth+1) * v
 	nh := 0
 	for i := 1; i <= depth; i++ {
 		el := &path[i]
-		switch el.one {
-		case 0:
-			w.phi[el.feature] += cold / el.zero * (el.one - el.zero) * v
-			continue
-		case 1:
-			hot[nh] = i
-			nh++
-		default: // not reached: one is a product of 0s and 1s
-			w.phi[el.feature] += unwoundSum(path, depth, i, w.inv) * (el.one - el.zero) * v
-			continue
-		}
-		if nh == len(hot) {
-			s := unwoundSums4(path, depth, &hot, w.inv)
-			for j, k := range hot {
-				el := &path[k]
-				w.phi[el.feature] += s[j] * (el.one - el.zero) * v
-			}
-			nh = 0
-		}
+		w.phi[el.feature] -= cold * (1 - el.one)
+		w.hot[nh] = i
+		nh += int(el.one)
 	}
-	if nh > 0 { // the last one to three: a pass costs what one chain does, so pad it
-		for j := nh; j < len(hot); j++ {
-			hot[j] = hot[nh-1]
+	for j := 0; j < nh; j += 4 {
+		var ks [4]int
+		for q := range ks { // the last one to three: a pass costs what one chain does, so pad it
+			ks[q] = w.hot[min(j+q, nh-1)]
 		}
-		s := unwoundSums4(path, depth, &hot, w.inv)
-		for j, k := range hot[:nh] {
-			el := &path[k]
-			w.phi[el.feature] += s[j] * (el.one - el.zero) * v
+		s := unwoundSums4(path, depth, &ks, w.inv)
+		for q := 0; q < len(ks) && j+q < nh; q++ {
+			el := &path[ks[q]]
+			w.phi[el.feature] += s[q] * (1 - el.zero) * v
 		}
 	}
 }
 
-// unwoundSums4 is unwoundSum for four elements whose one is 1, in one pass.
+// unwoundSums4 is, for four elements whose one is 1, the total weight of the path with
+// that element removed, without removing it (Algorithm 2's UNWOUNDSUM), in one pass. The
+// divisions of the algorithm are multiplications by reciprocals (inv[i] = 1/i): that
+// changes the last bits of a contribution (well inside shap's own float64 agreement; the
+// golden test allows 1e-5), not its determinism.
 func unwoundSums4(path []pathElement, depth int, ks *[4]int, inv []float64) [4]float64 {
 	z0, z1, z2, z3 := path[ks[0]].zero, path[ks[1]].zero, path[ks[2]].zero, path[ks[3]].zero
 	n0 := path[depth].pweight
@@ -227,29 +219,4 @@ func unwind(path []pathElement, depth, k int, inv []float64) {
 	for i := k; i < depth; i++ {
 		path[i].feature, path[i].zero, path[i].one = path[i+1].feature, path[i+1].zero, path[i+1].one
 	}
-}
-
-// unwoundSum is the total weight of the path with element k removed, without removing it.
-// It runs for every element of every leaf's path, O(depth²) per leaf: the divisions of
-// Algorithm 2 are multiplications by reciprocals here (inv[i] = 1/i), which changes the
-// last bits of a contribution (well inside shap's own float64 agreement; the golden test
-// allows 1e-5) and not its determinism.
-func unwoundSum(path []pathElement, depth, k int, inv []float64) float64 {
-	one, zero := path[k].one, path[k].zero
-	next := path[depth].pweight
-	total := 0.0
-	if one != 0 {
-		invOne := 1 / one
-		for i := depth - 1; i >= 0; i-- {
-			tmp := next * invOne * inv[i+1]
-			total += tmp
-			next = path[i].pweight - tmp*zero*float64(depth-i)
-		}
-	} else {
-		invZero := 1 / zero
-		for i := depth - 1; i >= 0; i-- {
-			total += path[i].pweight * invZero * inv[depth-i]
-		}
-	}
-	return total * float64(depth+1)
 }
