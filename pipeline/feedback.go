@@ -73,15 +73,15 @@ type feedbackTable struct {
 	minDelay  int64
 	eof       bool
 	sinceGC   int
-	confirmed bool  // the idle partitions were checked against the broker since the last input fetch
-	failed    int   // broker calls of the wait loop that failed in a row (see retryWait)
+	confirmed bool // the idle partitions were checked against the broker since the last input fetch
+	failed    int  // broker calls of the wait loop that failed in a row (see retryWait)
 	// pin caps dropBelow while ensure waits for an event (math.MaxInt64: none): the polls
 	// of that wait may raise the cut, and a sweep among them must not drop the rows the
 	// waiting event needs (its need was checked against the cut before the wait).
-	pin int64
-	waited    int64 // nanoseconds spent in ensure beyond its fast path (the feedback_wait stage)
-	m         *Metrics
-	log       *zap.Logger
+	pin    int64
+	waited int64 // nanoseconds spent in ensure beyond its fast path (the feedback_wait stage)
+	m      *Metrics
+	log    *zap.Logger
 	// store, when set, makes this a reference table (lookup.go): rows go to it instead
 	// of the window groups, and rows that fail validation are dead-lettered.
 	store *tableStore

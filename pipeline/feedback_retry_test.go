@@ -49,7 +49,9 @@ func TestFeedbackWaitBacksOffWhileTheBrokerFails(t *testing.T) {
 		t.Fatalf("failures in a row after a success = %d; want 0", ft.failed)
 	}
 	src.fails = 1
-	ft.markIdle(context.Background(), 0, 0)
+	if _, err := ft.markIdle(context.Background(), 0, 0); err != nil {
+		t.Fatal(err)
+	}
 	if got := logs.All()[len(logs.All())-1].ContextMap()["attempt"].(int64); got != 1 {
 		t.Fatalf("the first failure after a success logged attempt %d; want 1", got)
 	}
