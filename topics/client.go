@@ -204,6 +204,12 @@ func (c *ClientConfig) opts(role string) ([]kgo.Opt, error) {
 	if h := c.Metrics.hook(role); h != nil {
 		opts = append(opts, kgo.WithHooks(h...))
 	}
+	// No incremental fetch sessions (KIP-227): franz-go 1.22 reads a source's session id
+	// without a lock when the client closes, while a fetch still in flight may bump it (the
+	// race detector caught it in CI, closing a Reader on the embedded broker). A session
+	// only saves resending the partition list in each fetch, and streamscore's clients
+	// fetch a few partitions per broker.
+	opts = append(opts, kgo.DisableFetchSessions())
 	return append(opts, c.retryOpts(0)...), nil
 }
 
