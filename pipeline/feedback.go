@@ -441,25 +441,11 @@ func (ft *feedbackTable) insert(m *entityMap, g *windowGroup, r *Record, t int64
 		s.t, s.v = make([]int64, 0, 4), make([]float64, 0, 4*stride)
 		s.p, s.o = make([]int32, 0, 4), make([]int64, 0, 4)
 	}
-	i := len(s.t)
-	for i > 0 && (s.t[i-1] > t || (s.t[i-1] == t && (s.p[i-1] > r.Partition || (s.p[i-1] == r.Partition && s.o[i-1] > r.Offset)))) {
-		i--
-	}
-	s.t = append(s.t, 0)
-	copy(s.t[i+1:], s.t[i:])
-	s.t[i] = t
-	s.p = append(s.p, 0)
-	copy(s.p[i+1:], s.p[i:])
-	s.p[i] = r.Partition
-	s.o = append(s.o, 0)
-	copy(s.o[i+1:], s.o[i:])
-	s.o[i] = r.Offset
-	s.v = append(s.v, make([]float64, stride)...)
-	copy(s.v[(i+1)*stride:], s.v[i*stride:])
+	i := s.position(t, r.Partition, r.Offset)
+	s.openAt(i, t, r.Partition, r.Offset, stride)
 	for j, f := range g.fields {
 		s.v[i*stride+j] = ft.ev.Num[f]
 	}
-	s.maxT = max(s.maxT, t)
 }
 
 // compute writes the feedback windows of group g for the event ev.

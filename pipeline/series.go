@@ -35,6 +35,34 @@ func (s *series) appendRow(t int64, ev *Event, fields []int) {
 }
 
 // sorted reports whether the rows are in time order.
+// position is where a feedback or table row (time t, from partition part at offset off)
+// goes in the series' (time, partition, offset) order, so that sums and lookups never
+// depend on the order in which partitions were read.
+func (s *series) position(t int64, part int32, off int64) int {
+	i := len(s.t)
+	for i > 0 && (s.t[i-1] > t || (s.t[i-1] == t && (s.p[i-1] > part || (s.p[i-1] == part && s.o[i-1] > off)))) {
+		i--
+	}
+	return i
+}
+
+// openAt inserts a row at i with zeroed values (stride of them), for the caller to fill.
+func (s *series) openAt(i int, t int64, part int32, off int64, stride int) {
+	s.t = append(s.t, 0)
+	copy(s.t[i+1:], s.t[i:])
+	s.t[i] = t
+	s.p = append(s.p, 0)
+	copy(s.p[i+1:], s.p[i:])
+	s.p[i] = part
+	s.o = append(s.o, 0)
+	copy(s.o[i+1:], s.o[i:])
+	s.o[i] = off
+	s.v = append(s.v, make([]float64, stride)...)
+	copy(s.v[(i+1)*stride:], s.v[i*stride:])
+	clear(s.v[i*stride : (i+1)*stride])
+	s.maxT = max(s.maxT, t)
+}
+
 func (s *series) sorted() bool { return s.desc == 0 }
 
 // after returns the index of the first row later than x; the rows must be sorted.

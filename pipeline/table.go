@@ -136,28 +136,14 @@ func (ts *tableStore) insert(ev *Event, r *Record, t int64) {
 		s.p, s.o = []int32{}, []int64{}
 	}
 	stride := len(ts.slots)
-	i := len(s.t)
-	for i > 0 && (s.t[i-1] > t || (s.t[i-1] == t && (s.p[i-1] > r.Partition || (s.p[i-1] == r.Partition && s.o[i-1] > r.Offset)))) {
-		i--
-	}
+	i := s.position(t, r.Partition, r.Offset)
 	if i > 0 && s.t[i-1] == t && s.p[i-1] == r.Partition && s.o[i-1] == r.Offset {
 		return // read again (a rewind that kept it)
 	}
-	s.t = append(s.t, 0)
-	copy(s.t[i+1:], s.t[i:])
-	s.t[i] = t
-	s.p = append(s.p, 0)
-	copy(s.p[i+1:], s.p[i:])
-	s.p[i] = r.Partition
-	s.o = append(s.o, 0)
-	copy(s.o[i+1:], s.o[i:])
-	s.o[i] = r.Offset
-	s.v = append(s.v, make([]float64, stride)...)
-	copy(s.v[(i+1)*stride:], s.v[i*stride:])
+	s.openAt(i, t, r.Partition, r.Offset, stride)
 	for j, lk := range ts.slots {
 		s.v[i*stride+j] = lk.store(ev)
 	}
-	s.maxT = max(s.maxT, t)
 	ts.held++
 }
 
