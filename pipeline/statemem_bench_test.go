@@ -32,10 +32,12 @@ func statemem(b *testing.B, days int) stateSize {
 		}
 	}
 	feat := make([]float32, fs.Len())
+	fb := &memFeedback{recs: labels, rng: rand.New(rand.NewPCG(4, 4))}
+	fb.init() // its copies of the labels are the input, not the state
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	ws, err := newWindowState(fs, s, nil, &memFeedback{recs: labels, rng: rand.New(rand.NewPCG(4, 4))}, NewMetrics(nil), zap.NewNop())
+	ws, err := newWindowState(fs, s, nil, fb, NewMetrics(nil), zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
