@@ -70,8 +70,16 @@ func (e *Ensemble) SetCovers(c Covers) error {
 		}
 	}
 	for ti := range e.trees {
-		for i := range e.trees[ti].nodes {
-			e.trees[ti].nodes[i].cover = c.Trees[ti][i]
+		t := &e.trees[ti]
+		for i := range t.nodes {
+			t.nodes[i].cover = c.Trees[ti][i]
+		}
+		for i := range t.nodes {
+			n := &t.nodes[i]
+			n.yesZero, n.noZero = 0, 0
+			if n.mode != leaf && n.cover > 0 {
+				n.yesZero, n.noZero = t.nodes[n.yes].cover/n.cover, t.nodes[n.no].cover/n.cover
+			}
 		}
 	}
 	base := 0.0

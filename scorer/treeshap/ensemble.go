@@ -32,6 +32,9 @@ type node struct {
 	missingTrue bool  // a NaN feature takes the true branch (else it compares false)
 	value       float64
 	cover       float64
+	// The branches' zero fractions, cover(yes)/cover and cover(no)/cover (0 where no
+	// training row reached the node), set with the covers.
+	yesZero, noZero float64
 }
 
 // goesTrue reports whether x takes n's true branch, as ONNX Runtime decides it in float32.
@@ -76,6 +79,9 @@ type Ensemble struct {
 	hasCovers    bool
 	base         float64    // the base value, known with the covers
 	pool         *sync.Pool // of *scratch
+	// quad is the rule of the polynomial algorithm (poly.go), set with the covers; nil
+	// where a path splits on more than 2·maxPoints distinct features.
+	quad *quadrature
 }
 
 // NotTreeEnsembleError says why a model cannot be explained by this package.

@@ -29,6 +29,9 @@ type scratch struct {
 	inv  []float64
 	hot  []int     // a leaf's elements on x's way
 	phi  []float64 // the second half's contributions
+	// features is the polynomial algorithm's state of each feature (poly.go); between
+	// walks, that of a path without branches.
+	features []featureState
 }
 
 // walk is one tree's traversal for one row.
@@ -85,18 +88,32 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	return e.base, nil
 }
 
-// explainTrees adds the contributions of trees to phi.
+// explainTrees adds the contributions of trees to phi, by the polynomial algorithm where
+// the ensemble has its rule, else by Algorithm 2.
 func (e *Ensemble) explainTrees(x []float32, trees []tree, phi []float64, s *scratch) {
+	if e.quad == nil {
+		for ti := range trees {
+			w := walk{t: &trees[ti], x: x, phi: phi, inv: s.inv, hot: s.hot}
+			w.recurse(s.path, 0, 0, 1, 1, -1)
+		}
+		return
+	}
+	root := e.quad.one
 	for ti := range trees {
-		w := walk{t: &trees[ti], x: x, phi: phi, inv: s.inv, hot: s.hot}
-		w.recurse(s.path, 0, 0, 1, 1, -1)
+		w := polyWalk{t: &trees[ti], x: x, phi: phi, q: e.quad, fs: s.features}
+		w.node(0, &root)
 	}
 }
 
 func (e *Ensemble) initPool() {
-	maxDepth := 0
+	maxDepth, distinct := 0, 0
 	for i := range e.trees {
 		maxDepth = max(maxDepth, e.trees[i].depth)
+		distinct = max(distinct, e.trees[i].maxDistinct(e.nFeatures))
+	}
+	e.quad = nil
+	if distinct <= 2*maxPoints {
+		e.quad = newQuadrature(max(1, (distinct+1)/2))
 	}
 	size := (maxDepth + 2) * (maxDepth + 3) / 2
 	inv := make([]float64, maxDepth+3)
@@ -104,7 +121,14 @@ func (e *Ensemble) initPool() {
 		inv[i] = 1 / float64(i)
 	}
 	e.pool = &sync.Pool{New: func() any {
-		return &scratch{path: make([]pathElement, size), inv: inv, hot: make([]int, maxDepth+2), phi: make([]float64, e.nFeatures)}
+		s := &scratch{path: make([]pathElement, size), inv: inv, hot: make([]int, maxDepth+2), phi: make([]float64, e.nFeatures),
+			features: make([]featureState, e.nFeatures)}
+		if e.quad != nil {
+			for i := range s.features {
+				s.features[i] = featureState{zero: 1, one: 1, inv: e.quad.one}
+			}
+		}
+		return s
 	}}
 }
 
@@ -125,9 +149,9 @@ func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one floa
 	if n.goesTrue(w.x[n.feature]) {
 		hot, cold = n.yes, n.no
 	}
-	var hotZero, coldZero float64
-	if n.cover > 0 {
-		hotZero, coldZero = t.nodes[hot].cover/n.cover, t.nodes[cold].cover/n.cover
+	hotZero, coldZero := n.yesZero, n.noZero
+	if hot != n.yes {
+		hotZero, coldZero = coldZero, hotZero
 	}
 	inZero, inOne := 1.0, 1.0
 	k := 0
@@ -141,9 +165,12 @@ func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one floa
 		unwind(path, depth, k, w.inv)
 		depth--
 	}
-	w.recurse(path, depth+1, hot, hotZero*inZero, inOne, n.feature)
-	// A branch no training row took adds nothing (every weight under it is 0), and its
-	// 0/0 fractions would turn the sums into NaN: skip it.
+	// A branch with zero fractions 0 and 0 (off x's way, and no training row took it)
+	// adds nothing (every weight under it is 0), and unwinding its feature further down
+	// would divide by its zero fraction and turn the sums into NaN: skip it.
+	if hotZero*inZero != 0 || inOne != 0 {
+		w.recurse(path, depth+1, hot, hotZero*inZero, inOne, n.feature)
+	}
 	if coldZero*inZero != 0 {
 		w.recurse(path, depth+1, cold, coldZero*inZero, 0, n.feature)
 	}
