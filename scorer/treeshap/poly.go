@@ -36,6 +36,8 @@ type quadrature struct {
 	m    int
 	t, w poly
 	one  poly // the polynomial 1: the root's P, a feature's inv before any branch on it
+	// invOneMinusT is 1/(1−t).
+	invOneMinusT poly
 }
 
 // newQuadrature returns the m-point rule, its nodes found by Newton's method on the
@@ -61,6 +63,9 @@ func newQuadrature(m int) *quadrature {
 		q.t[i] = (1 - x) / 2
 		q.w[i] = 1 / ((1 - x*x) * dp * dp)
 	}
+	for i := range maxPoints {
+		q.invOneMinusT[i] = 1 / (1 - q.t[i])
+	}
 	return q
 }
 
@@ -73,36 +78,38 @@ func legendre(m int, x float64) (p, dp float64) {
 	return p, float64(m) * (x*p - prev) / (x*x - 1)
 }
 
-// featureState is what the walk knows of one feature on the path to the current node.
-// zero and one are its merged fractions (1, 1 while no branch on it was taken), inv is
-// 1/q(t) at the rule's nodes. below and share belong to the nearest branch above on
-// this feature: the sums, over the branches on it met first below that one, of their
-// leaves' v·P and of their shares v·P/q.
+// featureState is what the walk knows of one feature on the path to the current node:
+// its merged fractions (1, 1 while no branch on it was taken) and, in at, the frame of
+// the nearest branch on it above (the feature's first frame while none).
 type featureState struct {
-	zero, one    float64
-	inv          poly
-	below, share poly
+	zero, one float64
+	at        int
+}
+
+// branchFrame belongs to a branch on the path: inv is 1/q(t) of its feature, merged
+// down to it; below and share are the sums, over the branches on the same feature met
+// first under it, of their leaves' v·P and of their shares v·P/q. Each feature has
+// depth+1 frames, one per nesting of its branches: no copying on the way down or up.
+// A feature's first frame stands for no branch: inv is 1, and its sums are written but
+// never read.
+type branchFrame struct {
+	inv, below, share poly
 }
 
 // polyWalk is one tree's traversal for one row by the polynomial algorithm.
 type polyWalk struct {
-	t   *tree
-	x   []float32
-	phi []float64
-	q   *quadrature
-	fs  []featureState
+	t      *tree
+	x      []float32
+	phi    []float64
+	q      *quadrature
+	fs     []featureState
+	frames []branchFrame
 }
 
-// node returns the sum of v·P over the leaves under node ni, whose path polynomial is P.
+// node returns the sum of v·P over the leaves under the branch node ni, whose path
+// polynomial is P.
 func (w *polyWalk) node(ni int32, P *poly) poly {
 	n := &w.t.nodes[ni]
-	if n.mode == leaf {
-		var s poly
-		for p := range s {
-			s[p] = n.value * P[p]
-		}
-		return s
-	}
 	hot, cold, hotZero, coldZero := n.yes, n.no, n.yesZero, n.noZero
 	if !n.goesTrue(w.x[n.feature]) {
 		hot, cold, hotZero, coldZero = cold, hot, coldZero, hotZero
@@ -123,31 +130,64 @@ func (w *polyWalk) node(ni int32, P *poly) poly {
 // add up to its (o_j − z_j).
 func (w *polyWalk) branch(j int, child int32, zero, one float64, parent *poly) poly {
 	f := &w.fs[j]
-	saved := *f
-	zero, one = saved.zero*zero, saved.one*one
+	outer := &w.frames[f.at]
+	zero, one = f.zero*zero, f.one*one
 	if zero == 0 && one == 0 {
 		return poly{}
 	}
 	slope := one - zero
-	var P poly
-	for p := range P {
-		q := zero + slope*w.q.t[p]
-		f.inv[p] = 1 / q
-		P[p] = parent[p] * q * saved.inv[p]
+	step := slope - (f.one - f.zero)
+	var s poly
+	if c := &w.t.nodes[child]; c.mode == leaf {
+		// The leaf's share is v·P/q = v·parent/q_outer: no division, no frame.
+		sum := 0.0
+		for p := range s {
+			a := c.value * parent[p] * outer.inv[p]
+			s[p] = a * (zero + slope*w.q.t[p])
+			sum += w.q.w[p] * a
+			outer.below[p] += s[p]
+			outer.share[p] += a
+		}
+		w.phi[j] += step * sum
+		return s
 	}
-	f.zero, f.one = zero, one
-	f.below, f.share = poly{}, poly{}
-	s := w.node(child, &P)
+	inner := &w.frames[f.at+1]
+	var P poly
+	w.q.descend(inner, &P, parent, &outer.inv, zero, slope)
+	outerZero, outerOne := f.zero, f.one
+	f.zero, f.one, f.at = zero, one, f.at+1
+	s = w.node(child, &P)
+	f.zero, f.one, f.at = outerZero, outerOne, f.at-1
 	sum := 0.0
 	for p := range s {
-		a := (s[p]-f.below[p])*f.inv[p] + f.share[p]
+		a := (s[p]-inner.below[p])*inner.inv[p] + inner.share[p]
 		sum += w.q.w[p] * a
-		saved.below[p] += s[p]
-		saved.share[p] += a
+		outer.below[p] += s[p]
+		outer.share[p] += a
 	}
-	w.phi[j] += (slope - (saved.one - saved.zero)) * sum
-	*f = saved
+	w.phi[j] += step * sum
 	return s
+}
+
+// descend readies the frame of a branch whose feature's merged q is zero + slope·t, and
+// its child's path polynomial P: parent with the feature's factor before the branch,
+// 1/outerInv, replaced by q. Off x's way (one fraction 0), q = zero·(1−t) and its
+// inverse takes one division instead of one per node.
+func (q *quadrature) descend(inner *branchFrame, P, parent, outerInv *poly, zero, slope float64) {
+	if slope == -zero {
+		r := 1 / zero
+		for p := range P {
+			inner.inv[p] = r * q.invOneMinusT[p]
+		}
+	} else {
+		for p := range P {
+			inner.inv[p] = 1 / (zero + slope*q.t[p])
+		}
+	}
+	for p := range P {
+		P[p] = parent[p] * (zero + slope*q.t[p]) * outerInv[p]
+	}
+	inner.below, inner.share = poly{}, poly{}
 }
 
 // maxDistinct is the most distinct features a root-to-leaf path of t splits on.

@@ -32,6 +32,7 @@ type scratch struct {
 	// features is the polynomial algorithm's state of each feature (poly.go); between
 	// walks, that of a path without branches.
 	features []featureState
+	frames   []branchFrame
 }
 
 // walk is one tree's traversal for one row.
@@ -100,7 +101,10 @@ func (e *Ensemble) explainTrees(x []float32, trees []tree, phi []float64, s *scr
 	}
 	root := e.quad.one
 	for ti := range trees {
-		w := polyWalk{t: &trees[ti], x: x, phi: phi, q: e.quad, fs: s.features}
+		if trees[ti].nodes[0].mode == leaf {
+			continue // no branch, no contribution
+		}
+		w := polyWalk{t: &trees[ti], x: x, phi: phi, q: e.quad, fs: s.features, frames: s.frames}
 		w.node(0, &root)
 	}
 }
@@ -124,8 +128,10 @@ func (e *Ensemble) initPool() {
 		s := &scratch{path: make([]pathElement, size), inv: inv, hot: make([]int, maxDepth+2), phi: make([]float64, e.nFeatures),
 			features: make([]featureState, e.nFeatures)}
 		if e.quad != nil {
+			s.frames = make([]branchFrame, e.nFeatures*(maxDepth+1))
 			for i := range s.features {
-				s.features[i] = featureState{zero: 1, one: 1, inv: e.quad.one}
+				s.features[i] = featureState{zero: 1, one: 1, at: i * (maxDepth + 1)}
+				s.frames[s.features[i].at].inv = e.quad.one
 			}
 		}
 		return s
