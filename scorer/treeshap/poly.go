@@ -190,13 +190,13 @@ func (q *quadrature) descend(inner *branchFrame, P, parent, outerInv *poly, zero
 	inner.below, inner.share = poly{}, poly{}
 }
 
-// maxDistinct is the most distinct features a root-to-leaf path of t splits on.
-func (t *tree) maxDistinct(nFeatures int) int {
+// pathStats returns the most distinct features a root-to-leaf path of t splits on and
+// the most branches on one feature such a path takes.
+func (t *tree) pathStats(nFeatures int) (distinct, nesting int) {
 	count := make([]int, nFeatures)
-	most := 0
 	var walk func(i int32, d int)
 	walk = func(i int32, d int) {
-		most = max(most, d)
+		distinct = max(distinct, d)
 		n := &t.nodes[i]
 		if n.mode == leaf {
 			return
@@ -205,10 +205,11 @@ func (t *tree) maxDistinct(nFeatures int) int {
 			d++
 		}
 		count[n.feature]++
+		nesting = max(nesting, count[n.feature])
 		walk(n.yes, d)
 		walk(n.no, d)
 		count[n.feature]--
 	}
 	walk(0, 0)
-	return most
+	return distinct, nesting
 }

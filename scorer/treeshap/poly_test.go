@@ -76,7 +76,7 @@ func TestPolyMatchesAlgorithm2(t *testing.T) {
 			t.Fatalf("%+v: no rule", c)
 		}
 		alg2 := *e
-		alg2.quad = nil
+		alg2.useAlgorithm2()
 		x := make([]float32, c.features)
 		got, want := make([]float64, c.features), make([]float64, c.features)
 		for range 50 {

@@ -109,33 +109,49 @@ func (e *Ensemble) explainTrees(x []float32, trees []tree, phi []float64, s *scr
 	}
 }
 
+// initPool readies the scratch of the algorithm the trees take: the polynomial one where
+// no path splits on more than 2·maxPoints distinct features, else Algorithm 2.
 func (e *Ensemble) initPool() {
-	maxDepth, distinct := 0, 0
+	distinct, nesting := 0, 0
+	for i := range e.trees {
+		d, n := e.trees[i].pathStats(e.nFeatures)
+		distinct, nesting = max(distinct, d), max(nesting, n)
+	}
+	if distinct > 2*maxPoints {
+		e.useAlgorithm2()
+		return
+	}
+	e.quad = newQuadrature(max(1, (distinct+1)/2))
+	e.pool = &sync.Pool{New: func() any { return e.newPolyScratch(nesting + 1) }}
+}
+
+// useAlgorithm2 has Explain take Algorithm 2.
+func (e *Ensemble) useAlgorithm2() {
+	maxDepth := 0
 	for i := range e.trees {
 		maxDepth = max(maxDepth, e.trees[i].depth)
-		distinct = max(distinct, e.trees[i].maxDistinct(e.nFeatures))
 	}
 	e.quad = nil
-	if distinct <= 2*maxPoints {
-		e.quad = newQuadrature(max(1, (distinct+1)/2))
-	}
 	size := (maxDepth + 2) * (maxDepth + 3) / 2
 	inv := make([]float64, maxDepth+3)
 	for i := 1; i < len(inv); i++ {
 		inv[i] = 1 / float64(i)
 	}
 	e.pool = &sync.Pool{New: func() any {
-		s := &scratch{path: make([]pathElement, size), inv: inv, hot: make([]int, maxDepth+2), phi: make([]float64, e.nFeatures),
-			features: make([]featureState, e.nFeatures)}
-		if e.quad != nil {
-			s.frames = make([]branchFrame, e.nFeatures*(maxDepth+1))
-			for i := range s.features {
-				s.features[i] = featureState{zero: 1, one: 1, at: i * (maxDepth + 1)}
-				s.frames[s.features[i].at].inv = e.quad.one
-			}
-		}
-		return s
+		return &scratch{path: make([]pathElement, size), inv: inv, hot: make([]int, maxDepth+2), phi: make([]float64, e.nFeatures)}
 	}}
+}
+
+// newPolyScratch is the polynomial algorithm's scratch: each feature's state and its
+// frames, one per branch on it a path can nest, and one for none.
+func (e *Ensemble) newPolyScratch(frames int) *scratch {
+	s := &scratch{phi: make([]float64, e.nFeatures), features: make([]featureState, e.nFeatures),
+		frames: make([]branchFrame, e.nFeatures*frames)}
+	for i := range s.features {
+		s.features[i] = featureState{zero: 1, one: 1, at: i * frames}
+		s.frames[i*frames].inv = e.quad.one
+	}
+	return s
 }
 
 // recurse is Algorithm 2's RECURSE as shap's tree_shap_recursive lays it out: parent is
