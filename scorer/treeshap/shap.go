@@ -21,21 +21,21 @@ type pathElement struct {
 	pweight   float64
 }
 
-// scratch is the path storage of one Explain call: each recursion level copies its
-// parent's path, so a tree of depth D needs (D+2)(D+3)/2 elements. inv[i] is 1/i: the
-// leaf sums multiply by it instead of dividing, which is most of their cost.
+// scratch is the working memory of one half of an Explain call. For Algorithm 2, the
+// path storage: each recursion level copies its parent's path, so a tree of depth D
+// needs (D+2)(D+3)/2 elements; inv[i] is 1/i: the leaf sums multiply by it instead of
+// dividing, which is most of their cost. For the polynomial algorithm (poly.go), each
+// feature's state and frames; between walks, those of a path without branches.
 type scratch struct {
-	path []pathElement
-	inv  []float64
-	hot  []int     // a leaf's elements on x's way
-	phi  []float64 // the second half's contributions
-	// features is the polynomial algorithm's state of each feature (poly.go); between
-	// walks, that of a path without branches.
+	path     []pathElement
+	inv      []float64
+	hot      []int     // a leaf's elements on x's way
+	phi      []float64 // the second half's contributions
 	features []featureState
 	frames   []branchFrame
 }
 
-// walk is one tree's traversal for one row.
+// walk is one tree's traversal for one row by Algorithm 2.
 type walk struct {
 	t   *tree
 	x   []float32
@@ -49,7 +49,9 @@ type walk struct {
 // the base value: the cover-weighted mean score over the training rows. Their sum is
 // the score: base + Σ phi == Predict(x) up to float64 rounding (local accuracy). The
 // result depends only on x, the trees and the covers, never on other rows or calls.
-// Safe for concurrent use.
+// Safe for concurrent use. Forests whose paths split on at most 16 distinct features
+// (2·maxPoints) take the polynomial algorithm (poly.go), O(nodes·features) per row;
+// others Algorithm 2, O(leaves·depth²). Both are exact up to float64 rounding.
 func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error) {
 	if !e.hasCovers {
 		return 0, ErrNoCovers
