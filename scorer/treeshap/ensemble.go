@@ -79,9 +79,10 @@ type Ensemble struct {
 	hasCovers    bool
 	base         float64    // the base value, known with the covers
 	pool         *sync.Pool // of *scratch
-	// quad is the rule of the polynomial algorithm (poly.go), set with the covers; nil
-	// where a path splits on more than 2·maxPoints distinct features.
-	quad *quadrature
+	// rules, set with the covers, are the quadratures of the polynomial algorithm
+	// (poly.go), one per tree: fewer distinct features on its paths, fewer points to
+	// carry. Nil: Explain takes Algorithm 2.
+	rules []*quadrature
 }
 
 // NotTreeEnsembleError says why a model cannot be explained by this package.

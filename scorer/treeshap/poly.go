@@ -29,13 +29,12 @@ const maxPoints = 8
 // poly is a polynomial in t by its values at the rule's nodes.
 type poly [maxPoints]float64
 
-// quadrature is the Gauss–Legendre rule on [0, 1]. Of the maxPoints slots the first m
-// are the rule's nodes; the others have weight 0 and t = 1/2, where every q is finite and
-// non-zero, so that the loops can run over whole arrays.
+// quadrature is the m-point Gauss–Legendre rule on [0, 1]: nodes t and weights w in
+// the first m slots, which are all the loops read.
 type quadrature struct {
 	m    int
 	t, w poly
-	one  poly // the polynomial 1: the root's P, a feature's inv before any branch on it
+	one  poly // the polynomial 1: the root's P
 	// invOneMinusT is 1/(1−t).
 	invOneMinusT poly
 }
@@ -44,27 +43,21 @@ type quadrature struct {
 // Legendre polynomial P_m from the usual starting guesses (to the last bit or two).
 func newQuadrature(m int) *quadrature {
 	q := &quadrature{m: m}
-	for i := range maxPoints {
-		q.t[i], q.one[i] = 0.5, 1
-	}
 	for i := range m {
 		x := math.Cos(math.Pi * (float64(i) + 0.75) / (float64(m) + 0.5))
-		var dp float64
-		for range 100 {
-			var pm float64
-			pm, dp = legendre(m, x)
-			dx := pm / dp
-			x -= dx
-			if math.Abs(dx) <= 1e-17 {
+		for range 100 { // converges in a handful; the bound only stops a last-bit cycle
+			pm, dp := legendre(m, x)
+			next := x - pm/dp
+			if next == x {
 				break
 			}
+			x = next
 		}
-		_, dp = legendre(m, x)
+		_, dp := legendre(m, x)
 		q.t[i] = (1 - x) / 2
 		q.w[i] = 1 / ((1 - x*x) * dp * dp)
-	}
-	for i := range maxPoints {
 		q.invOneMinusT[i] = 1 / (1 - q.t[i])
+		q.one[i] = 1
 	}
 	return q
 }
@@ -116,7 +109,7 @@ func (w *polyWalk) node(ni int32, P *poly) poly {
 	}
 	s := w.branch(n.feature, hot, hotZero, 1, P)
 	c := w.branch(n.feature, cold, coldZero, 0, P)
-	for p := range s {
+	for p := range s[:w.q.m] {
 		s[p] += c[p]
 	}
 	return s
@@ -141,7 +134,7 @@ func (w *polyWalk) branch(j int, child int32, zero, one float64, parent *poly) p
 	if c := &w.t.nodes[child]; c.mode == leaf {
 		// The leaf's share is v·P/q = v·parent/q_outer: no division, no frame.
 		sum := 0.0
-		for p := range s {
+		for p := range s[:w.q.m] {
 			a := c.value * parent[p] * outer.inv[p]
 			s[p] = a * (zero + slope*w.q.t[p])
 			sum += w.q.w[p] * a
@@ -159,7 +152,7 @@ func (w *polyWalk) branch(j int, child int32, zero, one float64, parent *poly) p
 	s = w.node(child, &P)
 	f.zero, f.one, f.at = outerZero, outerOne, f.at-1
 	sum := 0.0
-	for p := range s {
+	for p := range s[:w.q.m] {
 		a := (s[p]-inner.below[p])*inner.inv[p] + inner.share[p]
 		sum += w.q.w[p] * a
 		outer.below[p] += s[p]
@@ -176,15 +169,15 @@ func (w *polyWalk) branch(j int, child int32, zero, one float64, parent *poly) p
 func (q *quadrature) descend(inner *branchFrame, P, parent, outerInv *poly, zero, slope float64) {
 	if slope == -zero {
 		r := 1 / zero
-		for p := range P {
+		for p := range P[:q.m] {
 			inner.inv[p] = r * q.invOneMinusT[p]
 		}
 	} else {
-		for p := range P {
+		for p := range P[:q.m] {
 			inner.inv[p] = 1 / (zero + slope*q.t[p])
 		}
 	}
-	for p := range P {
+	for p := range P[:q.m] {
 		P[p] = parent[p] * (zero + slope*q.t[p]) * outerInv[p]
 	}
 	inner.below, inner.share = poly{}, poly{}

@@ -72,8 +72,8 @@ func TestPolyMatchesAlgorithm2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(29, 1))
 	for _, c := range []struct{ trees, depth, features int }{{20, 6, 2}, {20, 10, 4}, {10, 14, 6}, {4, 18, 16}} {
 		e := randomForest(t, rng, c.trees, c.depth, c.features)
-		if e.quad == nil {
-			t.Fatalf("%+v: no rule", c)
+		if e.rules == nil {
+			t.Fatalf("%+v: not explained by the polynomial algorithm", c)
 		}
 		alg2 := *e
 		alg2.useAlgorithm2()
@@ -131,8 +131,8 @@ func TestDeepForestFallsBack(t *testing.T) {
 	if err := e.SetCovers(Covers{Trees: [][]float64{cov}}); err != nil {
 		t.Fatal(err)
 	}
-	if e.quad != nil {
-		t.Fatalf("a path on %d features has a %d-point rule", n, e.quad.m)
+	if e.rules != nil {
+		t.Fatalf("a path on %d features is explained by the polynomial algorithm", n)
 	}
 	x, phi := make([]float32, n), make([]float64, n)
 	x[n-3] = 1

@@ -65,7 +65,7 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	clear(phi)
 	// The trees split in two halves, each summed into its own phi, the second added to the
 	// first at the end: the bits do not depend on whether the halves ran side by side.
-	// They run on two goroutines: an explanation costs milliseconds, the scoring goroutine
+	// They run on two goroutines: an explanation costs most of a millisecond, the scoring goroutine
 	// waits for it, and a goroutine costs a microsecond.
 	half := len(e.trees) / 2
 	second := e.pool.Get().(*scratch)
@@ -74,11 +74,11 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.explainTrees(x, e.trees[half:], second.phi, second)
+		e.explainTrees(x, half, len(e.trees), second.phi, second)
 	}()
 	first := e.pool.Get().(*scratch)
 	defer e.pool.Put(first)
-	e.explainTrees(x, e.trees[:half], phi, first)
+	e.explainTrees(x, 0, half, phi, first)
 	<-done
 	for i, c := range second.phi {
 		phi[i] += c
@@ -91,39 +91,48 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	return e.base, nil
 }
 
-// explainTrees adds the contributions of trees to phi, by the polynomial algorithm where
-// the ensemble has its rule, else by Algorithm 2.
-func (e *Ensemble) explainTrees(x []float32, trees []tree, phi []float64, s *scratch) {
-	if e.quad == nil {
-		for ti := range trees {
-			w := walk{t: &trees[ti], x: x, phi: phi, inv: s.inv, hot: s.hot}
+// explainTrees adds the contributions of trees lo to hi−1 to phi.
+func (e *Ensemble) explainTrees(x []float32, lo, hi int, phi []float64, s *scratch) {
+	if e.rules == nil {
+		for ti := lo; ti < hi; ti++ {
+			w := walk{t: &e.trees[ti], x: x, phi: phi, inv: s.inv, hot: s.hot}
 			w.recurse(s.path, 0, 0, 1, 1, -1)
 		}
 		return
 	}
-	root := e.quad.one
-	for ti := range trees {
-		if trees[ti].nodes[0].mode == leaf {
+	for ti := lo; ti < hi; ti++ {
+		t := &e.trees[ti]
+		if t.nodes[0].mode == leaf {
 			continue // no branch, no contribution
 		}
-		w := polyWalk{t: &trees[ti], x: x, phi: phi, q: e.quad, fs: s.features, frames: s.frames}
+		w := polyWalk{t: t, x: x, phi: phi, q: e.rules[ti], fs: s.features, frames: s.frames}
+		root := e.rules[ti].one
 		w.node(0, &root)
 	}
 }
 
-// initPool readies the scratch of the algorithm the trees take: the polynomial one where
-// no path splits on more than 2·maxPoints distinct features, else Algorithm 2.
+// initPool readies the algorithm the trees take and its scratch: the polynomial one
+// where no path splits on more than 2·maxPoints distinct features, else Algorithm 2.
 func (e *Ensemble) initPool() {
-	distinct, nesting := 0, 0
+	distinct, nesting := make([]int, len(e.trees)), 0
 	for i := range e.trees {
-		d, n := e.trees[i].pathStats(e.nFeatures)
-		distinct, nesting = max(distinct, d), max(nesting, n)
+		var n int
+		distinct[i], n = e.trees[i].pathStats(e.nFeatures)
+		if distinct[i] > 2*maxPoints {
+			e.useAlgorithm2()
+			return
+		}
+		nesting = max(nesting, n)
 	}
-	if distinct > 2*maxPoints {
-		e.useAlgorithm2()
-		return
+	var rules [maxPoints + 1]*quadrature
+	e.rules = make([]*quadrature, len(e.trees))
+	for i := range e.trees {
+		m := max(1, (distinct[i]+1)/2)
+		if rules[m] == nil {
+			rules[m] = newQuadrature(m)
+		}
+		e.rules[i] = rules[m]
 	}
-	e.quad = newQuadrature(max(1, (distinct+1)/2))
 	e.pool = &sync.Pool{New: func() any { return e.newPolyScratch(nesting + 1) }}
 }
 
@@ -133,7 +142,7 @@ func (e *Ensemble) useAlgorithm2() {
 	for i := range e.trees {
 		maxDepth = max(maxDepth, e.trees[i].depth)
 	}
-	e.quad = nil
+	e.rules = nil
 	size := (maxDepth + 2) * (maxDepth + 3) / 2
 	inv := make([]float64, maxDepth+3)
 	for i := 1; i < len(inv); i++ {
@@ -145,13 +154,15 @@ func (e *Ensemble) useAlgorithm2() {
 }
 
 // newPolyScratch is the polynomial algorithm's scratch: each feature's state and its
-// frames, one per branch on it a path can nest, and one for none.
+// frames, one per branch on it a path can nest, and one for none (whose inv is 1).
 func (e *Ensemble) newPolyScratch(frames int) *scratch {
 	s := &scratch{phi: make([]float64, e.nFeatures), features: make([]featureState, e.nFeatures),
 		frames: make([]branchFrame, e.nFeatures*frames)}
 	for i := range s.features {
 		s.features[i] = featureState{zero: 1, one: 1, at: i * frames}
-		s.frames[i*frames].inv = e.quad.one
+		for p := range s.frames[i*frames].inv {
+			s.frames[i*frames].inv[p] = 1
+		}
 	}
 	return s
 }
