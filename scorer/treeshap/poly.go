@@ -99,67 +99,64 @@ type polyWalk struct {
 	frames []branchFrame
 }
 
-// node returns the sum of v·P over the leaves under the branch node ni, whose path
-// polynomial is P.
-func (w *polyWalk) node(ni int32, P *poly) poly {
+// node adds to total the sum of v·P over the leaves under the branch node ni, whose
+// path polynomial is P.
+func (w *polyWalk) node(ni int32, P, total *poly) {
 	n := &w.t.nodes[ni]
 	hot, cold, hotZero, coldZero := n.yes, n.no, n.yesZero, n.noZero
 	if !n.goesTrue(w.x[n.feature]) {
 		hot, cold, hotZero, coldZero = cold, hot, coldZero, hotZero
 	}
-	s := w.branch(n.feature, hot, hotZero, 1, P)
-	c := w.branch(n.feature, cold, coldZero, 0, P)
-	for p := range s[:w.q.m] {
-		s[p] += c[p]
-	}
-	return s
+	w.branch(n.feature, hot, hotZero, 1, P, total)
+	w.branch(n.feature, cold, coldZero, 0, P, total)
 }
 
 // branch visits child, reached from a parent of path polynomial parent by a branch on
 // feature j with the given zero and one fractions; it adds the branch's share to phi[j]
-// and returns the child's sum of v·P. The share: of each leaf under it whose last branch
-// on j this is, v·P/q_j; of the others, what the branches on j below took as theirs; all
-// times the change this branch makes to o_j − z_j, so that the branches on j of a path
-// add up to its (o_j − z_j).
-func (w *polyWalk) branch(j int, child int32, zero, one float64, parent *poly) poly {
+// and the child's sum of v·P to total. The share: of each leaf under it whose last
+// branch on j this is, v·P/q_j; of the others, what the branches on j below took as
+// theirs; all times the change this branch makes to o_j − z_j, so that the branches on
+// j of a path add up to its (o_j − z_j).
+func (w *polyWalk) branch(j int, child int32, zero, one float64, parent, total *poly) {
 	f := &w.fs[j]
 	outer := &w.frames[f.at]
 	zero, one = f.zero*zero, f.one*one
 	if zero == 0 && one == 0 {
-		return poly{}
+		return
 	}
 	slope := one - zero
 	step := slope - (f.one - f.zero)
-	var s poly
+	m := w.q.m
 	if c := &w.t.nodes[child]; c.mode == leaf {
 		// The leaf's share is v·P/q = v·parent/q_outer: no division, no frame.
 		sum := 0.0
-		for p := range s[:w.q.m] {
+		for p := range total[:m] {
 			a := c.value * parent[p] * outer.inv[p]
-			s[p] = a * (zero + slope*w.q.t[p])
+			s := a * (zero + slope*w.q.t[p])
 			sum += w.q.w[p] * a
-			outer.below[p] += s[p]
+			outer.below[p] += s
 			outer.share[p] += a
+			total[p] += s
 		}
 		w.phi[j] += step * sum
-		return s
+		return
 	}
 	inner := &w.frames[f.at+1]
-	var P poly
+	var P, s poly
 	w.q.descend(inner, &P, parent, &outer.inv, zero, slope)
 	outerZero, outerOne := f.zero, f.one
 	f.zero, f.one, f.at = zero, one, f.at+1
-	s = w.node(child, &P)
+	w.node(child, &P, &s)
 	f.zero, f.one, f.at = outerZero, outerOne, f.at-1
 	sum := 0.0
-	for p := range s[:w.q.m] {
+	for p := range s[:m] {
 		a := (s[p]-inner.below[p])*inner.inv[p] + inner.share[p]
 		sum += w.q.w[p] * a
 		outer.below[p] += s[p]
 		outer.share[p] += a
+		total[p] += s[p]
 	}
 	w.phi[j] += step * sum
-	return s
 }
 
 // descend readies the frame of a branch whose feature's merged q is zero + slope·t, and

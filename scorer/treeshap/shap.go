@@ -106,8 +106,8 @@ func (e *Ensemble) explainTrees(x []float32, lo, hi int, phi []float64, s *scrat
 			continue // no branch, no contribution
 		}
 		w := polyWalk{t: t, x: x, phi: phi, q: e.rules[ti], fs: s.features, frames: s.frames}
-		root := e.rules[ti].one
-		w.node(0, &root)
+		root, total := e.rules[ti].one, poly{}
+		w.node(0, &root, &total)
 	}
 }
 
