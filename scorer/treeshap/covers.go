@@ -69,29 +69,21 @@ func (e *Ensemble) SetCovers(c Covers) error {
 			}
 		}
 	}
+	base := 0.0
 	for ti := range e.trees {
-		t := &e.trees[ti]
-		for i := range t.nodes {
-			t.nodes[i].cover = c.Trees[ti][i]
-		}
+		t, cover := &e.trees[ti], c.Trees[ti]
+		mean := 0.0
 		for i := range t.nodes {
 			n := &t.nodes[i]
 			n.yesZero, n.noZero = 0, 0
-			if n.mode != leaf && n.cover > 0 {
-				n.yesZero, n.noZero = t.nodes[n.yes].cover/n.cover, t.nodes[n.no].cover/n.cover
+			switch {
+			case n.mode == leaf:
+				mean += n.value * cover[i]
+			case cover[i] > 0:
+				n.yesZero, n.noZero = cover[n.yes]/cover[i], cover[n.no]/cover[i]
 			}
 		}
-	}
-	base := 0.0
-	for ti := range e.trees {
-		t := &e.trees[ti]
-		mean := 0.0
-		for i := range t.nodes {
-			if n := &t.nodes[i]; n.mode == leaf {
-				mean += n.value * n.cover
-			}
-		}
-		base += mean / t.nodes[0].cover
+		base += mean / cover[0]
 	}
 	e.base = e.offset + e.sign*base
 	e.hasCovers = true
