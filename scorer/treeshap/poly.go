@@ -18,12 +18,13 @@ import "math"
 //
 // The polynomials are held by their values at the nodes of an m-point Gauss–Legendre
 // rule on [0, 1], which integrates a polynomial of degree up to 2m−1 exactly: the
-// integrand has degree d−1 for d distinct features on a path, so m = ⌈d/2⌉ makes the
-// result exact up to float64 rounding, not an approximation. With t strictly inside
-// (0, 1), q_j(t) > 0 unless z_j = o_j = 0, a branch that adds nothing and is skipped.
+// integrand has degree d−1 for d distinct features on a path, so m = ⌈d/2⌉ (for the
+// most distinct features on a path of the tree) makes the result exact up to float64
+// rounding, not an approximation. With t strictly inside (0, 1), q_j(t) > 0 unless
+// z_j = o_j = 0, a branch that adds nothing and is skipped.
 
 // maxPoints bounds the rule: the polynomial algorithm explains forests whose paths split
-// on at most 2·maxPoints distinct features; deeper ones take Algorithm 2 (pathWalk).
+// on at most 2·maxPoints distinct features; others take Algorithm 2 (walk, shap.go).
 const maxPoints = 8
 
 // poly is a polynomial in t by its values at the rule's nodes.
@@ -81,10 +82,10 @@ type featureState struct {
 
 // branchFrame belongs to a branch on the path: inv is 1/q(t) of its feature, merged
 // down to it; below and share are the sums, over the branches on the same feature met
-// first under it, of their leaves' v·P and of their shares v·P/q. Each feature has
-// depth+1 frames, one per nesting of its branches: no copying on the way down or up.
-// A feature's first frame stands for no branch: inv is 1, and its sums are written but
-// never read.
+// first under it, of their leaves' v·P and of their shares v·P/q. Each feature has a
+// frame per nesting of its branches a path can reach, and one for none: no copying on
+// the way down or up. A feature's first frame stands for no branch: inv is 1, and its
+// sums are written but never read.
 type branchFrame struct {
 	inv, below, share poly
 }
@@ -100,15 +101,15 @@ type polyWalk struct {
 }
 
 // node adds to total the sum of v·P over the leaves under the branch node ni, whose
-// path polynomial is P.
-func (w *polyWalk) node(ni int32, P, total *poly) {
+// path polynomial P is path.
+func (w *polyWalk) node(ni int32, path, total *poly) {
 	n := &w.t.nodes[ni]
 	hot, cold, hotZero, coldZero := n.yes, n.no, n.yesZero, n.noZero
 	if !n.goesTrue(w.x[n.feature]) {
 		hot, cold, hotZero, coldZero = cold, hot, coldZero, hotZero
 	}
-	w.branch(n.feature, hot, hotZero, 1, P, total)
-	w.branch(n.feature, cold, coldZero, 0, P, total)
+	w.branch(n.feature, hot, hotZero, 1, path, total)
+	w.branch(n.feature, cold, coldZero, 0, path, total)
 }
 
 // branch visits child, reached from a parent of path polynomial parent by a branch on
@@ -116,7 +117,8 @@ func (w *polyWalk) node(ni int32, P, total *poly) {
 // and the child's sum of v·P to total. The share: of each leaf under it whose last
 // branch on j this is, v·P/q_j; of the others, what the branches on j below took as
 // theirs; all times the change this branch makes to o_j − z_j, so that the branches on
-// j of a path add up to its (o_j − z_j).
+// j of a path add up to its (o_j − z_j). The leaves in below have a q_j no larger than
+// this branch's, so (s − below)/q_j rounds no worse than their own shares do.
 func (w *polyWalk) branch(j int, child int32, zero, one float64, parent, total *poly) {
 	f := &w.fs[j]
 	outer := &w.frames[f.at]
@@ -142,11 +144,11 @@ func (w *polyWalk) branch(j int, child int32, zero, one float64, parent, total *
 		return
 	}
 	inner := &w.frames[f.at+1]
-	var P, s poly
-	w.q.descend(inner, &P, parent, &outer.inv, zero, slope)
+	var down, s poly
+	w.q.descend(inner, &down, parent, &outer.inv, zero, one)
 	outerZero, outerOne := f.zero, f.one
 	f.zero, f.one, f.at = zero, one, f.at+1
-	w.node(child, &P, &s)
+	w.node(child, &down, &s)
 	f.zero, f.one, f.at = outerZero, outerOne, f.at-1
 	sum := 0.0
 	for p := range s[:m] {
@@ -159,23 +161,24 @@ func (w *polyWalk) branch(j int, child int32, zero, one float64, parent, total *
 	w.phi[j] += step * sum
 }
 
-// descend readies the frame of a branch whose feature's merged q is zero + slope·t, and
-// its child's path polynomial P: parent with the feature's factor before the branch,
-// 1/outerInv, replaced by q. Off x's way (one fraction 0), q = zero·(1−t) and its
-// inverse takes one division instead of one per node.
-func (q *quadrature) descend(inner *branchFrame, P, parent, outerInv *poly, zero, slope float64) {
-	if slope == -zero {
+// descend readies the frame of a branch whose feature's merged fractions are zero and
+// one, so q = zero + (one − zero)·t, and its child's path polynomial, down: parent with
+// the feature's factor before the branch, 1/outerInv, replaced by q. Off x's way (one
+// 0), q = zero·(1−t) and its inverse takes one division instead of one per node.
+func (q *quadrature) descend(inner *branchFrame, down, parent, outerInv *poly, zero, one float64) {
+	slope := one - zero
+	if one == 0 {
 		r := 1 / zero
-		for p := range P[:q.m] {
+		for p := range down[:q.m] {
 			inner.inv[p] = r * q.invOneMinusT[p]
 		}
 	} else {
-		for p := range P[:q.m] {
+		for p := range down[:q.m] {
 			inner.inv[p] = 1 / (zero + slope*q.t[p])
 		}
 	}
-	for p := range P[:q.m] {
-		P[p] = parent[p] * (zero + slope*q.t[p]) * outerInv[p]
+	for p := range down[:q.m] {
+		down[p] = parent[p] * (zero + slope*q.t[p]) * outerInv[p]
 	}
 	inner.below, inner.share = poly{}, poly{}
 }
