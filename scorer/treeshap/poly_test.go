@@ -67,10 +67,10 @@ func randomForest(t *testing.T, rng *rand.Rand, trees, depth, nFeatures int) *En
 }
 
 // The polynomial algorithm against Algorithm 2 on random forests: repeated features,
-// branches no training row took on and off x's way, NaN features.
+// branches no training row took on and off x's way, NaN features, trees that are one leaf.
 func TestPolyMatchesAlgorithm2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(29, 1))
-	for _, c := range []struct{ trees, depth, features int }{{20, 6, 2}, {20, 10, 4}, {10, 14, 6}, {4, 18, 16}} {
+	for _, c := range []struct{ trees, depth, features int }{{3, 0, 2}, {20, 6, 2}, {20, 10, 4}, {10, 14, 6}, {4, 18, 16}} {
 		e := randomForest(t, rng, c.trees, c.depth, c.features)
 		if e.rules == nil {
 			t.Fatalf("%+v: not explained by the polynomial algorithm", c)
