@@ -69,21 +69,21 @@ func (e *Ensemble) SetCovers(c Covers) error {
 			}
 		}
 	}
-	for ti := range e.trees {
-		for i := range e.trees[ti].nodes {
-			e.trees[ti].nodes[i].cover = c.Trees[ti][i]
-		}
-	}
 	base := 0.0
 	for ti := range e.trees {
-		t := &e.trees[ti]
+		t, cover := &e.trees[ti], c.Trees[ti]
 		mean := 0.0
 		for i := range t.nodes {
-			if n := &t.nodes[i]; n.mode == leaf {
-				mean += n.value * n.cover
+			n := &t.nodes[i]
+			n.yesZero, n.noZero = 0, 0
+			switch {
+			case n.mode == leaf:
+				mean += n.value * cover[i]
+			case cover[i] > 0:
+				n.yesZero, n.noZero = cover[n.yes]/cover[i], cover[n.no]/cover[i]
 			}
 		}
-		base += mean / t.nodes[0].cover
+		base += mean / cover[0]
 	}
 	e.base = e.offset + e.sign*base
 	e.hasCovers = true

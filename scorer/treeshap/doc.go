@@ -3,7 +3,8 @@
 // file (as skl2onnx and onnxmltools write random forests and gradient-boosted trees) and
 // computes exact path-dependent TreeSHAP contributions (Lundberg et al. 2018, Algorithm
 // 2; what the shap package's TreeExplainer computes with
-// feature_perturbation="tree_path_dependent"), in float64, in Go.
+// feature_perturbation="tree_path_dependent"), in float64, in Go, by the polynomial form
+// of Yu et al. 2022 ("Linear TreeShap") where the trees allow it.
 //
 // It exists because ONNX Runtime computes scores but no explanations. It needs the node
 // covers, the number of training rows that reached each node, which ONNX does not store:

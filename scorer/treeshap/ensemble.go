@@ -27,11 +27,14 @@ var modes = map[string]mode{"LEAF": leaf, "BRANCH_LEQ": branchLEQ, "BRANCH_LT": 
 type node struct {
 	feature     int
 	threshold   float32
-	mode        mode
 	yes, no     int32 // the true and false branch; -1 on leaves
-	missingTrue bool  // a NaN feature takes the true branch (else it compares false)
+	mode        mode
+	missingTrue bool // a NaN feature takes the true branch (else it compares false)
 	value       float64
-	cover       float64
+	// The branches' zero fractions, cover(yes)/cover and cover(no)/cover (0 where no
+	// training row reached the node), set with the covers: all that Explain needs of
+	// them. 48 bytes a node: the walks read every node of every tree.
+	yesZero, noZero float64
 }
 
 // goesTrue reports whether x takes n's true branch, as ONNX Runtime decides it in float32.
@@ -76,6 +79,10 @@ type Ensemble struct {
 	hasCovers    bool
 	base         float64    // the base value, known with the covers
 	pool         *sync.Pool // of *scratch
+	// rules, set with the covers, are the quadratures of the polynomial algorithm
+	// (poly.go), one per tree: fewer distinct features on its paths, fewer points to
+	// carry. Nil: Explain takes Algorithm 2.
+	rules []*quadrature
 }
 
 // NotTreeEnsembleError says why a model cannot be explained by this package.

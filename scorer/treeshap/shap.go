@@ -21,17 +21,21 @@ type pathElement struct {
 	pweight   float64
 }
 
-// scratch is the path storage of one Explain call: each recursion level copies its
-// parent's path, so a tree of depth D needs (D+2)(D+3)/2 elements. inv[i] is 1/i: the
-// leaf sums multiply by it instead of dividing, which is most of their cost.
+// scratch is the working memory of one half of an Explain call. For Algorithm 2, the
+// path storage: each recursion level copies its parent's path, so a tree of depth D
+// needs (D+2)(D+3)/2 elements; inv[i] is 1/i: the leaf sums multiply by it instead of
+// dividing, which is most of their cost. For the polynomial algorithm (poly.go), each
+// feature's state and frames; between walks, those of a path without branches.
 type scratch struct {
-	path []pathElement
-	inv  []float64
-	hot  []int     // a leaf's elements on x's way
-	phi  []float64 // the second half's contributions
+	path     []pathElement
+	inv      []float64
+	hot      []int     // a leaf's elements on x's way
+	phi      []float64 // the second half's contributions
+	features []featureState
+	frames   []branchFrame
 }
 
-// walk is one tree's traversal for one row.
+// walk is one tree's traversal for one row by Algorithm 2.
 type walk struct {
 	t   *tree
 	x   []float32
@@ -45,7 +49,10 @@ type walk struct {
 // the base value: the cover-weighted mean score over the training rows. Their sum is
 // the score: base + Σ phi == Predict(x) up to float64 rounding (local accuracy). The
 // result depends only on x, the trees and the covers, never on other rows or calls.
-// Safe for concurrent use.
+// Safe for concurrent use. Forests whose paths split on at most 16 distinct features
+// (2·maxPoints) take the polynomial algorithm (poly.go), O(nodes·features) per row;
+// others Algorithm 2, O(leaves·depth²). Both are exact up to float64 rounding, and agree
+// with shap's TreeExplainer to about 1e-14 on the shipped forest.
 func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error) {
 	if !e.hasCovers {
 		return 0, ErrNoCovers
@@ -59,8 +66,8 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	clear(phi)
 	// The trees split in two halves, each summed into its own phi, the second added to the
 	// first at the end: the bits do not depend on whether the halves ran side by side.
-	// They run on two goroutines: an explanation costs milliseconds, the scoring goroutine
-	// waits for it, and a goroutine costs a microsecond.
+	// They run on two goroutines: an explanation costs most of a millisecond, the scoring
+	// goroutine waits for it, and a goroutine costs a microsecond.
 	half := len(e.trees) / 2
 	second := e.pool.Get().(*scratch)
 	defer e.pool.Put(second)
@@ -68,11 +75,11 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.explainTrees(x, e.trees[half:], second.phi, second)
+		e.explainTrees(x, half, len(e.trees), second.phi, second)
 	}()
 	first := e.pool.Get().(*scratch)
 	defer e.pool.Put(first)
-	e.explainTrees(x, e.trees[:half], phi, first)
+	e.explainTrees(x, 0, half, phi, first)
 	<-done
 	for i, c := range second.phi {
 		phi[i] += c
@@ -85,19 +92,58 @@ func (e *Ensemble) Explain(x []float32, phi []float64) (base float64, err error)
 	return e.base, nil
 }
 
-// explainTrees adds the contributions of trees to phi.
-func (e *Ensemble) explainTrees(x []float32, trees []tree, phi []float64, s *scratch) {
-	for ti := range trees {
-		w := walk{t: &trees[ti], x: x, phi: phi, inv: s.inv, hot: s.hot}
-		w.recurse(s.path, 0, 0, 1, 1, -1)
+// explainTrees adds the contributions of trees lo to hi−1 to phi.
+func (e *Ensemble) explainTrees(x []float32, lo, hi int, phi []float64, s *scratch) {
+	if e.rules == nil {
+		for ti := lo; ti < hi; ti++ {
+			w := walk{t: &e.trees[ti], x: x, phi: phi, inv: s.inv, hot: s.hot}
+			w.recurse(s.path, 0, 0, 1, 1, -1)
+		}
+		return
+	}
+	for ti := lo; ti < hi; ti++ {
+		t := &e.trees[ti]
+		if t.nodes[0].mode == leaf {
+			continue // no branch, no contribution
+		}
+		w := polyWalk{t: t, x: x, phi: phi, q: e.rules[ti], fs: s.features, frames: s.frames}
+		root, total := e.rules[ti].one, poly{}
+		w.node(0, &root, &total)
 	}
 }
 
+// initPool readies the algorithm the trees take and its scratch: the polynomial one
+// where no path splits on more than 2·maxPoints distinct features, else Algorithm 2.
 func (e *Ensemble) initPool() {
+	distinct, nesting := make([]int, len(e.trees)), 0
+	for i := range e.trees {
+		var n int
+		distinct[i], n = e.trees[i].pathStats(e.nFeatures)
+		if distinct[i] > 2*maxPoints {
+			e.useAlgorithm2()
+			return
+		}
+		nesting = max(nesting, n)
+	}
+	var rules [maxPoints + 1]*quadrature
+	e.rules = make([]*quadrature, len(e.trees))
+	for i := range e.trees {
+		m := max(1, (distinct[i]+1)/2)
+		if rules[m] == nil {
+			rules[m] = newQuadrature(m)
+		}
+		e.rules[i] = rules[m]
+	}
+	e.pool = &sync.Pool{New: func() any { return e.newPolyScratch(nesting + 1) }}
+}
+
+// useAlgorithm2 has Explain take Algorithm 2.
+func (e *Ensemble) useAlgorithm2() {
 	maxDepth := 0
 	for i := range e.trees {
 		maxDepth = max(maxDepth, e.trees[i].depth)
 	}
+	e.rules = nil
 	size := (maxDepth + 2) * (maxDepth + 3) / 2
 	inv := make([]float64, maxDepth+3)
 	for i := 1; i < len(inv); i++ {
@@ -106,6 +152,20 @@ func (e *Ensemble) initPool() {
 	e.pool = &sync.Pool{New: func() any {
 		return &scratch{path: make([]pathElement, size), inv: inv, hot: make([]int, maxDepth+2), phi: make([]float64, e.nFeatures)}
 	}}
+}
+
+// newPolyScratch is the polynomial algorithm's scratch: each feature's state and its
+// frames, one per branch on it a path can nest, and one for none (whose inv is 1).
+func (e *Ensemble) newPolyScratch(frames int) *scratch {
+	s := &scratch{phi: make([]float64, e.nFeatures), features: make([]featureState, e.nFeatures),
+		frames: make([]branchFrame, e.nFeatures*frames)}
+	for i := range s.features {
+		s.features[i] = featureState{zero: 1, one: 1, at: i * frames}
+		for p := range s.frames[i*frames].inv {
+			s.frames[i*frames].inv[p] = 1
+		}
+	}
+	return s
 }
 
 // recurse is Algorithm 2's RECURSE as shap's tree_shap_recursive lays it out: parent is
@@ -121,13 +181,9 @@ func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one floa
 		w.leaf(path, depth, n.value)
 		return
 	}
-	hot, cold := n.no, n.yes
+	hot, cold, hotZero, coldZero := n.no, n.yes, n.noZero, n.yesZero
 	if n.goesTrue(w.x[n.feature]) {
-		hot, cold = n.yes, n.no
-	}
-	var hotZero, coldZero float64
-	if n.cover > 0 {
-		hotZero, coldZero = t.nodes[hot].cover/n.cover, t.nodes[cold].cover/n.cover
+		hot, cold, hotZero, coldZero = n.yes, n.no, n.yesZero, n.noZero
 	}
 	inZero, inOne := 1.0, 1.0
 	k := 0
@@ -141,9 +197,12 @@ func (w *walk) recurse(parent []pathElement, depth int, ni int32, zero, one floa
 		unwind(path, depth, k, w.inv)
 		depth--
 	}
-	w.recurse(path, depth+1, hot, hotZero*inZero, inOne, n.feature)
-	// A branch no training row took adds nothing (every weight under it is 0), and its
-	// 0/0 fractions would turn the sums into NaN: skip it.
+	// A branch with zero fractions 0 and 0 (off x's way, and no training row took it)
+	// adds nothing (every weight under it is 0), and unwinding its feature further down
+	// would divide by its zero fraction and turn the sums into NaN: skip it.
+	if hotZero*inZero != 0 || inOne != 0 {
+		w.recurse(path, depth+1, hot, hotZero*inZero, inOne, n.feature)
+	}
 	if coldZero*inZero != 0 {
 		w.recurse(path, depth+1, cold, coldZero*inZero, 0, n.feature)
 	}
