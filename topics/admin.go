@@ -173,6 +173,20 @@ func (a *Admin) EnsureTopics(ctx context.Context, replication int16, specs ...To
 	return nil
 }
 
+// DeleteTopics deletes the named topics; a topic that does not exist is no error.
+func (a *Admin) DeleteTopics(ctx context.Context, names ...string) error {
+	resps, err := a.adm.DeleteTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("deleting topics: %w", err)
+	}
+	for _, r := range resps.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("deleting topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}
+
 // Partitions returns the partition count of each topic; a missing topic is an error.
 func (a *Admin) Partitions(ctx context.Context, topics ...string) (map[string]int32, error) {
 	md, err := a.adm.Metadata(ctx, topics...)
