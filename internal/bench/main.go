@@ -40,7 +40,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 type options struct {
 	config, brokers, logLevel string
 	bin, out, replot          string
-	events, repeats           int
+	events, repeats, warmup   int
 	seconds                   float64
 	only                      []string
 	rates                     []float64
@@ -66,7 +66,9 @@ func newCommand(run func(*options) error) *cobra.Command {
     back by a subscriber: event-to-prediction p50, p99, p99.9. Each load runs --repeats
     times, alternating the Kafka floor (a relay) and streamscore; the table gives the
     median of (streamscore - floor) over the repeats with its min..max, and each stage's
-    p99 (median over the repeats) from the pipeline's own histograms;
+    p99 (median over the repeats) from the pipeline's own histograms. --warmup-rounds
+    rounds of the first load run before and are discarded (a new broker is slow), and
+    each probe's topics are deleted when it ends;
 (e) backfill throughput (a streamscore backfill process);
 (f) catch-up as (c) with delivery: exactly-once;
 (g) a cascade (--cheap-model scores every row, the rows at or above a gate passing about
@@ -92,6 +94,7 @@ streamscore binary named by --bin.`,
 	fl.StringVar(&o.out, "out", "bin/bench", "folder for results.json and latency.png")
 	fl.Float64Var(&o.seconds, "seconds", 2, "duration of each offered-load run of (d)")
 	fl.IntVar(&o.repeats, "repeats", DefaultRepeats, "runs of each offered load of (d), each of the floor and of streamscore")
+	fl.IntVar(&o.warmup, "warmup-rounds", 1, "rounds of (d)'s first offered load run first and discarded (a freshly started broker is slow)")
 	fl.StringVar(&o.replot, "replot", "", "measure nothing: print the table of DIR/results.json and redraw DIR/latency.png")
 	fl.StringSliceVar(&o.only, "only", nil, "run only these stages (a,b,c,d,e,f,g,s); default all but s")
 	fl.Float64SliceVar(&o.rates, "rates", nil, "offered loads for (d), events/s (default 1000,10000,50000 and 80% of the catch-up rate)")
@@ -110,7 +113,7 @@ func (o *options) plan() (Plan, error) {
 		return Plan{}, err
 	}
 	p := Plan{
-		Events: o.events, Step: time.Duration(o.seconds * float64(time.Second)), Repeats: o.repeats,
+		Events: o.events, Step: time.Duration(o.seconds * float64(time.Second)), Repeats: o.repeats, WarmupRounds: o.warmup,
 		Stages: stages, Rates: o.rates, Binary: o.bin, ChildLogLevel: o.logLevel, Profile: o.profile,
 		Features: o.features, CheapModel: o.cheapModel,
 		Scale: ScalePlan{Partitions: o.scalePartitions, Events: o.scaleEvents},

@@ -32,13 +32,13 @@ func TestMainFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Events != 1_000_000 || p.Step != 2*time.Second || p.Repeats != DefaultRepeats || len(p.Stages) != 0 ||
+	if p.Events != 1_000_000 || p.Step != 2*time.Second || p.Repeats != DefaultRepeats || p.WarmupRounds != 1 || len(p.Stages) != 0 ||
 		!reflect.DeepEqual(p.Scale, ScalePlan{Partitions: []int{1, 3, 6}, Events: []int{1_000_000, 5_000_000}}) ||
 		p.Binary != bin || p.ChildLogLevel != "" || p.Profile != "" || p.Has(StageScale) || !p.Has(StageLatency) {
 		t.Errorf("defaults: %+v", p)
 	}
 	p, err = parse(t, "--bin", bin, "--only", "c,d,s", "--events", "300", "--seconds", "0.5", "--repeats", "7",
-		"--rates", "1000,2500", "--log-level", "debug", "--pprof", "127.0.0.1:9999",
+		"--warmup-rounds", "0", "--rates", "1000,2500", "--log-level", "debug", "--pprof", "127.0.0.1:9999",
 		"--scale-partitions", "2,4", "--scale-events", "300000")
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +67,7 @@ func TestMainFlagErrors(t *testing.T) {
 		"unknown stage":         {[]string{"--only", "h"}, "--only"},
 		"no repeats":            {[]string{"--repeats", "0"}, "--repeats"},
 		"negative repeats":      {[]string{"--repeats", "-2"}, "--repeats"},
+		"negative warm-up":      {[]string{"--warmup-rounds", "-1"}, "--warmup-rounds"},
 		"negative rate":         {[]string{"--rates", "100,-1"}, "--rates"},
 		"no seconds":            {[]string{"--seconds", "0"}, "--seconds"},
 		"no events":             {[]string{"--events", "0", "--only", "c"}, "--events"},

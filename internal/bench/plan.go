@@ -47,6 +47,11 @@ type Plan struct {
 	// floor and of streamscore, so that no single noisy run decides the difference;
 	// 0: DefaultRepeats.
 	Repeats int
+	// WarmupRounds are rounds of stage d's first offered load run before it and thrown
+	// away: a broker that has just started serves its first minute far slower (the
+	// floor's p50 was 18 ms in such a first round, 2–5 ms after), and a round that
+	// measures that start-up says nothing of the pipeline.
+	WarmupRounds int
 	// Scale is what stage s runs.
 	Scale ScalePlan
 	// Stages to run; empty: all of them.
@@ -109,6 +114,9 @@ func (p Plan) validate() error {
 		}
 		if p.Repeats < 0 {
 			errs = append(errs, fmt.Errorf("--repeats %d: want at least 1 (%d for a median that one noisy run cannot move)", p.Repeats, DefaultRepeats))
+		}
+		if p.WarmupRounds < 0 {
+			errs = append(errs, fmt.Errorf("--warmup-rounds %d: want 0 (none) or more", p.WarmupRounds))
 		}
 	}
 	if p.Has(StageScale) {

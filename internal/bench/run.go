@@ -192,10 +192,18 @@ func (r *runner) backfill(ctx context.Context, c *config.Config) (float64, error
 // each on topics of its own. The order alternates from round to round (floor first, then
 // last), so that a drift of the machine's load over a step weighs on both sides alike.
 func (r *runner) latency(ctx context.Context, res *Results) error {
-	for i, rate := range r.plan.latencyRates(res.CatchUp.EventsPerSecond) {
+	rates := r.plan.latencyRates(res.CatchUp.EventsPerSecond)
+	for k := range r.plan.WarmupRounds {
+		label := fmt.Sprintf("warm-up round %d of %d (discarded)", k+1, r.plan.WarmupRounds)
+		if err := r.latencyRound(ctx, fmt.Sprintf("w-%d", k), rates[0], k, label, &LatencyRun{}); err != nil {
+			return err
+		}
+	}
+	for i, rate := range rates {
 		runs := make([]LatencyRun, r.plan.repeats())
 		for k := range runs {
-			if err := r.latencyRound(ctx, fmt.Sprintf("%d-%d", i, k), rate, k, &runs[k]); err != nil {
+			label := fmt.Sprintf("run %d of %d", k+1, len(runs))
+			if err := r.latencyRound(ctx, fmt.Sprintf("%d-%d", i, k), rate, k, label, &runs[k]); err != nil {
 				return err
 			}
 		}
@@ -209,8 +217,8 @@ func (r *runner) latency(ctx context.Context, res *Results) error {
 }
 
 // latencyRound is round k of an offered load: the floor and the pipeline's two runs, the
-// floor first in even rounds and last in odd ones.
-func (r *runner) latencyRound(ctx context.Context, id string, rate float64, k int, run *LatencyRun) error {
+// floor first in even rounds and last in odd ones. label names the round in progress lines.
+func (r *runner) latencyRound(ctx context.Context, id string, rate float64, k int, label string, run *LatencyRun) error {
 	pipeline := pipelineSubject(r.child)
 	probes := []struct {
 		kind, what string
@@ -227,7 +235,7 @@ func (r *runner) latencyRound(ctx context.Context, id string, rate float64, k in
 		slices.Reverse(probes)
 	}
 	for _, p := range probes {
-		r.say("(d) %.0f events/s offered, run %d of %d: %s", rate, k+1, r.plan.repeats(), p.what)
+		r.say("(d) %.0f events/s offered, %s: %s", rate, label, p.what)
 		lp, err := r.measure(ctx, p.kind+id, p.subject, rate, p.labels, p.stages)
 		if err != nil {
 			return err
