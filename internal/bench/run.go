@@ -264,12 +264,13 @@ func (r *runner) measure(ctx context.Context, kind string, subject latencySubjec
 	return measureLatency(ctx, subject, c, rate, r.plan.Step, labels)
 }
 
-// dropTopics deletes the topics of one latency probe once it is over. Stage d creates
-// five topics of 6 partitions for each of its probes (15 per offered load at 5 repeats);
-// left in place, they pile up on the one broker the later probes share, and the broker's
-// tail latency grew with them over a run (the floor's p99 from about 20 ms in the first
-// rounds to 100–200 ms in the last of nine). A topic that cannot be deleted is said,
-// not fatal: the figures already measured stand.
+// dropTopics deletes the topics of one latency probe or scale run once it is over. Stage
+// d creates five topics of 6 partitions for each of its probes (15 per offered load at 5
+// repeats); left in place, they piled up on the one broker the later probes share, and
+// the broker's tail latency grew with them over a run (the floor's p99 from about 20 ms
+// in the first rounds to 85–204 ms in the last of nine). Stage s's hold millions of
+// events each. A topic that cannot be deleted is said, not fatal: the figures already
+// measured stand.
 func (r *runner) dropTopics(c *config.Config) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -279,6 +280,6 @@ func (r *runner) dropTopics(c *config.Config) {
 		err = adm.DeleteTopics(ctx, append([]string{c.Topics.Labels, c.Topics.Predictions, c.Topics.Alerts, c.Topics.DeadLetter}, c.Topics.Input...)...)
 	}
 	if err != nil {
-		r.say("(d) leaving this probe's topics in place: %v", err)
+		r.say("leaving the topics of %s in place: %v", c.Topics.Input[0], err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+
+	"github.com/streamscore/streamscore/internal/config"
 )
 
 // ScalePoint is a catch-up of stage s: Events events on an input topic of Partitions
@@ -25,10 +27,7 @@ func (r *runner) scale(ctx context.Context) ([]ScalePoint, error) {
 		for _, parts := range r.plan.Scale.Partitions {
 			r.say("(s) scale: catch-up of %d events from %d input partitions", n, parts)
 			c := r.topicsFor(fmt.Sprintf("scale%d-%d", parts, n))
-			if err := r.produce(ctx, c, parts, n); err != nil {
-				return nil, err
-			}
-			cu, err := catchUp(ctx, r.child, c, n)
+			cu, err := r.scalePoint(ctx, c, parts, n)
 			if err != nil {
 				return nil, err
 			}
@@ -36,6 +35,16 @@ func (r *runner) scale(ctx context.Context) ([]ScalePoint, error) {
 		}
 	}
 	return out, nil
+}
+
+// scalePoint is one catch-up of stage s on c's topics, deleted once it is measured: the
+// next sizes need the broker's disk and page cache more than these events do.
+func (r *runner) scalePoint(ctx context.Context, c *config.Config, parts, n int) (CatchUpResult, error) {
+	defer r.dropTopics(c)
+	if err := r.produce(ctx, c, parts, n); err != nil {
+		return CatchUpResult{}, err
+	}
+	return catchUp(ctx, r.child, c, n)
 }
 
 // printScale writes stage s's lines, then, per partition count measured at two sizes or
