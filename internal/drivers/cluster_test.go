@@ -224,10 +224,23 @@ func (s *clusterRun) progress(what string, n int64) time.Duration {
 		mark, ok = s.k.committedSum(s.c.Group, s.c.Topics.Input[0])
 		return ok
 	})
-	return s.waitFor(what, 2*time.Minute, func() bool {
+	// Not waitFor: a failure says whether the offsets could not be read (the harness) or
+	// did not move (the fleet).
+	start := time.Now()
+	failed := 0
+	testenv.Eventually(s.t, 2*time.Minute, func() error {
+		s.f.check()
 		now, ok := s.k.committedSum(s.c.Group, s.c.Topics.Input[0])
-		return ok && now >= mark+n
+		switch {
+		case !ok:
+			failed++
+			return fmt.Errorf("%s: the committed offsets could not be read (%d reads failed)", what, failed)
+		case now < mark+n:
+			return fmt.Errorf("%s: %d records committed since the mark, %d needed (%d reads failed)", what, now-mark, n, failed)
+		}
+		return nil
 	})
+	return time.Since(start)
 }
 
 // awaitMembers waits until the group is stable with exactly the named instances holding
